@@ -1,0 +1,41 @@
+"""Installs the repository root as the package ``chatnt``.
+
+The root is also a Hugging Face Hub model repository: the remote-code files
+(``configuration_*.py``, ``modeling_*.py``, ``processing_chatnt.py``, ...) stand at the top level and
+import each other only relatively, so ``trust_remote_code=True`` can load them without this package.
+"""
+
+from setuptools import setup
+
+SUBPACKAGES = ["training", "training.dnahlm", "tokenizer"]
+
+setup(
+    name="chatnt",
+    version="0.1.0",
+    description="Conversational DNA/RNA language models (ChatNT, RNA-GPT, DNAHLM) for Hugging Face",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=["chatnt"] + [f"chatnt.{name}" for name in SUBPACKAGES],
+    package_dir={"chatnt": "."} | {f"chatnt.{name}": name.replace(".", "/") for name in SUBPACKAGES},
+    package_data={"chatnt.tokenizer": ["*.json", "*.md"]},
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "tokenizers>=0.21",
+        "peft>=0.17",
+        "trl>=1.0",
+        "datasets>=3.0",
+        "evaluate>=0.4",
+        "huggingface-hub>=1.0",
+        "accelerate>=1.0",
+        "safetensors>=0.4",
+        "numpy>=1.26",
+        "scikit-learn>=1.4",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+)
