@@ -185,7 +185,7 @@ class NucleotideTransformerModel(NucleotideTransformerPreTrainedModel):
         ...     hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128))
         >>> batch = tokenizer(["ACGTACGTAAN", "TTGACA"], padding=True, return_tensors="pt")
         >>> encoder(**batch).last_hidden_state.shape
-        torch.Size([2, 4, 64])
+        torch.Size([2, 7, 64])
     """
 
     def __init__(self, config: NucleotideTransformerConfig):
