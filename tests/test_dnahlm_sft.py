@@ -1,0 +1,121 @@
+"""Alpaca SFT with TRL: loss on the response only, EOS after every response, and the model learns to stop."""
+
+import random
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+from trl import SFTConfig
+
+from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
+from chatnt.training.dnahlm.corpus import SHARED_DATA
+from chatnt.training.dnahlm.evaluate import generate_answers
+from chatnt.training.dnahlm.instructions import (
+    FOUR_TASK_FILE,
+    PROMOTER_TERMINATOR_FILE,
+    TASKS,
+    alpaca_prompt,
+    build_sft_examples,
+    load_published_records,
+    to_prompt_completion,
+)
+from chatnt.training.dnahlm.pretrain import build_model
+from chatnt.training.dnahlm.sft import train_sft
+
+INSTRUCTION = "Which base is this sequence rich in? Answer with one of: adenine, cytosine."
+
+
+def toy_example(rng: random.Random) -> dict:
+    label = rng.choice(["adenine", "cytosine"])
+    rich = "A" if label == "adenine" else "C"
+    sequence = "".join(rich if rng.random() < 0.8 else rng.choice("GT") for _ in range(40))
+    return {"task": "toy", "instruction": INSTRUCTION, "input": sequence, "output": label}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sft_tok")
+    english = out / "english.txt"
+    wiki = SHARED_DATA / "dnahl" / "wiki.valid.raw"
+    english.write_text("".join(wiki.open(encoding="utf-8").readlines()[:300]) + INSTRUCTION + "\n", encoding="utf-8")
+    train_bpe(
+        BPETrainingArguments(
+            output_dir=str(out / "tok"),
+            vocab_size=400,
+            corpus_chars=50_000,
+            dna_files=[str(SHARED_DATA / "yeast" / "someORF.fa")],
+            english_files=[str(english)],
+            compare=False,
+        )
+    )
+    return AutoTokenizer.from_pretrained(out / "tok")
+
+
+def config(tmp_path, **overrides) -> SFTConfig:
+    values = dict(
+        output_dir=str(tmp_path / "sft"),
+        max_steps=50,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        logging_steps=10,
+        save_strategy="no",
+        report_to="none",
+        bf16=False,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        activation_checkpointing=False,
+        seed=0,
+        max_length=256,
+    )
+    values.update(overrides)
+    return SFTConfig(**values)
+
+
+def test_labels_cover_the_response_and_its_eos_only(tokenizer, tmp_path):
+    rng = random.Random(0)
+    examples = [toy_example(rng) for _ in range(8)]
+    trainer = train_sft(build_model("tiny", tokenizer), tokenizer, examples, config(tmp_path, max_steps=1))
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    for row, example in enumerate(examples[:4]):
+        labels, ids = batch["labels"][row], batch["input_ids"][row]
+        prompt_length = len(tokenizer(alpaca_prompt(example["instruction"], example["input"]))["input_ids"])
+        assert (labels[:prompt_length] == -100).all(), "the prompt must carry no loss"
+        kept = labels[labels != -100]
+        assert torch.equal(kept, ids[prompt_length : prompt_length + len(kept)])
+        assert kept[-1].item() == tokenizer.eos_token_id, "every response must end with EOS"
+        assert tokenizer.decode(kept[:-1]) == example["output"]
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+
+
+def test_toy_task_learns_the_answer_and_to_stop(tokenizer, tmp_path):
+    rng = random.Random(1)
+    examples = [toy_example(rng) for _ in range(96)]
+    trainer = train_sft(build_model("tiny", tokenizer), tokenizer, examples, config(tmp_path))
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert losses[-1] < losses[0] / 2
+    test = [toy_example(rng) for _ in range(8)]
+    prompts = [alpaca_prompt(e["instruction"], e["input"]) for e in test]
+    encoded = tokenizer(prompts[:1], return_tensors="pt")
+    generated = trainer.model.generate(**encoded, max_new_tokens=12, do_sample=False)[0, encoded["input_ids"].shape[1]:]
+    assert tokenizer.eos_token_id in generated.tolist(), "the model never emits EOS"
+    answers = generate_answers(trainer.model, tokenizer, prompts, max_new_tokens=12)
+    assert sum(a == e["output"] for a, e in zip(answers, test)) >= 7
+
+
+def test_sft_refuses_pad_equal_to_eos(tokenizer, tmp_path):
+    broken = AutoTokenizer.from_pretrained(tokenizer.name_or_path)
+    broken.pad_token = broken.eos_token
+    with pytest.raises(ValueError, match="pad token"):
+        train_sft(build_model("tiny", broken), broken, [toy_example(random.Random(0))], config(tmp_path))
+
+
+def test_sft_data_holds_no_test_record_and_heldout_phrasings_are_unused():
+    examples = build_sft_examples(extra_per_label=2, definitions=2, seed=0)
+    test_inputs = {r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "test")}
+    assert not test_inputs & {e["input"] for e in examples}
+    heldout = {t.heldout_phrasing for t in TASKS.values()}
+    assert not heldout & {e["instruction"] for e in examples}
+    assert {e["task"] for e in examples} >= set(TASKS) | {"definition"}
+    pair = to_prompt_completion(examples[0])
+    assert pair["prompt"].endswith("### Response:\n") and pair["completion"] == examples[0]["output"]

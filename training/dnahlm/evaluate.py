@@ -1,0 +1,193 @@
+"""Evaluate DNAHLM on the TEST half of the published DNAHL records, next to the published model.
+
+Each record of ``../shared/data/dnahl/`` holds the true label (``output``) and the published model's
+answer (``model_response``). Our model answers the same Alpaca prompt by greedy decoding. Metrics,
+per task and overall, on the TEST half (:func:`~chatnt.training.dnahlm.instructions.is_test_record`):
+
+* ``exact``: the whole answer, whitespace and punctuation trimmed at both ends, equals the label;
+* ``first_line``: the same test on the answer's first line only;
+* ``lenient``: the published rule, the label occurs anywhere in the answer (so echoing every option
+  scores), and ``lenient_prefix``: the answer starts with the label;
+* ``mcc``: Matthews correlation of the first-line prediction (an answer that is no label counts as a
+  class of its own, ``<invalid>``).
+
+    python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+from sklearn.metrics import matthews_corrcoef
+from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
+
+from chatnt.training.dnahlm.instructions import (
+    FOUR_TASK_FILE,
+    PROMOTER_TERMINATOR_FILE,
+    TASKS,
+    alpaca_prompt,
+    load_published_records,
+)
+
+INVALID = "<invalid>"
+_TRIM = string.whitespace + string.punctuation
+
+
+def normalize(text: str) -> str:
+    """Trim whitespace and punctuation at both ends."""
+    return text.strip(_TRIM)
+
+
+def is_exact(answer: str, label: str) -> bool:
+    """The whole answer, trimmed, is the label."""
+    return normalize(answer) == normalize(label)
+
+
+def is_first_line_exact(answer: str, label: str) -> bool:
+    """The answer's first line, trimmed, is the label."""
+    return normalize(answer.strip().split("\n", 1)[0]) == normalize(label)
+
+
+def is_lenient(answer: str, label: str) -> bool:
+    """The published rule: the label string occurs in the answer."""
+    return label in answer
+
+
+def is_lenient_prefix(answer: str, label: str) -> bool:
+    """The answer starts with the label (leading whitespace ignored)."""
+    return answer.lstrip().startswith(label)
+
+
+def predicted_label(answer: str, labels: tuple[str, ...]) -> str:
+    """The label the answer's first line names, or ``<invalid>``."""
+    first = normalize(answer.strip().split("\n", 1)[0])
+    return next((label for label in labels if normalize(label) == first), INVALID)
+
+
+METRICS = {
+    "exact": is_exact,
+    "first_line": is_first_line_exact,
+    "lenient": is_lenient,
+    "lenient_prefix": is_lenient_prefix,
+}
+
+
+def score(answers: list[str], records: list[dict]) -> dict[str, dict[str, float]]:
+    """Per-task and ``overall`` metrics of ``answers`` against the records' labels."""
+    if len(answers) != len(records):
+        raise ValueError(f"Got {len(answers)} answers for {len(records)} records")
+    if not records:
+        raise ValueError("No records to score")
+    groups = defaultdict(list)
+    for answer, record in zip(answers, records):
+        groups[record["task"]].append((answer, record))
+    groups["overall"] = list(zip(answers, records))
+    results = {}
+    for name, pairs in groups.items():
+        row = {"n": len(pairs)}
+        for metric, rule in METRICS.items():
+            row[metric] = sum(rule(a, r["output"]) for a, r in pairs) / len(pairs)
+        truth = [r["output"] for _, r in pairs]
+        predictions = [predicted_label(a, TASKS[r["task"]].labels) for a, r in pairs]
+        row["mcc"] = float(matthews_corrcoef(truth, predictions))
+        results[name] = row
+    return results
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, prompts: list[str], batch_size: int = 16, max_new_tokens: int = 16) -> list[str]:
+    """Greedy answers to ``prompts``, batched by similar length with left padding."""
+    tokenizer.padding_side = "left"
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers = [""] * len(prompts)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
+        encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
+        output = model.generate(
+            **encoded,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+            answers[i] = text
+    return answers
+
+
+def format_table(title: str, published: dict, ours: dict | None) -> str:
+    """A Markdown table, one row per task then overall, published vs ours."""
+    header = "| task | n | published exact | published lenient | published MCC |"
+    rule = "|---|---|---|---|---|"
+    if ours is not None:
+        header += " ours exact | ours lenient | ours MCC |"
+        rule += "---|---|---|"
+    lines = [f"**{title}**", "", header, rule]
+    for task, row in published.items():
+        line = f"| {task} | {row['n']} | {row['exact']:.3f} | {row['lenient']:.3f} | {row['mcc']:.3f} |"
+        if ours is not None:
+            o = ours[task]
+            line += f" {o['exact']:.3f} | {o['lenient']:.3f} | {o['mcc']:.3f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@dataclass
+class EvaluationArguments:
+    model: str | None = field(default=None, metadata={"help": "Our model folder; omit to score the published one only."})
+    files: list[str] = field(default_factory=lambda: [FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE])
+    phrasing: str = field(
+        default="published",
+        metadata={"help": "'published': each record's own instruction; 'heldout': our never-trained phrasing."},
+    )
+    batch_size: int = field(default=16)
+    max_new_tokens: int = field(default=16)
+    limit: int | None = field(default=None, metadata={"help": "Score only the first N TEST records of each file."})
+
+
+def evaluate_file(path: str, model=None, tokenizer=None, phrasing: str = "published", batch_size: int = 16,
+                  max_new_tokens: int = 16, limit: int | None = None) -> tuple[dict, dict | None, list[str] | None]:
+    """Published and (when a model is given) our metrics on the TEST half of one record file."""
+    if phrasing not in ("published", "heldout"):
+        raise ValueError(f"phrasing must be 'published' or 'heldout', got {phrasing!r}")
+    records = load_published_records(path, split="test")[:limit]
+    published = score([r["model_response"] for r in records], records)
+    if model is None:
+        return published, None, None
+    prompts = [
+        alpaca_prompt(r["instruction"] if phrasing == "published" else TASKS[r["task"]].heldout_phrasing, r["input"])
+        for r in records
+    ]
+    answers = generate_answers(model, tokenizer, prompts, batch_size, max_new_tokens)
+    return published, score(answers, records), answers
+
+
+def main(argv: list[str] | None = None) -> None:
+    (args,) = HfArgumentParser(EvaluationArguments).parse_args_into_dataclasses(args=argv)
+    torch.set_num_threads(torch.get_num_threads())
+    model = tokenizer = None
+    if args.model is not None:
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        model = AutoModelForCausalLM.from_pretrained(args.model)
+    headline = []
+    for path in args.files:
+        name = path.rsplit("/", 1)[-1].removesuffix(".json")
+        published, ours, _ = evaluate_file(
+            path, model, tokenizer, args.phrasing, args.batch_size, args.max_new_tokens, args.limit
+        )
+        print(format_table(f"{name} (TEST half, {args.phrasing} phrasing)", published, ours))
+        print()
+        for who, table in (("published", published), ("ours", ours)):
+            if table is not None:
+                for metric in ("exact", "first_line", "lenient", "lenient_prefix", "mcc"):
+                    headline.append(f"{name}_{who}_{metric}: {table['overall'][metric]:.4f}")
+    print("\n".join(headline))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Alpaca instruction tuning of a pre-trained DNAHLM with TRL's ``SFTTrainer``.
+
+Unlike the published recipe, the loss is on the response only (prompt-completion data, TRL's
+``completion_only_loss``), the pad token is not the EOS token, and an EOS follows every response, so
+the model learns to stop after the label.
+
+    python -m chatnt.training.dnahlm.sft --model_name_or_path runs/dnahlm-mini-pt \\
+        --output_dir checkpoints/dnahlm-mini
+    accelerate launch --config_file training/accelerate/fsdp.yaml -m chatnt.training.dnahlm.sft \\
+        --preset small --model_name_or_path runs/dnahlm-small-pt --output_dir runs/dnahlm-small-sft
+
+The data is the TRAIN half of the published DNAHL records (never their TEST half) plus extra tasks from
+other real data; see :mod:`chatnt.training.dnahlm.instructions`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, HfArgumentParser, set_seed
+from trl import SFTConfig, SFTTrainer
+
+from chatnt.training.dnahlm.instructions import build_sft_examples, to_prompt_completion
+
+# Training defaults per preset; command-line flags override them.
+PRESETS = {
+    "mini": {
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 5e-4,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 30,
+        "weight_decay": 0.0,
+        "max_length": 1024,
+        "logging_steps": 25,
+        "save_steps": 200,
+        "save_total_limit": 2,
+        "bf16": False,
+        "activation_checkpointing": False,
+    },
+    "small": {
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 16,
+        "learning_rate": 5e-5,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.03,
+        "max_length": 1024,
+        "logging_steps": 50,
+        "save_steps": 1000,
+        "save_total_limit": 2,
+        "bf16": True,
+        "activation_checkpointing": False,
+    },
+}
+
+
+@dataclass
+class SFTScriptArguments:
+    """The model to tune and the instruction data mix."""
+
+    model_name_or_path: str = field(metadata={"help": "A pre-trained DNAHLM (pretrain.py output)."})
+    preset: str = field(default="mini", metadata={"help": f"Training defaults: one of {sorted(PRESETS)}."})
+    paraphrases: int = field(default=1, metadata={"help": "Extra phrasings per published TRAIN record."})
+    extra_per_label: int = field(default=150, metadata={"help": "Examples per label of each extra DNA task."})
+    definitions: int = field(default=200, metadata={"help": "WordNet definition examples (English)."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Default generation length saved with the model."})
+
+
+def generation_config_for(tokenizer, max_new_tokens: int) -> GenerationConfig:
+    """Greedy decoding that stops at EOS and pads with the (distinct) pad token."""
+    return GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def train_sft(model, tokenizer, examples: list[dict], config: SFTConfig, max_new_tokens: int = 32) -> SFTTrainer:
+    """Tune ``model`` on prompt-completion ``examples``, save model + tokenizer to ``config.output_dir``."""
+    if not examples:
+        raise ValueError("No SFT examples to train on")
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError("The tokenizer needs a pad token distinct from EOS, or the model never learns to stop")
+    if config.completion_only_loss is False:
+        raise ValueError("completion_only_loss must stay on: the loss belongs on the response only")
+    set_seed(config.seed)
+    model.generation_config = generation_config_for(tokenizer, max_new_tokens)
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list([to_prompt_completion(e) for e in examples]),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model()
+    return trainer
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[SFTScriptArguments, SFTConfig]:
+    """Parse script and SFT arguments, with the chosen preset's training values as defaults."""
+    argv = sys.argv[1:] if argv is None else argv
+    (script_args,) = HfArgumentParser(SFTScriptArguments).parse_known_args(args=argv)[:1]
+    if script_args.preset not in PRESETS:
+        raise ValueError(f"Unknown preset {script_args.preset!r}; choose one of {sorted(PRESETS)}")
+    parser = HfArgumentParser((SFTScriptArguments, SFTConfig))
+    parser.set_defaults(**PRESETS[script_args.preset])
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    script_args, config = parse_args(argv)
+    tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(script_args.model_name_or_path)
+    examples = build_sft_examples(
+        paraphrases=script_args.paraphrases,
+        extra_per_label=script_args.extra_per_label,
+        definitions=script_args.definitions,
+        seed=config.seed,
+    )
+    print(f"sft_examples: {len(examples)}")
+    trainer = train_sft(model, tokenizer, examples, config, script_args.max_new_tokens)
+    print(f"train_loss: {trainer.state.log_history[-1].get('train_loss', float('nan')):.4f}")
+
+
+if __name__ == "__main__":
+    main()
