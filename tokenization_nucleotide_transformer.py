@@ -103,6 +103,24 @@ for _letter in _OTHER_LETTERS:
 _BASE_CODES, _BASE_CODES_UNKNOWN_AS_N = bytes(_BASE_CODES), bytes(_BASE_CODES_UNKNOWN_AS_N)
 
 
+def _kmer_values(codes: np.ndarray, starts: np.ndarray, k_mer: int) -> np.ndarray:
+    """Base-4 value (first base most significant, i.e. product order) of the k-mer at each start.
+
+    Short m-mer values are first computed for every position with contiguous byte operations
+    (m <= 4 fits a byte); a k-mer is then k/m gathers instead of k.
+    """
+    piece = max(m for m in (1, 2, 3, 4) if k_mer % m == 0)
+    pieces = codes[: len(codes) - piece + 1].copy()
+    for offset in range(1, piece):
+        pieces <<= 2
+        pieces |= codes[offset : len(codes) - piece + 1 + offset]
+    values = pieces[starts].astype(np.int32)
+    for offset in range(piece, k_mer, piece):
+        values <<= 2 * piece
+        values |= pieces[starts + offset]
+    return values
+
+
 def kmer_token_ids(
     sequences: list[str], k_mer: int = 6, start_token_id: int | None = None, replace_unknown_with_n: bool = False
 ) -> list[np.ndarray]:
@@ -128,36 +146,38 @@ def kmer_token_ids(
     if codes.max() == _INVALID:
         raise_for_first_invalid(lambda sequence: True)
 
-    # Segment r = the break before run r (an N or a sequence marker), then run r of ACGT bases.
-    breaks = np.flatnonzero(codes >= 4)
+    # Segment r = the break before run r (an N or a sequence marker), then run r of ACGT bases. In the
+    # token list a segment is [break token, if any][its k-mers][its single bases].
+    breaks = np.flatnonzero(codes >= 4).astype(np.int32)
     is_marker = codes[breaks] == 5
     run_starts = breaks[:-1] + 1
     kmers_per_run, singles_per_run = np.divmod(breaks[1:] - run_starts, k_mer)
-    break_emits = (~is_marker[:-1]) | (start_token_id is not None)
+    break_emits = ((~is_marker[:-1]) | (start_token_id is not None)).astype(np.int32)
     tokens_per_segment = break_emits + kmers_per_run + singles_per_run
-    segment_offsets = np.cumsum(tokens_per_segment) - tokens_per_segment
-
-    def expand(counts):
-        # For every segment r and i < counts[r]: (r repeated, i), flattened in order.
-        owner = np.repeat(np.arange(len(counts)), counts)
-        return owner, np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-
-    token_ids = np.empty(int(tokens_per_segment.sum()), dtype=np.int32)
+    segment_offsets = np.cumsum(tokens_per_segment, dtype=np.int32) - tokens_per_segment
     first_single_id = len(SPECIAL_TOKENS) + 4**k_mer
-    break_ids = np.where(is_marker[:-1], -1 if start_token_id is None else start_token_id, first_single_id + 4)
-    token_ids[segment_offsets[break_emits]] = break_ids[break_emits]
+    token_ids = np.empty(int(tokens_per_segment.sum()), dtype=np.int32)
 
-    owner, i = expand(kmers_per_run)
-    kmer_starts = run_starts[owner] + k_mer * i
-    kmer_values = codes[kmer_starts].astype(np.int32)
-    for offset in range(1, k_mer):  # base-4 number, first base most significant (product order)
-        kmer_values <<= 2
-        kmer_values |= codes[kmer_starts + offset]
-    token_ids[segment_offsets[owner] + break_emits[owner] + i] = len(SPECIAL_TOKENS) + kmer_values
-    owner, i = expand(singles_per_run)
-    first_token = segment_offsets[owner] + break_emits[owner] + kmers_per_run[owner]
-    single_codes = codes[run_starts[owner] + k_mer * kmers_per_run[owner] + i].astype(np.int32)
-    token_ids[first_token + i] = first_single_id + single_codes
+    def place(counts, first_token, first_base, step):
+        """Token slots and base positions of item i < counts[r] of every segment r, flattened."""
+        # Index arrays are built as intp, the type numpy indexes with, to avoid a conversion per gather.
+        before = (np.cumsum(counts) - counts).astype(np.intp)  # items in earlier segments
+        owner = np.repeat(np.arange(len(counts)), counts)
+        item = np.arange(len(owner), dtype=np.intp)
+        # item - before[owner] is the index within the segment; fold the constants per segment first.
+        slots = item + (first_token - before)[owner]
+        bases = step * item + (first_base - step * before)[owner]
+        return slots, bases
+
+    emits = break_emits.astype(bool)
+    break_ids = np.where(is_marker[:-1], -1 if start_token_id is None else start_token_id, first_single_id + 4)
+    token_ids[segment_offsets[emits]] = break_ids[emits]
+    slots, bases = place(kmers_per_run, segment_offsets + break_emits, run_starts, k_mer)
+    token_ids[slots] = len(SPECIAL_TOKENS) + _kmer_values(codes, bases, k_mer)
+    slots, bases = place(
+        singles_per_run, segment_offsets + break_emits + kmers_per_run, run_starts + k_mer * kmers_per_run, 1
+    )
+    token_ids[slots] = first_single_id + codes[bases].astype(np.int32)
 
     # Each marker starts a sequence; its segment offset is where that sequence's tokens begin.
     return np.split(token_ids, segment_offsets[np.flatnonzero(is_marker[:-1])[1:]])
