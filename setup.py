@@ -31,6 +31,7 @@ setup(
         "huggingface-hub>=1.0",
         "accelerate>=1.0",
         "safetensors>=0.4",
+        "gguf>=0.10",
         "numpy>=1.26",
         "scikit-learn>=1.4",
         "tqdm",
