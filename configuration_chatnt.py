@@ -8,6 +8,23 @@ from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
 PROJECTOR_TYPES = ("english_aware_perceiver", "perceiver", "linear")
 
+# Written into every saved config.json: the remote-code entry points, and the text-generation pipeline
+# that carries DNA (stock TextGenerationPipeline cannot), so that
+# `pipeline("text-generation", model=path, trust_remote_code=True)` builds a ChatNT pipeline.
+AUTO_MAP = {
+    "AutoConfig": "configuration_chatnt.ChatNTConfig",
+    "AutoModel": "modeling_chatnt.ChatNTModel",
+    "AutoModelForCausalLM": "modeling_chatnt.ChatNTForConditionalGeneration",
+}
+CUSTOM_PIPELINES = {
+    "text-generation": {
+        "impl": "pipeline_chatnt.ChatNTPipeline",
+        "pt": ["AutoModelForCausalLM"],
+        "tf": [],
+        "type": "multimodal",
+    }
+}
+
 
 def dna_config_from_dict(config_dict: dict) -> PreTrainedConfig:
     """Builds the DNA encoder's config: NT v2 (also from a published ESM-format dict) or any registered type."""
@@ -63,7 +80,9 @@ class ChatNTConfig(PreTrainedConfig):
 
     model_type = "chatnt"
     sub_configs_defaults = {
-        "dna_config": SubConfigSpec(config_class=AutoConfig, model_type="nucleotide_transformer"),
+        # Named by class: in remote code the NT type is not in transformers' registry. Dicts of other
+        # encoder types are resolved in __post_init__ before this spec is consulted.
+        "dna_config": SubConfigSpec(config_class=NucleotideTransformerConfig),
         "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
     }
 
@@ -120,11 +139,15 @@ class ChatNTConfig(PreTrainedConfig):
             )
         if getattr(text, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
+        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+        self.custom_pipelines = {**CUSTOM_PIPELINES, **(getattr(self, "custom_pipelines", None) or {})}
 
     @property
     def dna_tokens_per_sequence(self) -> int | None:
         """Placeholder tokens one sequence fills in the prompt: K, or None for one per DNA token (linear)."""
         return None if self.projector_type == "linear" else self.num_latents
 
+
+ChatNTConfig.register_for_auto_class()
 
 __all__ = ["ChatNTConfig", "PROJECTOR_TYPES"]

@@ -88,4 +88,6 @@ class NucleotideTransformerConfig(PreTrainedConfig):
         return config_dict.get("model_type") in (cls.model_type, "esm") and "add_bias_fnn" in config_dict
 
 
+NucleotideTransformerConfig.register_for_auto_class()
+
 __all__ = ["NucleotideTransformerConfig"]

@@ -21,6 +21,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
+from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
 
 
 class ChatNTPerceiverCrossAttention(nn.Module):
@@ -135,7 +136,9 @@ def build_projector(config: ChatNTConfig) -> nn.Module:
 
 
 def build_dna_encoder(dna_config) -> nn.Module:
-    if isinstance(dna_config, NucleotideTransformerConfig):
+    # Compared by model_type, not class: remote code may load the config and the model from two copies
+    # of the same file.
+    if dna_config.model_type == NucleotideTransformerConfig.model_type:
         return NucleotideTransformerModel(dna_config)
     # Any other encoder; remote-code configs carry an auto_map and need trust_remote_code.
     return AutoModel.from_config(dna_config, trust_remote_code=bool(getattr(dna_config, "auto_map", None)))
@@ -357,6 +360,11 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{name}"}
         self.post_init()
         self.apply_trainable_parts()
+        # The placeholder is an input-only token: an answer must never contain it.
+        if self.generation_config is not None:
+            self.generation_config.suppress_tokens = sorted(
+                set(self.generation_config.suppress_tokens or []) | {config.dna_token_id}
+            )
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()
@@ -461,5 +469,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             model_kwargs["dna_attention_mask"] = dna_attention_mask
         return input_ids, model_kwargs
 
+
+ChatNTModel.register_for_auto_class("AutoModel")
+ChatNTForConditionalGeneration.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = ["ChatNTForConditionalGeneration", "ChatNTModel", "ChatNTPreTrainedModel"]

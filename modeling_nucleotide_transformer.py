@@ -290,6 +290,9 @@ class NucleotideTransformerForMaskedLM(NucleotideTransformerPreTrainedModel):
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
+NucleotideTransformerModel.register_for_auto_class("AutoModel")
+NucleotideTransformerForMaskedLM.register_for_auto_class("AutoModelForMaskedLM")
+
 __all__ = [
     "NucleotideTransformerForMaskedLM",
     "NucleotideTransformerModel",

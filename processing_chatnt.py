@@ -20,6 +20,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .fasta import looks_like_fasta_path, read_fasta
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
 DNA_TOKEN = "<DNA>"
 
@@ -55,7 +56,7 @@ class ChatNTProcessor(ProcessorMixin):
     Args:
         tokenizer: the decoder's tokenizer; must contain the ``<DNA>`` token
             (``ChatNTForConditionalGeneration.from_encoder_decoder_pretrained`` adds it).
-        dna_tokenizer: the DNA encoder's tokenizer (``NucleotideTransformerTokenizer``).
+        dna_tokenizer: the DNA encoder's tokenizer; default: the NT v2 6-mer tokenizer.
         chat_template: overrides the template; default: the tokenizer's, else the Vicuna-style one.
         dna_tokens_per_sequence: placeholder tokens per sequence (K of the Perceiver); ``None`` for the
             linear projection, one per DNA token.
@@ -82,8 +83,15 @@ class ChatNTProcessor(ProcessorMixin):
         max_dna_tokens: int = 2048,
         **kwargs,
     ):
-        if tokenizer is None or dna_tokenizer is None:
-            raise ValueError("ChatNTProcessor needs both the decoder's tokenizer and the DNA tokenizer.")
+        if tokenizer is None:
+            raise ValueError("ChatNTProcessor needs the decoder's tokenizer.")
+        dna_tokenizer = dna_tokenizer if dna_tokenizer is not None else NucleotideTransformerTokenizer()
+        if DNA_TOKEN in dna_tokenizer.get_vocab():
+            # transformers falls back to the root tokenizer when the dna_tokenizer/ subfolder fails to load.
+            raise ValueError(
+                "The DNA tokenizer holds the <DNA> token, so it is the decoder's tokenizer, not a DNA tokenizer. "
+                "Check the dna_tokenizer/ folder of the checkpoint."
+            )
         if DNA_TOKEN not in tokenizer.get_vocab():
             raise ValueError(
                 f"The decoder tokenizer has no {DNA_TOKEN} token. Add it with "
@@ -352,5 +360,7 @@ class ChatNTProcessor(ProcessorMixin):
     def decode(self, *args, **kwargs):
         return self.tokenizer.decode(*args, **kwargs)
 
+
+ChatNTProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = ["ChatNTProcessor", "DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE"]

@@ -335,4 +335,6 @@ class NucleotideTransformerTokenizer(PreTrainedTokenizerFast):
         return (path,)
 
 
+NucleotideTransformerTokenizer.register_for_auto_class("AutoTokenizer")
+
 __all__ = ["NucleotideTransformerTokenizer", "clean_dna_sequence", "nucleotide_transformer_vocabulary"]

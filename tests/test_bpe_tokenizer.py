@@ -87,9 +87,7 @@ def test_chat_template_renders_the_alpaca_prompt(trained):
         [{"role": "user", "content": "Define DNA."}], tokenize=False, add_generation_prompt=True
     )
     assert no_input == alpaca_prompt("Define DNA.")
-    answered = tokenizer.apply_chat_template(
-        messages + [{"role": "assistant", "content": "promoter"}], tokenize=False
-    )
+    answered = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": "promoter"}], tokenize=False)
     assert answered == alpaca_prompt("Is this a promoter?", "ACGTACGT") + "promoter" + EOS_TOKEN
 
 

@@ -3,7 +3,7 @@ import torch
 
 from chatnt import ChatNTConfig
 
-from .conftest import random_dna, tiny_chatnt_config
+from helpers import random_dna, tiny_chatnt_config
 
 PROJECTORS = ["english_aware_perceiver", "perceiver", "linear"]
 

@@ -49,8 +49,15 @@ def test_metrics():
 
 def test_classifier_trains_and_scores_the_test_half(tiny_model_dir, tmp_path):
     args = TrainingArguments(
-        output_dir=str(tmp_path / "cls"), max_steps=4, per_device_train_batch_size=8, per_device_eval_batch_size=32,
-        learning_rate=1e-3, report_to="none", save_strategy="no", use_cpu=True, dataloader_pin_memory=False,
+        output_dir=str(tmp_path / "cls"),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        learning_rate=1e-3,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        dataloader_pin_memory=False,
     )
     metrics = train_classifier("tf_binding", str(tiny_model_dir), args, max_length=64)
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and -1.0 <= metrics["eval_mcc"] <= 1.0

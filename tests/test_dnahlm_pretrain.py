@@ -36,18 +36,30 @@ def corpus(tmp_path_factory) -> dict:
 
 def run(corpus, output_dir: Path, *extra: str):
     argv = [
-        "--preset", "tiny",
-        "--tokenizer", corpus["tokenizer"],
-        "--dna_files", corpus["dna"],
-        "--english_files", corpus["english"],
-        "--heldout_fraction", "0.1",
-        "--eval_blocks", "4",
-        "--shuffle_buffer", "50",
-        "--output_dir", str(output_dir),
-        "--report_to", "none",
-        "--seed", "3",
-        "--use_cpu", "true",
-        "--dataloader_pin_memory", "false",
+        "--preset",
+        "tiny",
+        "--tokenizer",
+        corpus["tokenizer"],
+        "--dna_files",
+        corpus["dna"],
+        "--english_files",
+        corpus["english"],
+        "--heldout_fraction",
+        "0.1",
+        "--eval_blocks",
+        "4",
+        "--shuffle_buffer",
+        "50",
+        "--output_dir",
+        str(output_dir),
+        "--report_to",
+        "none",
+        "--seed",
+        "3",
+        "--use_cpu",
+        "true",
+        "--dataloader_pin_memory",
+        "false",
         *extra,
     ]
     return pretrain(*parse_args(argv))
@@ -61,7 +73,9 @@ def test_loss_goes_down_and_perplexity_is_reported(corpus):
     assert len(losses) >= 4
     assert losses[-1] < losses[0] - 0.5
     for source in ("dna", "english"):
-        assert metrics[f"{source}_perplexity"] == pytest.approx(torch.tensor(metrics[f"eval_{source}_loss"]).exp().item())
+        assert metrics[f"{source}_perplexity"] == pytest.approx(
+            torch.tensor(metrics[f"eval_{source}_loss"]).exp().item()
+        )
         assert metrics[f"{source}_perplexity"] < 400  # below the uniform guess over the 400-token vocabulary
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
@@ -70,8 +84,9 @@ def test_resume_gives_the_same_weights(corpus):
     full = corpus["root"] / "full"
     run(corpus, full, "--max_steps", "8", "--save_steps", "4")
     resumed = corpus["root"] / "resumed"
-    run(corpus, resumed, "--max_steps", "8", "--save_steps", "4",
-        "--resume_from_checkpoint", str(full / "checkpoint-4"))
+    run(
+        corpus, resumed, "--max_steps", "8", "--save_steps", "4", "--resume_from_checkpoint", str(full / "checkpoint-4")
+    )
     uninterrupted = load_file(full / "model.safetensors")
     after_resume = load_file(resumed / "model.safetensors")
     assert uninterrupted.keys() == after_resume.keys()

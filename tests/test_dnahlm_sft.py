@@ -4,7 +4,7 @@ import random
 
 import pytest
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, pipeline
 from trl import SFTConfig
 
 from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
@@ -97,10 +97,16 @@ def test_toy_task_learns_the_answer_and_to_stop(tokenizer, tmp_path):
     test = [toy_example(rng) for _ in range(8)]
     prompts = [alpaca_prompt(e["instruction"], e["input"]) for e in test]
     encoded = tokenizer(prompts[:1], return_tensors="pt")
-    generated = trainer.model.generate(**encoded, max_new_tokens=12, do_sample=False)[0, encoded["input_ids"].shape[1]:]
+    generated = trainer.model.generate(**encoded, max_new_tokens=12, do_sample=False)[
+        0, encoded["input_ids"].shape[1] :
+    ]
     assert tokenizer.eos_token_id in generated.tolist(), "the model never emits EOS"
     answers = generate_answers(trainer.model, tokenizer, prompts, max_new_tokens=12)
     assert sum(a == e["output"] for a, e in zip(answers, test)) >= 7
+    # The saved folder works as is with the stock pipeline, which stops at EOS by itself.
+    generator = pipeline("text-generation", model=str(tmp_path / "sft"))
+    outputs = generator(prompts, return_full_text=False)
+    assert [o[0]["generated_text"] for o in outputs] == answers
 
 
 def test_sft_refuses_pad_equal_to_eos(tokenizer, tmp_path):
@@ -112,7 +118,9 @@ def test_sft_refuses_pad_equal_to_eos(tokenizer, tmp_path):
 
 def test_sft_data_holds_no_test_record_and_heldout_phrasings_are_unused():
     examples = build_sft_examples(extra_per_label=2, definitions=2, seed=0)
-    test_inputs = {r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "test")}
+    test_inputs = {
+        r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "test")
+    }
     assert not test_inputs & {e["input"] for e in examples}
     heldout = {t.heldout_phrasing for t in TASKS.values()}
     assert not heldout & {e["instruction"] for e in examples}

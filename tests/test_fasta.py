@@ -4,7 +4,7 @@ import pytest
 
 from chatnt import iter_fasta, parse_fasta_text, read_fasta
 
-from .conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 
 def test_reads_multiline_records_and_descriptions(tmp_path):

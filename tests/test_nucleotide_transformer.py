@@ -7,7 +7,7 @@ from transformers import AutoModel, BertConfig, EsmConfig
 
 from chatnt import ChatNTConfig, NucleotideTransformerConfig, NucleotideTransformerForMaskedLM, NucleotideTransformerModel
 
-from .conftest import tiny_dna_config
+from helpers import tiny_dna_config
 
 
 def test_forward_shapes_and_padding_invariance(dna_tokenizer):

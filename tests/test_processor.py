@@ -5,7 +5,7 @@ import torch
 
 from chatnt import DEFAULT_SYSTEM_PROMPT, ChatNTProcessor
 
-from .conftest import random_dna
+from helpers import random_dna
 
 
 def _placeholders(processor, inputs, row=None):

@@ -1,0 +1,80 @@
+"""Tiny models and tokenizers (hidden 32, 2 layers) so that every ChatNT test runs in seconds on a CPU."""
+
+import random
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, PreTrainedTokenizerFast
+
+from chatnt import ChatNTConfig, NucleotideTransformerConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+_ENGLISH = [
+    "Is this sequence a promoter?",
+    "Does the sequence contain a splice donor site or an acceptor site?",
+    "Which of the two sequences binds the transcription factor?",
+    "Yes, it is a promoter.",
+    "No, this is not a promoter.",
+    "The first sequence binds, the second does not.",
+    "What type of ribosomal RNA is this?",
+    "It is a 16S ribosomal RNA from a bacterium.",
+]
+
+
+def build_text_tokenizer() -> PreTrainedTokenizerFast:
+    """A small byte-level BPE with <s>, </s>, <pad> and <DNA>, and no chat template (Vicuna fallback)."""
+    backend = Tokenizer(models.BPE(unk_token=None))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<pad>", "<s>", "</s>", "<DNA>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    backend.train_from_iterator(_ENGLISH * 5, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        additional_special_tokens=["<DNA>"],
+    )
+
+
+def tiny_dna_config(**overrides) -> NucleotideTransformerConfig:
+    settings = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    return NucleotideTransformerConfig(**(settings | overrides))
+
+
+def tiny_chatnt_config(
+    text_tokenizer, projector_type="english_aware_perceiver", decoder_init_range=0.02, **overrides
+) -> ChatNTConfig:
+    text_config = LlamaConfig(
+        initializer_range=decoder_init_range,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=len(text_tokenizer),
+        bos_token_id=text_tokenizer.bos_token_id,
+        eos_token_id=text_tokenizer.eos_token_id,
+        pad_token_id=text_tokenizer.pad_token_id,
+    )
+    settings = dict(
+        dna_config=tiny_dna_config(),
+        text_config=text_config,
+        projector_type=projector_type,
+        num_latents=4,
+        projector_num_heads=4,
+        projector_intermediate_size=64,
+        dna_token_id=text_tokenizer.convert_tokens_to_ids("<DNA>"),
+    )
+    return ChatNTConfig(**(settings | overrides))
+
+
+def random_dna(length: int, seed: int = 0, alphabet: str = "ACGT") -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(length))
