@@ -64,6 +64,7 @@ class TokenizerStats:
     dna_token_share: float
     longest_dna_token: int
     dna_bp_per_token: float
+    dnahl_bp_per_token: float
     english_chars_per_token: float
     english_unk_share: float
     dna_mb_per_s: float
@@ -85,14 +86,23 @@ def _throughput(tokenizer: Tokenizer, texts: list[str], repeats: int = 3) -> flo
     return megabytes / best
 
 
-def tokenizer_stats(name: str, tokenizer: Tokenizer, dna_texts: list[str], english_texts: list[str]) -> TokenizerStats:
-    """Measure one tokenizer on held-out DNA and English texts."""
+def _bp_per_token(tokenizer: Tokenizer, texts: list[str]) -> float:
+    return sum(map(len, texts)) / sum(len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False))
+
+
+def tokenizer_stats(
+    name: str,
+    tokenizer: Tokenizer,
+    dna_texts: list[str],
+    english_texts: list[str],
+    dnahl_texts: list[str] | None = None,
+) -> TokenizerStats:
+    """Measure one tokenizer on held-out DNA and English texts (and optionally on the DNAHL records' DNA)."""
     if not dna_texts or not english_texts:
         raise ValueError("Need non-empty held-out DNA and English texts to compare tokenizers")
     # ACGT are their own byte-level symbols, so pure-DNA tokens read the same in the raw vocabulary.
     vocab = list(tokenizer.get_vocab())
     dna_tokens = [t for t in vocab if _PURE_DNA.fullmatch(t)]
-    dna_ids = tokenizer.encode_batch(dna_texts, add_special_tokens=False)
     english_ids = tokenizer.encode_batch(english_texts, add_special_tokens=False)
     english_token_count = sum(len(e.ids) for e in english_ids)
     unk = _unk_id(tokenizer)
@@ -102,7 +112,8 @@ def tokenizer_stats(name: str, tokenizer: Tokenizer, dna_texts: list[str], engli
         vocab_size=tokenizer.get_vocab_size(),
         dna_token_share=len(dna_tokens) / len(vocab),
         longest_dna_token=max((len(t) for t in dna_tokens), default=0),
-        dna_bp_per_token=sum(map(len, dna_texts)) / sum(len(e.ids) for e in dna_ids),
+        dna_bp_per_token=_bp_per_token(tokenizer, dna_texts),
+        dnahl_bp_per_token=_bp_per_token(tokenizer, dnahl_texts) if dnahl_texts else float("nan"),
         english_chars_per_token=sum(map(len, english_texts)) / english_token_count,
         english_unk_share=english_unks / english_token_count,
         dna_mb_per_s=_throughput(tokenizer, dna_texts),
@@ -142,20 +153,26 @@ def compare_tokenizers(
     if include_references:
         named["published DNAHL"] = load_tokenizer(PUBLISHED_TOKENIZER)
         named["NT 6-mer"] = nucleotide_transformer_6mer()
-    return [tokenizer_stats(name, tok, dna, english) for name, tok in named.items()]
+    # The published tokenizer's own domain (human GUE-style sequences): the TRAIN-half inputs of its records.
+    from chatnt.training.dnahlm.instructions import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, load_published_records
+
+    dnahl = [r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "train")]
+    return [tokenizer_stats(name, tok, dna, english, dnahl) for name, tok in named.items()]
 
 
 def format_table(rows: list[TokenizerStats]) -> str:
     """A Markdown table of the stats, one tokenizer per row."""
     lines = [
         "| tokenizer | vocab | pure-DNA tokens | other tokens | longest DNA token (bp) | DNA bp/token "
-        "| English chars/token | English <unk> share | DNA encode MB/s | English encode MB/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| DNAHL-record DNA bp/token | English chars/token | English <unk> share | DNA encode MB/s "
+        "| English encode MB/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.name} | {r.vocab_size} | {r.dna_token_share:.1%} | {1 - r.dna_token_share:.1%} "
-            f"| {r.longest_dna_token} | {r.dna_bp_per_token:.2f} | {r.english_chars_per_token:.2f} "
+            f"| {r.longest_dna_token} | {r.dna_bp_per_token:.2f} | {r.dnahl_bp_per_token:.2f} "
+            f"| {r.english_chars_per_token:.2f} "
             f"| {r.english_unk_share:.1%} | {r.dna_mb_per_s:.2f} | {r.english_mb_per_s:.2f} |"
         )
     return "\n".join(lines)
@@ -179,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         key = r.name.replace(" ", "_")
         print(f"{key}_dna_bp_per_token: {r.dna_bp_per_token:.3f}")
+        print(f"{key}_dnahl_record_bp_per_token: {r.dnahl_bp_per_token:.3f}")
         print(f"{key}_english_chars_per_token: {r.english_chars_per_token:.3f}")
 
 

@@ -35,7 +35,7 @@ from chatnt.training.dnahlm.instructions import (
 )
 
 TRAINING_DEFAULTS = {
-    "num_train_epochs": 5,
+    "num_train_epochs": 3,
     "per_device_train_batch_size": 16,
     "per_device_eval_batch_size": 32,
     "learning_rate": 5e-4,
@@ -79,7 +79,9 @@ def compute_metrics(prediction) -> dict[str, float]:
     }
 
 
-def train_classifier(task: str, model_name_or_path: str, training_args: TrainingArguments, max_length: int = 1024) -> dict:
+def train_classifier(
+    task: str, model_name_or_path: str, training_args: TrainingArguments, max_length: int = 1024
+) -> dict:
     """Fine-tune one classifier on ``task``'s TRAIN half and return its TEST metrics."""
     set_seed(training_args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)

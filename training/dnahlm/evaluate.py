@@ -139,7 +139,9 @@ def format_table(title: str, published: dict, ours: dict | None) -> str:
 
 @dataclass
 class EvaluationArguments:
-    model: str | None = field(default=None, metadata={"help": "Our model folder; omit to score the published one only."})
+    model: str | None = field(
+        default=None, metadata={"help": "Our model folder; omit to score the published one only."}
+    )
     files: list[str] = field(default_factory=lambda: [FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE])
     phrasing: str = field(
         default="published",
@@ -150,8 +152,15 @@ class EvaluationArguments:
     limit: int | None = field(default=None, metadata={"help": "Score only the first N TEST records of each file."})
 
 
-def evaluate_file(path: str, model=None, tokenizer=None, phrasing: str = "published", batch_size: int = 16,
-                  max_new_tokens: int = 16, limit: int | None = None) -> tuple[dict, dict | None, list[str] | None]:
+def evaluate_file(
+    path: str,
+    model=None,
+    tokenizer=None,
+    phrasing: str = "published",
+    batch_size: int = 16,
+    max_new_tokens: int = 16,
+    limit: int | None = None,
+) -> tuple[dict, dict | None, list[str] | None]:
     """Published and (when a model is given) our metrics on the TEST half of one record file."""
     if phrasing not in ("published", "heldout"):
         raise ValueError(f"phrasing must be 'published' or 'heldout', got {phrasing!r}")

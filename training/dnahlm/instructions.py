@@ -130,8 +130,7 @@ TASKS = {
             (
                 "Which transcription factor's ChIP-seq peak is this human DNA sequence from? Answer with one "
                 "of: {options}.",
-                "This 200 bp sequence is a ChIP-seq peak. Which factor was immunoprecipitated? Options: "
-                "{options}.",
+                "This 200 bp sequence is a ChIP-seq peak. Which factor was immunoprecipitated? Options: {options}.",
                 "Name the transcription factor whose peak this is. Reply {options}.",
             ),
         ),
@@ -206,7 +205,9 @@ def _fasta_examples(task: Task, files_and_labels, per_label: int, window: int | 
             }
 
 
-def extra_examples(per_label: int, definitions: int, rng: random.Random, data_dir: Path = SHARED_DATA) -> Iterator[dict]:
+def extra_examples(
+    per_label: int, definitions: int, rng: random.Random, data_dir: Path = SHARED_DATA
+) -> Iterator[dict]:
     """Examples of the extra tasks, from training files only (janggu's ``*_test.fa`` are left out)."""
     yield from _fasta_examples(
         TASKS["oct4_mafk"],

@@ -201,10 +201,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     """Parse the three dataclasses, with the chosen preset's training values as defaults."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    (model_args,) = HfArgumentParser(ModelArguments).parse_known_args(args=argv)[:1]
-    if model_args.preset not in PRESETS:
-        raise ValueError(f"Unknown preset {model_args.preset!r}; choose one of {sorted(PRESETS)}")
-    parser.set_defaults(**PRESETS[model_args.preset]["training"])
+    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
+    # the full parser must print every argument, so the first pass is skipped.
+    preset = ModelArguments.preset
+    if not {"-h", "--help"} & set(argv):
+        model_args, _ = HfArgumentParser(ModelArguments).parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True
+        )
+        preset = model_args.preset
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    parser.set_defaults(**PRESETS[preset]["training"])
     return parser.parse_args_into_dataclasses(args=argv)
 
 
