@@ -1,6 +1,7 @@
 """GPT-2 pre-training on the mixed corpus: smoke run (loss goes down) and resume equivalence."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from safetensors.torch import load_file
 
 from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
 from chatnt.training.dnahlm.corpus import SHARED_DATA
-from chatnt.training.dnahlm.pretrain import parse_args, pretrain
+from chatnt.training.dnahlm.pretrain import bits_per_character, parse_args, pretrain
 
 YEAST = SHARED_DATA / "yeast" / "someORF.fa"
 WIKI = SHARED_DATA / "dnahl" / "wiki.valid.raw"
@@ -78,6 +79,19 @@ def test_loss_goes_down_and_perplexity_is_reported(corpus):
         )
         assert metrics[f"{source}_perplexity"] < 400  # below the uniform guess over the 400-token vocabulary
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    # Evaluating the saved model alone (--max_steps 0) reproduces the end-of-training figures.
+    again = run(corpus, corpus["root"] / "eval-only", "--model_name_or_path", str(out), "--max_steps", "0")
+    assert again["eval_dna_loss"] == pytest.approx(metrics["eval_dna_loss"], rel=1e-5)
+    assert 0 < again["dna_bits_per_char"] < metrics["eval_dna_loss"] / math.log(2)
+
+
+def test_bits_per_character():
+    class OneCharPerToken:
+        def decode(self, ids, skip_special_tokens=True):
+            return "x" * len(ids)
+
+    # Loss ln(4) nats per token, one character per token: 2 bits per character.
+    assert bits_per_character(math.log(4), [[1, 2, 3], [4, 5, 6]], OneCharPerToken()) == pytest.approx(2.0)
 
 
 def test_resume_gives_the_same_weights(corpus):

@@ -89,6 +89,10 @@ class ModelArguments:
 
     preset: str = field(default="mini", metadata={"help": f"One of {sorted(PRESETS)}."})
     tokenizer: str = field(default="tokenizer", metadata={"help": "Path of the unified BPE tokenizer."})
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Start from this model instead of a fresh one; with --max_steps 0, only evaluate it."},
+    )
 
 
 @dataclass
@@ -175,26 +179,45 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, training_args
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise ValueError("The tokenizer needs a pad token distinct from its EOS token")
     block_size = data_args.block_size or PRESETS[model_args.preset]["block_size"]
-    model = build_model(model_args.preset, tokenizer)
+    if model_args.model_name_or_path:
+        model = GPT2LMHeadModel.from_pretrained(model_args.model_name_or_path)
+    else:
+        model = build_model(model_args.preset, tokenizer)
     if block_size > model.config.n_positions:
         raise ValueError(f"block_size {block_size} exceeds the model context {model.config.n_positions}")
+    train = training_args.max_steps != 0
     eval_sets = {source: heldout_blocks(tokenizer, data_args, block_size, source) for source in ("dna", "english")}
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=training_stream(tokenizer, data_args, block_size, training_args.seed),
+        train_dataset=training_stream(tokenizer, data_args, block_size, training_args.seed) if train else None,
         eval_dataset=eval_sets,
         data_collator=default_data_collator,
         processing_class=tokenizer,
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model()
-    trainer.save_state()
+    if train:
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.save_state()
     metrics = trainer.evaluate()
-    for source in eval_sets:
-        metrics[f"{source}_perplexity"] = math.exp(metrics[f"eval_{source}_loss"])
+    for source, blocks in eval_sets.items():
+        loss = metrics[f"eval_{source}_loss"]
+        metrics[f"{source}_perplexity"] = math.exp(loss)
+        metrics[f"{source}_bits_per_char"] = bits_per_character(loss, blocks["input_ids"], tokenizer)
     trainer.save_metrics("eval", metrics)
     return metrics
+
+
+def bits_per_character(mean_loss: float, blocks: list[list[int]], tokenizer: PreTrainedTokenizerBase) -> float:
+    """Convert a mean next-token loss (nats) over packed ``blocks`` into bits per character of text.
+
+    Per-token perplexities of tokenizers with different compression are not comparable; bits per
+    character are (for DNA, bits per bp: 2.0 is a uniform guess over ACGT). Every token but a block's
+    first is predicted; EOS tokens are predicted too but count no character.
+    """
+    predicted = sum(len(ids) - 1 for ids in blocks)
+    characters = sum(len(tokenizer.decode(ids[1:], skip_special_tokens=True)) for ids in blocks)
+    return mean_loss * predicted / (math.log(2) * characters)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
@@ -220,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     for source in ("dna", "english"):
         print(f"heldout_{source}_loss: {metrics[f'eval_{source}_loss']:.4f}")
         print(f"heldout_{source}_perplexity: {metrics[f'{source}_perplexity']:.2f}")
+        print(f"heldout_{source}_bits_per_char: {metrics[f'{source}_bits_per_char']:.3f}")
 
 
 if __name__ == "__main__":
