@@ -1,5 +1,7 @@
 """Configuration of ChatNT: a DNA encoder, a projection into the decoder's embedding space, and a causal LM."""
 
+import copy
+
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -64,6 +66,11 @@ class ChatNTConfig(PreTrainedConfig):
         max_dna_tokens: longest tokenized DNA sequence accepted, ``<cls>`` included (2048 ~ 12 kb).
         train_dna_encoder / train_projector / train_text_model: which parts are trainable after
             construction; the paper trains the encoder and the projection and freezes the decoder.
+        text_model_reference: where the decoder comes from, ``{"name_or_path", "sha256", "vocab_size"}``
+            (set by ``from_encoder_decoder_pretrained``; ``vocab_size`` is the decoder's own, before new
+            tokens). It lets a checkpoint omit the frozen decoder and still be reassembled safely.
+        text_model_included: whether the checkpoint's weights include the decoder (False for checkpoints
+            saved with ``save_pretrained(..., include_text_model=False)``).
 
     Example:
         >>> from chatnt import ChatNTConfig, NucleotideTransformerConfig
@@ -101,6 +108,8 @@ class ChatNTConfig(PreTrainedConfig):
     train_dna_encoder: bool = True
     train_projector: bool = True
     train_text_model: bool = False
+    text_model_reference: dict | None = None
+    text_model_included: bool = True
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -110,9 +119,13 @@ class ChatNTConfig(PreTrainedConfig):
             self.dna_config = NucleotideTransformerConfig()
         elif isinstance(self.dna_config, dict):
             self.dna_config = dna_config_from_dict(self.dna_config)
+        else:  # a copy: the generic sub-config handling below rewrites fields of the object it holds
+            self.dna_config = copy.deepcopy(self.dna_config)
         if self.text_config is None:
             self.text_config = CONFIG_MAPPING["llama"]()
-        elif isinstance(self.text_config, dict):
+        elif not isinstance(self.text_config, dict):
+            self.text_config = copy.deepcopy(self.text_config)
+        else:
             text_dict = dict(self.text_config)
             self.text_config = CONFIG_MAPPING[text_dict.pop("model_type", "llama")](**text_dict)
         super().__post_init__(**kwargs)

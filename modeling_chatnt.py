@@ -11,17 +11,32 @@ Data flow of one forward pass:
    the rest.
 """
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
+from .decoder_reference import (
+    load_new_token_rows,
+    load_trained_parts,
+    save_new_token_rows,
+    text_model_checksum,
+    trained_parts_state_dict,
+)
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
+from .processing_chatnt import DNA_TOKEN, ChatNTProcessor
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+
+# from_pretrained arguments that say where files are, passed on when fetching the trained parts.
+HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "force_download")
 
 
 class ChatNTPerceiverCrossAttention(nn.Module):
@@ -156,8 +171,8 @@ class ChatNTPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        model = super().from_pretrained(*args, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         # Loading materialises fresh parameters (all trainable), so the freezing policy is applied again.
         model.apply_trainable_parts()
         return model
@@ -183,11 +198,26 @@ class ChatNTPreTrainedModel(PreTrainedModel):
 class ChatNTModel(ChatNTPreTrainedModel):
     """DNA encoder, projection and language model, without the LM head (LLaVA's ``LlavaModel``)."""
 
-    def __init__(self, config: ChatNTConfig):
+    def __init__(self, config: ChatNTConfig, dna_encoder: nn.Module | None = None, language_model: nn.Module | None = None):
         super().__init__(config)
-        self.dna_encoder = build_dna_encoder(config.dna_config)
+        # Pretrained parts may be passed in (from_encoder_decoder_pretrained), else they are built from config.
+        # A passed-in module's own config describes it (attention implementation included), so it becomes
+        # the sub-config.
+        if dna_encoder is not None:
+            config.dna_config = dna_encoder.config
+        if language_model is not None:
+            rows = language_model.get_input_embeddings().weight.shape[0]
+            if rows < config.text_config.vocab_size:
+                raise ValueError(
+                    f"The decoder has {rows} embedding rows but the config needs {config.text_config.vocab_size} "
+                    "(<DNA> included): call resize_token_embeddings on it first."
+                )
+            config.text_config = language_model.config
+        self.dna_encoder = dna_encoder if dna_encoder is not None else build_dna_encoder(config.dna_config)
         self.projector = build_projector(config)
-        self.language_model = AutoModel.from_config(config.text_config)
+        self.language_model = (
+            language_model if language_model is not None else AutoModel.from_config(config.text_config)
+        )
         self.post_init()
         self.apply_trainable_parts()
 
@@ -349,10 +379,16 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
 
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
 
-    def __init__(self, config: ChatNTConfig):
+    def __init__(self, config: ChatNTConfig, dna_encoder: nn.Module | None = None, text_model: nn.Module | None = None):
+        """``dna_encoder`` (an encoder) and ``text_model`` (a causal LM) may be pretrained modules to use as
+        they are; otherwise both are built from ``config``."""
         super().__init__(config)
-        self.model = ChatNTModel(config)
-        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.model = ChatNTModel(config, dna_encoder, text_model.base_model if text_model is not None else None)
+        self.lm_head = (
+            text_model.get_output_embeddings()
+            if text_model is not None
+            else nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        )
         # The tied input embedding's name depends on the decoder (embed_tokens for LLaMA, wte for GPT-2).
         embedding = self.model.language_model.get_input_embeddings().weight
         for name, parameter in self.model.language_model.named_parameters():
@@ -365,6 +401,158 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             self.generation_config.suppress_tokens = sorted(
                 set(self.generation_config.suppress_tokens or []) | {config.dna_token_id}
             )
+
+    @classmethod
+    def from_encoder_decoder_pretrained(
+        cls,
+        dna_model_name_or_path: str | os.PathLike,
+        text_model_name_or_path: str | os.PathLike,
+        *,
+        dtype: torch.dtype | None = None,
+        trust_remote_code: bool = False,
+        **config_kwargs,
+    ) -> tuple["ChatNTForConditionalGeneration", ChatNTProcessor]:
+        """Builds ChatNT around a pretrained DNA encoder and a pretrained causal LM.
+
+        Adds ``<DNA>`` to the decoder tokenizer (resizing the embeddings only if the vocabulary grew),
+        records the decoder's reference and checksum, and returns the model with its processor.
+
+        Args:
+            dna_model_name_or_path: an NT v2 checkpoint (published ESM format or ours; read with the NT v2
+                implementation and the 6-mer tokenizer) or any AutoModel encoder with its tokenizer.
+            text_model_name_or_path: any AutoModelForCausalLM checkpoint with a tokenizer (a local path, or
+                a Hub id when online, e.g. ``HuggingFaceTB/SmolLM2-135M-Instruct``).
+            config_kwargs: ChatNTConfig fields, e.g. ``projector_type="perceiver"``, ``num_latents=32``.
+
+        Example:
+            >>> from chatnt import ChatNTForConditionalGeneration
+            >>> from chatnt.offline_models import smollm2_instruct
+            >>> model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
+            ...     "checkpoints/nt-mini-encoder", smollm2_instruct(), projector_type="english_aware_perceiver")
+        """
+        load_kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+        dna_config_dict, _ = PreTrainedConfig.get_config_dict(dna_model_name_or_path)
+        if NucleotideTransformerConfig.is_nt_v2_config_dict(dna_config_dict):
+            dna_encoder = NucleotideTransformerModel.from_pretrained(dna_model_name_or_path, dtype=dtype)
+            try:
+                dna_tokenizer = NucleotideTransformerTokenizer.from_pretrained(dna_model_name_or_path)
+            except OSError:  # an encoder saved without tokenizer files uses the standard NT v2 vocabulary
+                dna_tokenizer = NucleotideTransformerTokenizer()
+        else:
+            dna_encoder = AutoModel.from_pretrained(dna_model_name_or_path, **load_kwargs)
+            dna_tokenizer = AutoTokenizer.from_pretrained(dna_model_name_or_path, trust_remote_code=trust_remote_code)
+
+        text_model = AutoModelForCausalLM.from_pretrained(text_model_name_or_path, **load_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, trust_remote_code=trust_remote_code)
+        own_vocab_size = text_model.get_input_embeddings().weight.shape[0]
+        reference = {
+            "name_or_path": str(text_model_name_or_path),
+            "sha256": text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), own_vocab_size),
+            "vocab_size": own_vocab_size,
+        }
+        if DNA_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_tokens([DNA_TOKEN], special_tokens=True)
+        if tokenizer.pad_token is None:
+            # Labels come from the answer spans, not from padding, so EOS can double as padding here
+            # without hiding the end of each answer from the loss.
+            tokenizer.pad_token = tokenizer.eos_token
+        if len(tokenizer) > own_vocab_size:
+            text_model.resize_token_embeddings(len(tokenizer))
+
+        encoder_positions = getattr(dna_encoder.config, "max_position_embeddings", None) or 2048
+        config_kwargs.setdefault("max_dna_tokens", min(2048, encoder_positions))
+        config = ChatNTConfig(
+            dna_config=dna_encoder.config,
+            text_config=text_model.config,
+            dna_token_id=tokenizer.convert_tokens_to_ids(DNA_TOKEN),
+            text_model_reference=reference,
+            **config_kwargs,
+        )
+        model = cls(config, dna_encoder=dna_encoder, text_model=text_model)
+        model.generation_config = text_model.generation_config
+        model.generation_config.suppress_tokens = [config.dna_token_id]
+        processor = ChatNTProcessor(
+            tokenizer,
+            dna_tokenizer,
+            dna_tokens_per_sequence=config.dna_tokens_per_sequence,
+            max_dna_tokens=config.max_dna_tokens,
+        )
+        return model, processor
+
+    def save_pretrained(self, save_directory, *args, include_text_model: bool = True, **kwargs):
+        """Saves the model; ``include_text_model=False`` stores the trained parts and a decoder reference only.
+
+        A decoder-free checkpoint is refused when the decoder no longer matches its reference (it was
+        fine-tuned), since loading would then silently use other weights.
+        """
+        if include_text_model:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        reference = self.config.text_model_reference
+        if not reference:
+            raise ValueError(
+                "This model has no decoder reference to save instead of the decoder: build it with "
+                "from_encoder_decoder_pretrained, or save with include_text_model=True."
+            )
+        if self.current_text_model_checksum() != reference["sha256"]:
+            raise ValueError(
+                "The decoder's weights differ from the referenced ones (was it fine-tuned?). Save the full model "
+                "with include_text_model=True."
+            )
+        self.config.text_model_included = False
+        try:
+            super().save_pretrained(save_directory, *args, state_dict=trained_parts_state_dict(self), **kwargs)
+        finally:
+            self.config.text_model_included = True
+        save_new_token_rows(self, save_directory, reference["vocab_size"])
+
+    def current_text_model_checksum(self) -> str:
+        return text_model_checksum(self.model.language_model, self.lm_head, self.config.text_model_reference["vocab_size"])
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, text_model_name_or_path=None, **kwargs):
+        """Loads a checkpoint; one saved without its decoder is reassembled from the referenced decoder.
+
+        Args:
+            text_model_name_or_path: where to load the referenced decoder from, if not from the recorded
+                path or id (e.g. a local copy). Its weights must match the recorded sha256.
+        """
+        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
+        config = kwargs.get("config")
+        if not isinstance(config, ChatNTConfig):
+            config = ChatNTConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if config.text_model_included:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        return cls._from_trained_parts(
+            pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs
+        )
+
+    @classmethod
+    def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
+        reference = config.text_model_reference
+        decoder_source = text_model_name_or_path or reference["name_or_path"]
+        text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype)
+        checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
+        if checksum != reference["sha256"]:
+            raise ValueError(
+                f"The decoder at {decoder_source!r} is not the one this checkpoint was trained with: its weights' "
+                f"sha256 is {checksum[:16]}..., the checkpoint expects {reference['sha256'][:16]}.... Pass "
+                "text_model_name_or_path= pointing to the exact decoder (same weights and dtype)."
+            )
+        if text_model.get_input_embeddings().weight.shape[0] != config.text_config.vocab_size:
+            text_model.resize_token_embeddings(config.text_config.vocab_size)
+        config.text_model_included = True  # this instance now carries its decoder
+        model = cls(config, text_model=text_model)
+        missing, unexpected = model.load_state_dict(load_trained_parts(source, **hub_kwargs), strict=False)
+        not_decoder = [name for name in missing if not name.startswith(("model.language_model.", "lm_head."))]
+        if unexpected or not_decoder:
+            raise ValueError(
+                f"{source} does not match this model: unexpected weights {unexpected[:5]}, missing {not_decoder[:5]}."
+            )
+        load_new_token_rows(model, source, reference["vocab_size"], **hub_kwargs)
+        if dtype is not None:
+            model.to(dtype)
+        model.apply_trainable_parts()
+        return model.eval()
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()

@@ -40,3 +40,11 @@ def make_processor(text_tokenizer, dna_tokenizer):
         return ChatNTProcessor(text_tokenizer, dna_tokenizer, dna_tokens_per_sequence=per_sequence, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def smollm2_cache(tmp_path_factory):
+    """A fresh cache for the session, shared by the slow tests: the SmolLM2 build (~40 s) is checked for real."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHATNT_CACHE", str(tmp_path_factory.mktemp("chatnt-cache")))
+        yield

@@ -51,14 +51,6 @@ def test_resolve_decoder_leaves_other_names_alone(monkeypatch, without_wheel, tm
     assert resolve_decoder(SMOLLM2_HUB_ID) == SMOLLM2_HUB_ID
 
 
-@pytest.fixture(scope="session")
-def smollm2_cache(tmp_path_factory):
-    """A fresh cache for the session: the build takes ~20-40 s on 2 shared cores, worth checking for real."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHATNT_CACHE", str(tmp_path_factory.mktemp("chatnt-cache")))
-        yield
-
-
 @pytest.mark.slow
 def test_smollm2_builds_loads_and_answers_in_english(smollm2_cache, monkeypatch):
     torch.set_num_threads(1)
