@@ -11,6 +11,7 @@ from chatnt.training.dnahlm.evaluate import (
     is_first_line_exact,
     is_lenient,
     is_lenient_prefix,
+    majority_answers,
     predicted_label,
     score,
 )
@@ -79,3 +80,13 @@ def test_published_model_figures_on_the_test_halves():
     pvt, _, _ = evaluate_file(PROMOTER_TERMINATOR_FILE)
     assert pvt["overall"]["lenient"] == pytest.approx(0.728, abs=5e-4)
     assert pvt["overall"]["exact"] == 0.0
+
+
+def test_majority_baseline_uses_the_train_half_only():
+    test = load_published_records(FOUR_TASK_FILE, "test")
+    answers = majority_answers(FOUR_TASK_FILE, test)
+    train = load_published_records(FOUR_TASK_FILE, "train")
+    for record, answer in zip(test, answers):
+        labels = [r["output"] for r in train if r["task"] == record["task"]]
+        assert labels.count(answer) == max(labels.count(label) for label in set(labels))
+    assert score(answers, test)["overall"]["mcc"] == 0.0
