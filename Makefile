@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
-	$(BIN)/python -m chatnt.demo
+	$(BIN)/chatnt ask "Is @YAL003W a protein-coding region? Describe it." --fasta ../shared/data/yeast/someORF.fa
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

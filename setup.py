@@ -36,6 +36,7 @@ setup(
         "scikit-learn>=1.4",
         "tqdm",
     ],
+    entry_points={"console_scripts": ["chatnt = chatnt.cli:main"]},
     extras_require={
         "test": ["pytest>=8"],
     },

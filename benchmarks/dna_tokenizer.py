@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from transformers import EsmTokenizer
-
 from chatnt import NucleotideTransformerTokenizer, read_fasta
+from transformers import EsmTokenizer
 
 DEFAULT_GENOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecoli" / "NC_008253.fna.gz"
 
@@ -67,8 +66,8 @@ def main():
     identical = ours(records)["input_ids"] == esm_ids
 
     print(f"{len(records)} records, {megabases:.1f} Mbp, {sum(map(len, esm_ids)) / 1e6:.2f} M tokens")
-    print(f"| tokenizer | output | seconds | Mbp/s |")
-    print(f"|---|---|---|---|")
+    print("| tokenizer | output | seconds | Mbp/s |")
+    print("|---|---|---|---|")
     print(f"| EsmTokenizer | lists | {esm_lists:.2f} | {megabases / esm_lists:.2f} |")
     print(f"| NucleotideTransformerTokenizer | lists | {ours_lists:.3f} | {megabases / ours_lists:.1f} |")
     print(f"| NucleotideTransformerTokenizer | padded tensors | {ours_tensors:.3f} | {megabases / ours_tensors:.1f} |")

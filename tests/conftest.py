@@ -4,10 +4,9 @@ import os
 
 import pytest
 import torch
+from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor, NucleotideTransformerTokenizer
 from helpers import build_text_tokenizer, tiny_chatnt_config
 from transformers import PreTrainedTokenizerFast
-
-from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor, NucleotideTransformerTokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tiny models gain nothing from threads, and spin-waiting threads crawl when another process holds a core.

@@ -3,10 +3,9 @@
 import random
 from pathlib import Path
 
+from chatnt import ChatNTConfig, NucleotideTransformerConfig
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, PreTrainedTokenizerFast
-
-from chatnt import ChatNTConfig, NucleotideTransformerConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -1,8 +1,6 @@
 import pytest
 import torch
-
 from chatnt import ChatNTConfig
-
 from helpers import random_dna, tiny_chatnt_config
 
 PROJECTORS = ["english_aware_perceiver", "perceiver", "linear"]

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-from helpers import tiny_dna_config
-
 from chatnt import ChatNTForConditionalGeneration, NucleotideTransformerModel
 from chatnt.offline_models import smollm2_instruct
+from helpers import tiny_dna_config
 
 
 @pytest.mark.slow

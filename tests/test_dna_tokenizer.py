@@ -2,10 +2,9 @@ import random
 
 import pytest
 import torch
-from transformers import AutoTokenizer, EsmTokenizer
-
 from chatnt import NucleotideTransformerTokenizer
 from chatnt.tokenization_nucleotide_transformer import nucleotide_transformer_vocabulary
+from transformers import AutoTokenizer, EsmTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,7 @@
 import gzip
 
 import pytest
-
 from chatnt import iter_fasta, parse_fasta_text, read_fasta
-
 from helpers import SHARED_DATA
 
 

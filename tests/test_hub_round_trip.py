@@ -8,11 +8,9 @@ import textwrap
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
-
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
-
 from helpers import random_dna
+from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
 SEQUENCE = "ACGTACGTAAGGCTTTGACAATCG"
 

@@ -2,12 +2,15 @@ import json
 
 import pytest
 import torch
+from chatnt import (
+    ChatNTConfig,
+    NucleotideTransformerConfig,
+    NucleotideTransformerForMaskedLM,
+    NucleotideTransformerModel,
+)
+from helpers import tiny_dna_config
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, BertConfig, EsmConfig
-
-from chatnt import ChatNTConfig, NucleotideTransformerConfig, NucleotideTransformerForMaskedLM, NucleotideTransformerModel
-
-from helpers import tiny_dna_config
 
 
 def test_forward_shapes_and_padding_invariance(dna_tokenizer):

@@ -2,9 +2,7 @@ import gzip
 
 import pytest
 import torch
-
 from chatnt import DEFAULT_SYSTEM_PROMPT, ChatNTProcessor
-
 from helpers import random_dna
 
 
@@ -136,8 +134,8 @@ def test_linear_projection_gets_one_placeholder_per_dna_token(make_processor):
 
 
 def test_tokenizer_without_dna_token_is_rejected(dna_tokenizer):
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
 
     plain = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>")))
     with pytest.raises(ValueError, match="has no <DNA> token"):
