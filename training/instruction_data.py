@@ -1,0 +1,718 @@
+"""Instruction (chat) datasets for ChatNT, built on ``datasets`` from the task registry's real data.
+
+Each row of a built dataset has exactly these columns (the training collator relies on them):
+
+* ``task``: the registry name (:data:`chatnt.training.genomic_tasks.TASKS`),
+* ``messages``: ``[{"role", "content"}, ...]``: an optional system message, then user / assistant turns;
+  user turns refer to sequences by ``@name`` tags (resolved by ``ChatNTProcessor``),
+* ``sequences``: ``[{"name", "sequence"}, ...]``: the sequences the tags name,
+* ``split``: ``"train"`` or ``"test"`` (the record's split in the registry),
+* ``answers``: the gold answer of every assistant turn, in a canonical form :func:`normalize_answer`
+  maps generated text to: a label, ``"yes"``/``"no"``, ``"@name"`` for two-sequence questions, labels
+  joined by ``", "`` (or ``"none"``) for multilabel questions, a number with ``decimals`` digits.
+
+Question kinds: ``choice`` (which label / which labels / what value), ``yes_no`` (does a label hold),
+``pair`` (which of two sequences has a label, or the higher value); a share of rows are multi-turn
+conversations about the same sequence(s). Question and answer phrasings come from pools that are
+DISJOINT between train and test rows, so test scores measure the task, not memorised wording.
+
+Example:
+    >>> from chatnt.training.genomic_tasks import load_task
+    >>> from chatnt.training.instruction_data import InstructionConfig, build_task_rows
+    >>> rows = build_task_rows("core_promoter", load_task("core_promoter"), InstructionConfig(seed=0))
+    >>> rows[0]["messages"][1]["content"]  # doctest: +SKIP
+    'Is @seq a human core promoter? Answer with one of: Non-promoter, promoter.'
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from chatnt.processing_chatnt import DEFAULT_SYSTEM_PROMPT
+from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_tasks
+from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets, interleave_datasets
+
+ROW_FEATURES = Features(
+    {
+        "task": Value("string"),
+        "messages": List({"role": Value("string"), "content": Value("string")}),
+        "sequences": List({"name": Value("string"), "sequence": Value("string")}),
+        "split": Value("string"),
+        "answers": List(Value("string")),
+    }
+)
+ALPACA_FEATURES = Features({name: Value("string") for name in ("instruction", "input", "output", "task", "split")})
+
+# Neutral names only: a name such as "shuffled_1" or a FASTA id would leak the label into the question.
+SINGLE_NAMES = ("seq", "dna", "query", "sample", "x", "input")
+PAIR_NAMES = (("seq1", "seq2"), ("a", "b"), ("first", "second"), ("left", "right"), ("x", "y"))
+
+
+@dataclass(frozen=True)
+class TaskPhrasing:
+    """The wording of one task's questions, with separate train and test pools.
+
+    Args:
+        questions: ``{"train": templates, "test": templates}`` for the task's own (choice) question. Fields:
+            ``{seq}`` (the ``@name`` tag), ``{options}`` (labels), ``{context}`` (species / cell type words),
+            and for regression ``{low}``, ``{high}``, ``{unit}``.
+        predicates: per label, a predicate that completes "Is it true that @seq ..." and "Which of @a and
+            @b ..." (``"is a core promoter"``); labels without one get no yes/no or two-sequence questions.
+            For regression, the key ``"higher"`` gives the comparison predicate of two-sequence questions.
+    """
+
+    questions: dict[str, tuple[str, ...]]
+    predicates: dict[str, str] = field(default_factory=dict)
+
+
+# Generic templates, completed with a task's predicate. ``{context_prefix}`` names the species when known.
+YES_NO_QUESTIONS = {
+    "train": (
+        "{context_prefix}Is it true that {seq} {predicate}? Answer yes or no.",
+        "{context_prefix}Tell me whether {seq} {predicate}. Reply with yes or no.",
+        "{context_prefix}Would you say that {seq} {predicate}? Yes or no?",
+    ),
+    "test": (
+        "{context_prefix}Please confirm or deny that {seq} {predicate} (yes/no).",
+        "{context_prefix}Check whether {seq} {predicate}; respond yes or no.",
+    ),
+}
+PAIR_QUESTIONS = {
+    "train": (
+        "{context_prefix}Which of {a} and {b} {predicate}?",
+        "{context_prefix}Of the two sequences {a} and {b}, which one {predicate}?",
+        "{context_prefix}Exactly one of {a} and {b} {predicate}. Which?",
+    ),
+    "test": (
+        "{context_prefix}{a} or {b}: which {predicate}?",
+        "{context_prefix}Between {a} and {b}, name the sequence that {predicate}.",
+    ),
+}
+CONTEXT_PREFIXES = {"train": "These are {context} sequences. ", "test": "Organism: {context}. "}
+ANSWERS = {
+    "label": {
+        "train": ("{answer}", "{answer}.", "The answer is {answer}.", "This sequence is classified as {answer}."),
+        "test": ("Prediction: {answer}.", "I would say {answer}."),
+    },
+    "labels": {
+        "train": ("{answer}", "{answer}.", "Motifs found: {answer}."),
+        "test": ("The sequence contains: {answer}.", "Detected: {answer}."),
+    },
+    "number": {
+        "train": ("{answer}", "{answer}{unit}", "The value is {answer}{unit}."),
+        "test": ("I estimate {answer}{unit}.", "Roughly {answer}{unit}."),
+    },
+    "yes_no": {
+        "train": ("{answer}", "{Answer}."),
+        "test": ("My answer is {answer}.", "{Answer}, going by the sequence."),
+    },
+    "pair": {
+        "train": ("{answer}", "{answer}.", "The answer is {answer}."),
+        "test": ("That would be {answer}.", "I pick {answer}."),
+    },
+}
+NO_LABELS = "none"
+
+PHRASINGS: dict[str, TaskPhrasing] = {
+    "core_promoter": TaskPhrasing(
+        {
+            "train": (
+                "Is {seq} a {context} core promoter? Answer with one of: {options}.",
+                "Classify the core promoter status of the {context} sequence {seq}. Options: {options}.",
+                "Does the 70 bp {context} DNA fragment {seq} contain a core promoter? Choose from {options}.",
+                "{seq} is a short {context} genomic sequence. Core promoter or not? Reply with {options}.",
+            ),
+            "test": (
+                (
+                    "Determine whether {seq}, taken from the {context} genome, acts as a core promoter. "
+                    "Possible answers: {options}."
+                ),
+                "Label {seq} ({context}, 70 bp) for core promoter activity using {options}.",
+            ),
+        },
+        {"promoter": "is a core promoter", "Non-promoter": "is not a core promoter"},
+    ),
+    "promoter_300": TaskPhrasing(
+        {
+            "train": (
+                "Is the {context} sequence {seq} a promoter? Answer with one of: {options}.",
+                "Classify the 300 bp {context} region {seq} as promoter or not. Options: {options}.",
+                "Does {seq} ({context} DNA) contain a promoter? Choose from {options}.",
+                "Decide if the {context} genomic region {seq} is a promoter. Reply with {options}.",
+            ),
+            "test": (
+                "Would {seq}, a {context} DNA window, drive transcription as a promoter? Possible answers: {options}.",
+                "Assign {seq} ({context}, 300 bp) to one of {options}.",
+            ),
+        },
+        {"promoter": "is a promoter", "Non-promoter": "is not a promoter"},
+    ),
+    "tf_binding": TaskPhrasing(
+        {
+            "train": (
+                "Is {seq} a transcription factor binding site? Answer with one of: {options}.",
+                "Classify the 101 bp sequence {seq} as a binding site or background. Options: {options}.",
+                "Does a transcription factor bind {seq}? Choose from {options}.",
+                "Is {seq} bound by a transcription factor in ChIP-seq? Reply with {options}.",
+            ),
+            "test": (
+                "Would a ChIP-seq experiment find a transcription factor on {seq}? Possible answers: {options}.",
+                "Sort {seq} into one of {options}.",
+            ),
+        },
+        {
+            "Binding Sites": "is a transcription factor binding site",
+            "Background Sequences": "is background sequence without a binding site",
+        },
+    ),
+    "splice_site": TaskPhrasing(
+        {
+            "train": (
+                "What kind of splice site does the {context} sequence {seq} contain? Answer with one of: {options}.",
+                "Classify the splice site of the 400 bp {context} region {seq}. Options: {options}.",
+                "Is {seq} ({context} pre-mRNA DNA) a donor, an acceptor or no splice site? Choose from {options}.",
+                "Which splice site type is centred in the {context} sequence {seq}? Reply with {options}.",
+            ),
+            "test": (
+                "Identify the exon-intron boundary type, if any, in {seq} ({context}). Possible answers: {options}.",
+                "Assign the {context} window {seq} to one of {options}.",
+            ),
+        },
+        {
+            "Donor Sites": "holds a splice donor site",
+            "Acceptor Sites": "holds a splice acceptor site",
+            "Non-Splice Sites": "holds no splice site",
+        },
+    ),
+    "promoter_terminator": TaskPhrasing(
+        {
+            "train": (
+                "Is {seq} a promoter or a terminator? Answer with one of: {options}.",
+                "Classify the 2 kb region {seq}. Options: {options}.",
+                "Does {seq} start or end transcription? Choose from {options}.",
+                "Tell whether the DNA region {seq} is a promoter or a terminator. Reply with {options}.",
+            ),
+            "test": (
+                (
+                    "Decide if {seq} marks where a gene's transcription begins or where it stops. "
+                    "Possible answers: {options}."
+                ),
+                "Give the regulatory role of {seq}, one of {options}.",
+            ),
+        },
+        {"promoter": "is a promoter", "terminator": "is a terminator"},
+    ),
+    "rrna_type": TaskPhrasing(
+        {
+            "train": (
+                "Which ribosomal RNA gene is {seq} from? Answer with one of: {options}.",
+                "Classify the rRNA fragment {seq}. Options: {options}.",
+                "Is the 500 bp rRNA gene fragment {seq} 16S, 18S or 23S/28S? Choose from {options}.",
+                "Name the ribosomal RNA that {seq} belongs to. Reply with {options}.",
+            ),
+            "test": (
+                "{seq} is part of a ribosomal RNA gene. Which subunit RNA does it encode? Possible answers: {options}.",
+                "Assign the rRNA sequence {seq} to one of {options}.",
+            ),
+        },
+        {
+            "16S": "comes from a 16S rRNA gene",
+            "18S": "comes from an 18S rRNA gene",
+            "23S/28S": "comes from a large-subunit (23S/28S) rRNA gene",
+        },
+    ),
+    "oct4_mafk": TaskPhrasing(
+        {
+            "train": (
+                (
+                    "Which transcription factor's ChIP-seq peak is the {context} sequence {seq}? "
+                    "Answer with one of: {options}."
+                ),
+                "The {context} 200 bp sequence {seq} is a ChIP-seq peak. Which factor? Options: {options}.",
+                "Is {seq} ({context}) bound by Oct4 or by Mafk? Choose from {options}.",
+                "Name the factor whose {context} ChIP-seq peak {seq} is. Reply with {options}.",
+            ),
+            "test": (
+                (
+                    "{seq} was pulled down in a {context} ChIP-seq experiment. Which antibody target? "
+                    "Possible answers: {options}."
+                ),
+                "Attribute the {context} peak {seq} to one of {options}.",
+            ),
+        },
+        {"Oct4": "is an Oct4 ChIP-seq peak", "Mafk": "is a Mafk ChIP-seq peak"},
+    ),
+    "fly_promoter_shuffled": TaskPhrasing(
+        {
+            "train": (
+                (
+                    "Is {seq} a real {context} promoter region or a dinucleotide-shuffled sequence? "
+                    "Answer with one of: {options}."
+                ),
+                "Classify the 300 bp sequence {seq} ({context} upstream region or shuffle). Options: {options}.",
+                "Is {seq} genuine {context} DNA upstream of a transcript start? Choose from {options}.",
+                "Real {context} promoter or shuffled control: which is {seq}? Reply with {options}.",
+            ),
+            "test": (
+                (
+                    "Could {seq} be the region just upstream of a {context} gene, or is it a shuffled decoy? "
+                    "Possible answers: {options}."
+                ),
+                "Tell genuine from scrambled: assign {seq} ({context}) to one of {options}.",
+            ),
+        },
+        {"promoter": "is a real promoter region", "shuffled": "is a dinucleotide-shuffled sequence"},
+    ),
+    "promoter_motifs": TaskPhrasing(
+        {
+            "train": (
+                (
+                    "Which of these core promoter motifs occur in the {context} sequence {seq}: {options}? "
+                    "List them, or say none."
+                ),
+                "List the motifs among {options} found in {seq} ({context} promoter region), or say none.",
+                "Scan the {context} upstream region {seq} for {options}. Which are present?",
+            ),
+            "test": (
+                "Report every element of {options} that the {context} promoter {seq} carries (none if no element).",
+                "Which of {options} can be found in {seq} ({context})?",
+            ),
+        },
+        {
+            "TATA box": "contains a TATA box (TATAWAW)",
+            "CAAT box": "contains a CAAT box (CCAAT)",
+            "GC box": "contains a GC box (GGGCGG)",
+            "Inr": "contains an initiator element (TCAKTY)",
+        },
+    ),
+    "gc_content": TaskPhrasing(
+        {
+            "train": (
+                "What is the GC content of the {context} sequence {seq}, as a percentage between {low} and {high}?",
+                "Give the percentage of G and C bases in {seq} ({context} DNA), a value from {low} to {high}.",
+                "How GC-rich is {seq}? Answer with the GC percentage ({low}-{high}).",
+            ),
+            "test": (
+                (
+                    "Compute the fraction of guanine plus cytosine in the {context} region {seq}, in percent "
+                    "({low} to {high})."
+                ),
+                "State the G+C percentage of {seq} on a scale of {low} to {high}.",
+            ),
+        },
+        {"higher": "has the higher GC content"},
+    ),
+}
+
+
+@dataclass
+class InstructionConfig:
+    """How rows are built.
+
+    Args:
+        seed: seeds every choice (question kind, phrasing, names, partners), so a build is reproducible.
+        pair_fraction: share of rows asking about two sequences.
+        yes_no_fraction: share of single-sequence rows asking a yes/no question instead of the task's own.
+        multi_turn_fraction: share of rows with follow-up questions about the same sequence(s).
+        max_turns: most questions in a multi-turn row.
+        decimals: digits after the point in regression answers.
+        system_message: ``True`` for :func:`system_message` over the built tasks, a string for a fixed one,
+            ``None`` for no system message (the processor then adds its default).
+    """
+
+    seed: int = 0
+    pair_fraction: float = 0.2
+    yes_no_fraction: float = 0.2
+    multi_turn_fraction: float = 0.2
+    max_turns: int = 3
+    decimals: int = 2
+    system_message: bool | str | None = True
+
+    def __post_init__(self):
+        for name in ("pair_fraction", "yes_no_fraction", "multi_turn_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}.")
+        if self.max_turns < 2 and self.multi_turn_fraction > 0:
+            raise ValueError("max_turns must be at least 2 when multi_turn_fraction > 0.")
+        if self.decimals < 0:
+            raise ValueError(f"decimals must be >= 0, got {self.decimals}.")
+
+
+def system_message(tasks: Iterable[str | TaskSpec] | None = None) -> str:
+    """The system message: the published ChatNT sentence, then the tasks (names or specs; default all
+    registered) the model was trained on, so it can tell a user what it can and cannot answer.
+
+    Example:
+        >>> "GC content (percent) (human; a value between 0 and 100 %)" in system_message(["gc_content"])
+        True
+    """
+    lines = []
+    for task in tasks if tasks is not None else TASKS:
+        spec = get_task(task) if isinstance(task, str) else task
+        if spec.type == "regression":
+            targets = f"a value between {spec.value_range[0]:g} and {spec.value_range[1]:g} {spec.unit}".rstrip()
+        elif spec.type == "multilabel":
+            targets = f"any of {', '.join(spec.labels)}"
+        else:
+            targets = " / ".join(spec.labels)
+        context = f"{spec.context}; " if spec.context else ""
+        lines.append(f"{spec.description} ({context}{targets})")
+    return (
+        f"{DEFAULT_SYSTEM_PROMPT} It was trained to answer these questions about DNA sequences: "
+        f"{'; '.join(lines)}. For other questions its answers are not reliable."
+    )
+
+
+class _RowBuilder:
+    """Builds the rows of one task and split; keeps the rng and the per-label record index together."""
+
+    def __init__(self, spec: TaskSpec, phrasing: TaskPhrasing, records: list[dict], split: str, config, rng):
+        self.spec, self.phrasing, self.records, self.split = spec, phrasing, records, split
+        self.config, self.rng = config, rng
+        self.predicates = {key: text for key, text in phrasing.predicates.items() if key != "higher"}
+        # Records by (predicate label, truth), so finding a two-sequence partner is one lookup.
+        self.by_truth = {
+            (label, truth): [record for record in records if self.holds(record, label) == truth]
+            for label in self.predicates
+            for truth in (True, False)
+        }
+
+    # Truth of a predicate label for a record, and the canonical answers.
+    def holds(self, record: dict, label: str) -> bool:
+        return label in record["label"] if self.spec.type == "multilabel" else record["label"] == label
+
+    def gold(self, record: dict) -> str:
+        if self.spec.type == "regression":
+            return f"{record['label']:.{self.config.decimals}f}"
+        if self.spec.type == "multilabel":
+            present = [label for label in self.spec.labels if label in record["label"]]
+            return ", ".join(present) or NO_LABELS
+        return record["label"]
+
+    def pick(self, pool: dict[str, tuple[str, ...]]) -> str:
+        return self.rng.choice(pool[self.split])
+
+    def context_prefix(self) -> str:
+        return CONTEXT_PREFIXES[self.split].format(context=self.spec.context) if self.spec.context else ""
+
+    def answer_text(self, kind: str, answer: str) -> str:
+        template = self.pick(ANSWERS[kind])
+        return template.format(answer=answer, Answer=answer.capitalize(), unit=self.spec.unit)
+
+    # One (question, answer text, gold) per kind.
+    def choice(self, record: dict, name: str) -> tuple[str, str, str]:
+        low, high = self.spec.value_range or (0, 0)
+        question = self.pick(self.phrasing.questions).format(
+            seq=f"@{name}",
+            options=", ".join(self.spec.labels),
+            context=self.spec.context,
+            low=f"{low:g}",
+            high=f"{high:g}",
+            unit=self.spec.unit,
+        )
+        gold = self.gold(record)
+        kind = {"regression": "number", "multilabel": "labels"}.get(self.spec.type, "label")
+        return question, self.answer_text(kind, gold), gold
+
+    def yes_no(self, record: dict, name: str, label: str | None = None) -> tuple[str, str, str]:
+        label = label or self.rng.choice(sorted(self.predicates))
+        question = self.pick(YES_NO_QUESTIONS).format(
+            context_prefix=self.context_prefix(), seq=f"@{name}", predicate=self.predicates[label]
+        )
+        gold = "yes" if self.holds(record, label) else "no"
+        return question, self.answer_text("yes_no", gold), gold
+
+    def pair_partner(self, record: dict) -> tuple[dict, str] | None:
+        """A record that differs from ``record`` on a predicate, and the predicate's key; ``None`` if none."""
+        if self.spec.type == "regression":
+            if "higher" not in self.phrasing.predicates:
+                return None
+            low, high = self.spec.value_range
+            # A clear gap (5% of the range) so the comparison is decided by the sequences, not by rounding.
+            margin = 0.05 * (high - low)
+            for _ in range(20):
+                other = self.rng.choice(self.records)
+                if abs(other["label"] - record["label"]) >= margin:
+                    return other, "higher"
+            return None
+        for label in self.rng.sample(sorted(self.predicates), len(self.predicates)):
+            candidates = self.by_truth[(label, not self.holds(record, label))]
+            if candidates:
+                return self.rng.choice(candidates), label
+        return None
+
+    def pair(self, record: dict, other: dict, key: str, names: tuple[str, str]) -> tuple[str, str, str]:
+        question = self.pick(PAIR_QUESTIONS).format(
+            context_prefix=self.context_prefix(),
+            a=f"@{names[0]}",
+            b=f"@{names[1]}",
+            predicate=self.phrasing.predicates[key],
+        )
+        if key == "higher":
+            first_wins = record["label"] > other["label"]
+        else:
+            first_wins = self.holds(record, key)
+        gold = f"@{names[0] if first_wins else names[1]}"
+        return question, self.answer_text("pair", gold), gold
+
+    def row(self, record: dict, system: str | None) -> dict:
+        rng, config = self.rng, self.config
+        partner = self.pair_partner(record) if rng.random() < config.pair_fraction else None
+        asked = set()  # (name, question) already asked, so follow-ups ask something new
+        if partner is not None:
+            other, key = partner
+            names = rng.choice(PAIR_NAMES)
+            if rng.random() < 0.5:  # the record is @a or @b with equal odds, so position says nothing
+                record, other = other, record
+            turns = [self.pair(record, other, key, names)]
+            named = [(names[0], record), (names[1], other)]
+        else:
+            name = rng.choice(SINGLE_NAMES)
+            label = rng.choice(sorted(self.predicates)) if self.predicates else None
+            if label is not None and rng.random() < config.yes_no_fraction:
+                turns, asked = [self.yes_no(record, name, label)], {(name, label)}
+            else:
+                turns, asked = [self.choice(record, name)], {(name, None)}
+            named = [(name, record)]
+        if rng.random() < config.multi_turn_fraction:
+            # Follow-ups: the task's own question or a yes/no question, about any sequence of the row.
+            follow_ups = [
+                (name, label)
+                for name, _ in named
+                for label in (None, *sorted(self.predicates))
+                if (name, label) not in asked
+            ]
+            count = min(rng.randint(1, config.max_turns - 1), len(follow_ups))
+            for name, label in rng.sample(follow_ups, count):
+                about = dict(named)[name]
+                turns.append(self.choice(about, name) if label is None else self.yes_no(about, name, label))
+        messages = [{"role": "system", "content": system}] if system else []
+        for question, answer, _ in turns:
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return {
+            "task": self.spec.name,
+            "messages": messages,
+            "sequences": [{"name": name, "sequence": about["sequence"]} for name, about in named],
+            "split": self.split,
+            "answers": [gold for _, _, gold in turns],
+        }
+
+
+def _system_for(config: InstructionConfig, tasks: list[str | TaskSpec]) -> str | None:
+    if config.system_message is True:
+        return system_message(tasks)
+    return config.system_message or None
+
+
+def build_task_rows(
+    task: str | TaskSpec,
+    data: Dataset,
+    config: InstructionConfig | None = None,
+    phrasing: TaskPhrasing | None = None,
+    system: str | None = None,
+) -> Dataset:
+    """Instruction rows for one task: one row per record of ``data`` (a :func:`load_task` dataset).
+
+    Args:
+        task: a registry name, or a :class:`TaskSpec` (e.g. for a Hub task).
+        data: records with ``id, sequence, label, split``.
+        config: see :class:`InstructionConfig`.
+        phrasing: the task's wording; default ``PHRASINGS[task name]``.
+        system: the system message; default from ``config`` (the task list of this one task).
+
+    Raises:
+        KeyError: unknown task, or no phrasing for it. ValueError: a record's split or label is invalid.
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    config = config or InstructionConfig()
+    if phrasing is None:
+        if spec.name not in PHRASINGS:
+            raise KeyError(f"No phrasing for task {spec.name!r}; pass phrasing=TaskPhrasing(...).")
+        phrasing = PHRASINGS[spec.name]
+    for split in SPLITS:
+        if not phrasing.questions.get(split):
+            raise ValueError(f"Task {spec.name!r}: the phrasing has no {split!r} questions.")
+    unknown = set(data.unique("split")) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"Task {spec.name!r}: unknown split(s) {sorted(unknown)}; expected 'train' / 'test'.")
+    system = system if system is not None else _system_for(config, [spec])
+    rows = []
+    for split in SPLITS:
+        records = [record for record in data if record["split"] == split]
+        for record in records:
+            if spec.is_classification and record["label"] not in spec.labels:
+                raise ValueError(f"Task {spec.name!r}, record {record['id']!r}: label {record['label']!r} unknown.")
+        # One rng per (seed, task, split): adding a task or changing the other split leaves these rows alone.
+        rng = random.Random(f"{config.seed}:{spec.name}:{split}")
+        builder = _RowBuilder(spec, phrasing, records, split, config, rng)
+        rows += [builder.row(record, system) for record in records]
+    return Dataset.from_list(rows, features=ROW_FEATURES)
+
+
+def build_instruction_datasets(
+    task_data: dict[str, Dataset], config: InstructionConfig | None = None
+) -> dict[str, Dataset]:
+    """Rows of every task, as ``{task: Dataset}``; all rows share one system message listing these tasks.
+
+    Example:
+        >>> from chatnt.training.genomic_tasks import load_tasks
+        >>> per_task = build_instruction_datasets(load_tasks(["core_promoter", "gc_content"]))
+        >>> train = uniform_task_mixture(per_task, split="train", seed=0)
+    """
+    config = config or InstructionConfig()
+    system = _system_for(config, list(task_data))
+    return {name: build_task_rows(name, data, config, system=system) for name, data in task_data.items()}
+
+
+def _split_rows(data: Dataset, split: str) -> Dataset:
+    return data.select([index for index, value in enumerate(data["split"]) if value == split])
+
+
+def uniform_task_mixture(
+    per_task: dict[str, Dataset],
+    split: str = "train",
+    seed: int = 0,
+    stopping_strategy: str = "all_exhausted",
+) -> Dataset:
+    """One ``split`` of all tasks, interleaved so every row is drawn from a task chosen uniformly.
+
+    Consecutive rows (hence every batch, in expectation) sample tasks with equal probability whatever
+    their sizes; with ``"all_exhausted"`` small tasks are repeated until the largest has been seen once.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    parts = [_split_rows(data, split) for data in per_task.values()]
+    parts = [part for part in parts if part.num_rows]
+    if not parts:
+        raise ValueError(f"No {split!r} rows in any task.")
+    return interleave_datasets(
+        parts, probabilities=[1 / len(parts)] * len(parts), seed=seed, stopping_strategy=stopping_strategy
+    )
+
+
+def build_instruction_dataset(
+    tasks: list[str] | None = None,
+    data_dir: str | Path | None = None,
+    max_per_class: int | Literal["default"] | None = "default",
+    stopping_strategy: str = "all_exhausted",
+    **config: object,
+) -> DatasetDict:
+    """Everything in one call (the ``--dataset module:function`` entry of the SFT recipe): loads the tasks'
+    real data, builds their rows and returns ``train`` (tasks interleaved uniformly) and ``test`` (every test
+    row, task after task).
+
+    Args:
+        tasks: registry names; default all.
+        data_dir, max_per_class: passed to :func:`~chatnt.training.genomic_tasks.load_task`.
+        stopping_strategy: see :func:`uniform_task_mixture`.
+        **config: fields of :class:`InstructionConfig` (``seed``, ``decimals``, ...); ``seed`` also seeds the
+            loaders' capping and the interleaving.
+
+    Example:
+        >>> rows = build_instruction_dataset(["core_promoter", "gc_content"], max_per_class=50, decimals=1)
+        >>> sorted(rows)
+        ['test', 'train']
+    """
+    config = InstructionConfig(**config)
+    per_task = build_instruction_datasets(load_tasks(tasks, data_dir, max_per_class, config.seed), config)
+    test_parts = [_split_rows(data, "test") for data in per_task.values()]
+    return DatasetDict(
+        {
+            "train": uniform_task_mixture(per_task, "train", config.seed, stopping_strategy),
+            "test": concatenate_datasets([part for part in test_parts if part.num_rows]),
+        }
+    )
+
+
+def to_alpaca(rows: Dataset) -> Dataset:
+    """The same conversations in Alpaca form for DNAHLM: one ``{instruction, input, output}`` per turn.
+
+    The sequence goes in ``input``. A single sequence's tag becomes "the input sequence"; two sequences
+    keep their tags and ``input`` holds one ``@name: SEQUENCE`` line each. ``task`` and ``split`` are kept
+    so DNAHLM trains on ``train`` only.
+    """
+    records = []
+    for row in rows:
+        names = [item["name"] for item in row["sequences"]]
+        if len(names) == 1:
+            input_text = row["sequences"][0]["sequence"]
+        else:
+            input_text = "\n".join(f"@{item['name']}: {item['sequence']}" for item in row["sequences"])
+        user = [m["content"] for m in row["messages"] if m["role"] == "user"]
+        assistant = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+        for question, answer in zip(user, assistant, strict=True):
+            if len(names) == 1:
+                question = re.sub(rf"@{re.escape(names[0])}\b", "the input sequence", question)
+            records.append(
+                {
+                    "instruction": question,
+                    "input": input_text,
+                    "output": answer,
+                    "task": row["task"],
+                    "split": row["split"],
+                }
+            )
+    return Dataset.from_list(records, features=ALPACA_FEATURES)
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _find_labels(text: str, labels) -> list[str]:
+    """Labels that occur in ``text`` (case-insensitive), longest first so "promoter" is not read inside
+    "Non-promoter"; in the order of ``labels``."""
+    found, remaining = set(), text.lower()
+    for label in sorted(labels, key=len, reverse=True):
+        pattern = rf"(?<![\w-]){re.escape(label.lower())}(?![\w-])"
+        if re.search(pattern, remaining):
+            found.add(label)
+            remaining = re.sub(pattern, " ", remaining)
+    return [label for label in labels if label in found]
+
+
+def normalize_answer(task: str | TaskSpec, text: str, reference: str) -> str:
+    """Maps a generated answer to the canonical form of ``reference`` (an entry of ``answers``), so that
+    exact match against the reference is the right test; an unreadable answer gives ``""``.
+
+    Example:
+        >>> normalize_answer("core_promoter", "I would say Non-promoter.", "promoter")
+        'Non-promoter'
+        >>> normalize_answer("gc_content", "Roughly 41.5%.", "40.00")
+        '41.50'
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    if reference.startswith("@"):
+        tags = re.findall(r"@\w+", text)
+        return tags[0] if len(set(tags)) == 1 else ""
+    if reference in ("yes", "no"):
+        words = set(re.findall(r"\b(yes|no)\b", text.lower()))
+        return words.pop() if len(words) == 1 else ""
+    if spec.type == "regression":
+        match = _NUMBER.search(text)
+        decimals = len(reference.partition(".")[2])
+        return f"{float(match.group()):.{decimals}f}" if match else ""
+    found = _find_labels(text, spec.labels)
+    if spec.type == "multilabel":
+        return ", ".join(found) or (NO_LABELS if re.search(rf"\b{NO_LABELS}\b", text.lower()) else "")
+    return found[0] if len(found) == 1 else ""
+
+
+__all__ = [
+    "ANSWERS",
+    "PHRASINGS",
+    "ROW_FEATURES",
+    "InstructionConfig",
+    "TaskPhrasing",
+    "build_instruction_dataset",
+    "build_instruction_datasets",
+    "build_task_rows",
+    "normalize_answer",
+    "system_message",
+    "to_alpaca",
+    "uniform_task_mixture",
+]
