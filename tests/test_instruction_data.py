@@ -202,9 +202,7 @@ def test_system_message_lists_the_built_tasks(per_task, task_data):
     for spec in TASKS.values():
         assert spec.description in message
     assert "GC content" not in system_message(["rrna_type"])
-    no_system = build_task_rows(
-        "rrna_type", load_task("rrna_type", max_per_class=2), InstructionConfig(system_message=None)
-    )
+    no_system = build_task_rows("rrna_type", task_data["rrna_type"], InstructionConfig(system_message=None))
     assert all(row["messages"][0]["role"] == "user" for row in no_system)
 
 

@@ -13,8 +13,8 @@ data (``../shared/data`` by default; see its README) into a ``datasets.Dataset``
 Splits never move a sequence between tasks that share it: the DNAHL tasks keep the DNAHLM rule
 (TEST iff the sha256 of the input is even); janggu's ``*_test.fa`` files are the test set of both
 tasks built on them; rRNA records are split by a hash of the accession (all copies of a multi-copy
-accession stay together); Drosophila windows are split by a hash of their 10 kb genomic bin, so
-alternative transcripts of one gene never straddle the split.
+accession stay together); Drosophila windows are split by locus (regions less than 10 kb apart chain
+into one locus), so overlapping windows of alternative transcripts never straddle the split.
 
 Example:
     >>> from chatnt.training.genomic_tasks import TASKS, load_task
@@ -238,7 +238,8 @@ TASKS: dict[str, TaskSpec] = {
             max_per_class=2000,
             notes="The 300 bp directly upstream of RefSeq transcript starts (dm3); half of the windows, chosen by "
             "hash, are replaced by their seeded dinucleotide shuffle (same length and dinucleotide counts). "
-            "Windows with N and duplicate windows are dropped; 20% of 10 kb genomic bins are TEST.",
+            "Windows with N and duplicate windows are dropped; 20% of loci (regions chained when less than 10 kb "
+            "apart) are TEST.",
         ),
         TaskSpec(
             "promoter_motifs",
@@ -324,8 +325,9 @@ def dinucleotide_shuffle(sequence: str, rng: random.Random) -> str:
     letters and every dinucleotide count are kept; every such sequence is equally likely.
 
     Example:
-        >>> dinucleotide_shuffle("ACGTACGGTA", random.Random(0))  # doctest: +SKIP
-        'ACGGTACGTA'
+        >>> shuffled = dinucleotide_shuffle("ACGTACGGTACCA", random.Random(0))
+        >>> sorted(itertools.pairwise(shuffled)) == sorted(itertools.pairwise("ACGTACGGTACCA"))
+        True
     """
     if len(sequence) < 3:
         return sequence
@@ -376,7 +378,7 @@ def _fasta_records(path: Path) -> list[tuple[str, str]]:
     rejects by design, and reading whole files at once is several times faster than line by line.
     """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="ascii") as handle:
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     if not text.startswith(">"):
         raise ValueError(f"{path} is not a FASTA file: it does not start with a '>' header.")
@@ -491,6 +493,7 @@ def _load_rrna(spec: TaskSpec, data_dir: Path, max_per_class: int | None, seed: 
     return rows
 
 
+FLY_LOCUS_GAP = 10_000
 _FLY_HEADER = re.compile(r"^(?P<id>\S+_(?P<chrom>chr\w+)_(?P<start>-?\d+)_[fr])\b")
 
 
@@ -507,8 +510,15 @@ def _fly_windows(spec: TaskSpec, data_dir: Path, max_windows: int | None, seed: 
         if len(region) < window or "N" in region or region in seen:
             continue
         seen.add(region)
-        locus = f"{match['chrom']}:{int(match['start']) // 10_000}"
-        rows.append({"id": match["id"], "sequence": region, "split": hash_split(f"fly:{locus}"), "order": len(rows)})
+        rows.append({"id": match["id"], "sequence": region, "chrom": match["chrom"], "start": int(match["start"])})
+    # Regions closer than FLY_LOCUS_GAP chain into one locus, and a locus goes to one side of the split,
+    # so overlapping windows (alternative transcripts of one gene) never straddle it.
+    rows.sort(key=lambda row: (row["chrom"], row["start"]))
+    locus = None
+    for order, (previous, row) in enumerate(itertools.pairwise([None, *rows])):
+        if previous is None or previous["chrom"] != row["chrom"] or row["start"] - previous["start"] > FLY_LOCUS_GAP:
+            locus = f"fly:{row['chrom']}:{row['start']}"
+        row.update(split=hash_split(locus), order=order)
     return _cap_per_class(rows, max_windows, seed, key=lambda row: row["id"], group=lambda row: "")
 
 
@@ -686,6 +696,7 @@ def task_table(datasets: dict[str, Dataset], specs: dict[str, TaskSpec] = TASKS)
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "FLY_LOCUS_GAP",
     "METRICS",
     "PROMOTER_MOTIFS",
     "TASKS",
