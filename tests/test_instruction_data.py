@@ -2,6 +2,7 @@
 multi-turn and two-sequence rows, uniform task mixing and the Alpaca export, on real (capped) data."""
 
 import collections
+import dataclasses
 import re
 
 import pytest
@@ -159,6 +160,12 @@ def test_species_words_appear_only_where_the_source_names_one(per_task):
     assert all("human" in question for question in first_questions["core_promoter"])
     assert all("Drosophila melanogaster" in question for question in first_questions["fly_promoter_shuffled"])
     assert not any("human" in question for question in first_questions["tf_binding"])
+
+
+def test_questions_naming_a_species_need_one_in_the_spec(task_data):
+    spec = dataclasses.replace(TASKS["core_promoter"], species=None)
+    with pytest.raises(ValueError, match="names no species"):
+        build_task_rows(spec, task_data["core_promoter"], CONFIG, phrasing=PHRASINGS["core_promoter"])
 
 
 def test_regression_questions_state_the_range_and_answers_use_the_decimals(task_data):

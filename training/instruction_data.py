@@ -13,7 +13,8 @@ Each row of a built dataset has exactly these columns (the training collator rel
 
 Question kinds: ``choice`` (which label / which labels / what value), ``yes_no`` (does a label hold),
 ``pair`` (which of two sequences has a label, or the higher value); a share of rows are multi-turn
-conversations about the same sequence(s). Question and answer phrasings come from pools that are
+conversations about the same sequence(s) (the task's own question and yes/no questions not yet asked;
+a single-sequence regression row has nothing new to ask, so only its two-sequence rows get follow-ups). Question and answer phrasings come from pools that are
 DISJOINT between train and test rows, so test scores measure the task, not memorised wording.
 
 Example:
@@ -371,7 +372,15 @@ def system_message(tasks: Iterable[str | TaskSpec] | None = None) -> str:
 class _RowBuilder:
     """Builds the rows of one task and split; keeps the rng and the per-label record index together."""
 
-    def __init__(self, spec: TaskSpec, phrasing: TaskPhrasing, records: list[dict], split: str, config, rng):
+    def __init__(
+        self,
+        spec: TaskSpec,
+        phrasing: TaskPhrasing,
+        records: list[dict],
+        split: str,
+        config: InstructionConfig,
+        rng: random.Random,
+    ):
         self.spec, self.phrasing, self.records, self.split = spec, phrasing, records, split
         self.config, self.rng = config, rng
         self.predicates = {key: text for key, text in phrasing.predicates.items() if key != "higher"}
@@ -419,8 +428,7 @@ class _RowBuilder:
         kind = {"regression": "number", "multilabel": "labels"}.get(self.spec.type, "label")
         return question, self.answer_text(kind, gold), gold
 
-    def yes_no(self, record: dict, name: str, label: str | None = None) -> tuple[str, str, str]:
-        label = label or self.rng.choice(sorted(self.predicates))
+    def yes_no(self, record: dict, name: str, label: str) -> tuple[str, str, str]:
         question = self.pick(YES_NO_QUESTIONS).format(
             context_prefix=self.context_prefix(), seq=f"@{name}", predicate=self.predicates[label]
         )
@@ -463,7 +471,7 @@ class _RowBuilder:
     def row(self, record: dict, system: str | None) -> dict:
         rng, config = self.rng, self.config
         partner = self.pair_partner(record) if rng.random() < config.pair_fraction else None
-        asked = set()  # (name, question) already asked, so follow-ups ask something new
+        asked = set()  # (name, predicate label or None for the task's own question): follow-ups ask anew
         if partner is not None:
             other, key = partner
             names = rng.choice(PAIR_NAMES)
@@ -537,6 +545,11 @@ def build_task_rows(
     for split in SPLITS:
         if not phrasing.questions.get(split):
             raise ValueError(f"Task {spec.name!r}: the phrasing has no {split!r} questions.")
+        if not spec.context and any("{context}" in question for question in phrasing.questions[split]):
+            raise ValueError(
+                f"Task {spec.name!r} names no species or cell type, but its questions use {{context}}; set "
+                "TaskSpec.species / cell_type or use questions without it."
+            )
     unknown = set(data.unique("split")) - set(SPLITS)
     if unknown:
         raise ValueError(f"Task {spec.name!r}: unknown split(s) {sorted(unknown)}; expected 'train' / 'test'.")
