@@ -1,0 +1,208 @@
+"""ChatNT instruction tuning: collator masking, answer scoring, SFTTrainer smoke runs (full and LoRA)."""
+
+import json
+import re
+
+import pytest
+import torch
+from chatnt import (
+    ChatNTForConditionalGeneration,
+    ChatNTProcessor,
+    NucleotideTransformerModel,
+    NucleotideTransformerTokenizer,
+)
+from chatnt.training.chatnt_collator import ChatNTDataCollator
+from chatnt.training.chatnt_generation_eval import (
+    answer_prompts,
+    is_exact_match,
+    parse_answer,
+    subset_per_task,
+)
+from chatnt.training.chatnt_sft import (
+    build_model,
+    load_instruction_dataset,
+    parse_args,
+    train_chatnt,
+)
+from datasets import Dataset
+from helpers import random_dna, tiny_chatnt_config, tiny_dna_config
+from safetensors.torch import load_file
+from transformers import LlamaForCausalLM
+
+
+def instruction_rows(count: int, split: str = "train") -> list[dict]:
+    """Rows of the instruction schema: a one-turn task, a two-turn task and a two-sequence task."""
+    rows = []
+    for index in range(count):
+        seed = index if split == "train" else 1000 + index
+        kind = index % 3
+        if kind == 0:
+            label = "promoter" if index % 2 else "non-promoter"
+            messages = [
+                {"role": "user", "content": "Is @seq a promoter or not?"},
+                {"role": "assistant", "content": label},
+            ]
+            rows.append({"task": "promoter", "messages": messages, "answers": [label],
+                         "sequences": [{"name": "seq", "sequence": random_dna(60, seed)}], "split": split})
+        elif kind == 1:
+            messages = [
+                {"role": "user", "content": "Which ribosomal RNA is @r?"},
+                {"role": "assistant", "content": "16S"},
+                {"role": "user", "content": "Is @r from a eukaryote?"},
+                {"role": "assistant", "content": "No"},
+            ]
+            rows.append({"task": "rrna_type", "messages": messages, "answers": ["16S", "no"],
+                         "sequences": [{"name": "r", "sequence": random_dna(90, seed)}], "split": split})
+        else:
+            messages = [
+                {"role": "user", "content": "Does @a or @b bind Oct4?"},
+                {"role": "assistant", "content": "a"},
+            ]
+            rows.append({"task": "oct4_pair", "messages": messages, "answers": ["a"], "split": split,
+                         "sequences": [{"name": "a", "sequence": random_dna(36, seed)},
+                                       {"name": "b", "sequence": random_dna(42, seed + 1)}]})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory, text_tokenizer) -> dict[str, str]:
+    """A tiny saved NT v2 encoder and a tiny saved LLaMA decoder with its tokenizer."""
+    root = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    NucleotideTransformerModel(tiny_dna_config()).save_pretrained(root / "encoder")
+    NucleotideTransformerTokenizer().save_pretrained(root / "encoder")
+    LlamaForCausalLM(tiny_chatnt_config(text_tokenizer, decoder_init_range=0.2).text_config).save_pretrained(root / "decoder")
+    text_tokenizer.save_pretrained(root / "decoder")
+    return {"encoder": str(root / "encoder"), "decoder": str(root / "decoder")}
+
+
+def sft_args(parts, output_dir, *extra: str):
+    return parse_args([
+        "--preset", "mini",
+        "--dataset", "unused",
+        "--encoder", parts["encoder"],
+        "--decoder", parts["decoder"],
+        "--num_latents", "4",
+        "--output_dir", str(output_dir),
+        "--max_steps", "10",
+        "--per_device_train_batch_size", "3",
+        "--per_device_eval_batch_size", "6",
+        "--learning_rate", "1e-2",
+        "--warmup_steps", "0",
+        "--logging_steps", "1",
+        "--save_strategy", "no",
+        "--generation_eval_steps", "5",
+        "--max_new_tokens", "6",
+        "--report_to", "none",
+        "--use_cpu",
+        "--disable_tqdm", "true",
+        *extra,
+    ])
+
+
+def test_collator_puts_labels_on_the_answers_and_their_end_of_turn_only(make_processor, text_tokenizer):
+    processor = make_processor()
+    rows = instruction_rows(3)
+    batch = ChatNTDataCollator(processor)(rows)
+    labels, attention = batch["labels"], batch["attention_mask"].bool()
+    for index, row in enumerate(rows):
+        answered = labels[index][labels[index] != -100]
+        expected = "".join(f" {m['content']}</s>" for m in row["messages"] if m["role"] == "assistant")
+        assert text_tokenizer.decode(answered) == expected
+    placeholders = batch["input_ids"] == processor.dna_token_id
+    # 5 references (the two-turn row names @r twice), K = 4 vectors each.
+    assert int(placeholders.sum()) == 5 * 4
+    assert (labels[placeholders] == -100).all() and (labels[~attention] == -100).all()
+    # The Perceiver reads the prompt only: every attended token without a label, never an answer token.
+    assert torch.equal(batch["english_attention_mask"].bool(), attention & (labels == -100))
+    assert batch["dna_input_ids"].shape[0] == 5
+
+
+def test_collator_rejects_rows_without_answers_and_overlong_conversations(make_processor):
+    processor = make_processor()
+    row = instruction_rows(1)[0]
+    unanswered = dict(row, messages=row["messages"][:1])
+    with pytest.raises(ValueError, match="no assistant turn"):
+        ChatNTDataCollator(processor)([unanswered])
+    with pytest.raises(ValueError, match="more than max_length=10"):
+        ChatNTDataCollator(processor, max_length=10)([row])
+
+
+def test_answers_are_scored_on_their_first_line_ignoring_case_and_spaces():
+    assert parse_answer("\n  Promoter \nbecause of the TATA box") == "Promoter"
+    assert is_exact_match(" PROMOTER\nmore text", "promoter")
+    assert not is_exact_match("not a promoter", "promoter")
+    assert not is_exact_match("", "promoter")
+    row = instruction_rows(2)[1]
+    prompts = answer_prompts(row)
+    assert [gold for _, gold in prompts] == ["16S", "no"]
+    assert prompts[1][0] == row["messages"][:3]  # the second question sees the first gold answer
+    with pytest.raises(ValueError, match="2 assistant turns but 1 gold answers"):
+        answer_prompts(dict(row, answers=["16S"]))
+
+
+def test_eval_subset_takes_the_same_rows_per_task_every_time():
+    rows = instruction_rows(30, "test")
+    subset = subset_per_task(rows, 2, seed=0)
+    assert sorted(r["task"] for r in subset) == ["oct4_pair"] * 2 + ["promoter"] * 2 + ["rrna_type"] * 2
+    assert subset == subset_per_task(rows, 2, seed=0)
+
+
+def test_instruction_dataset_loads_from_a_file_with_a_split_column(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in instruction_rows(4) + instruction_rows(2, "test")))
+    train, test = load_instruction_dataset(str(path))
+    assert (len(train), len(test)) == (4, 2)
+    with pytest.raises(FileNotFoundError, match="neither a file"):
+        load_instruction_dataset(str(tmp_path / "missing"))
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
+    script_args, config = sft_args(parts, tmp_path / "run")
+    model, processor = build_model(script_args)
+    before = weights(model)
+    eval_rows = subset_per_task(instruction_rows(9, "test"), 2)
+    trainer = train_chatnt(model, processor, Dataset.from_list(instruction_rows(12)), eval_rows, script_args, config)
+    assert trainer.state.global_step == 10
+    after = weights(model)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(name.startswith("model.dna_encoder.") for name in changed)
+    assert any(name.startswith("model.projector.") for name in changed)
+    assert all(name.startswith(("model.dna_encoder.", "model.projector.")) for name in changed), changed
+    # Decoder and LM head: bitwise identical.
+    for name in before:
+        if name.startswith(("model.language_model.", "lm_head.")):
+            assert torch.equal(before[name], after[name]), name
+    logged = [entry for entry in trainer.state.log_history if "exact_match" in entry]
+    assert [entry["step"] for entry in logged] == [5, 10]
+    assert {"exact_match/promoter", "exact_match/rrna_type", "exact_match/oct4_pair"} <= set(logged[-1])
+    # Saved without the decoder, reloaded with it from the reference: the trained encoder comes back.
+    stored = load_file(tmp_path / "run" / "model.safetensors")
+    assert not any(name.startswith(("model.language_model.", "lm_head.")) for name in stored)
+    reloaded = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "run")
+    for name, tensor in reloaded.state_dict().items():
+        assert torch.equal(tensor, after[name]), name
+    assert ChatNTProcessor.from_pretrained(tmp_path / "run").dna_tokens_per_sequence == 4
+
+
+def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(parts, tmp_path):
+    script_args, config = sft_args(parts, tmp_path / "lora", "--lora_target", "both", "--max_steps", "4",
+                                   "--activation_checkpointing", "true")
+    model, processor = build_model(script_args)
+    before = weights(model)
+    train_chatnt(model, processor, Dataset.from_list(instruction_rows(12)), [], script_args, config)
+    # Adapters are merged at the end; the merged decoder differs from its reference, so it is saved whole.
+    merged = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "lora")
+    assert merged.config.text_model_included
+    after = merged.state_dict()
+    assert before.keys() == after.keys()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    adapted = re.compile(r"model\.(language_model\..*\.(q_proj|v_proj)|dna_encoder\..*\.(query|value))\.weight$")
+    assert all(adapted.match(name) or name.startswith("model.projector.") for name in changed), changed
+    assert any("language_model" in name and "q_proj" in name for name in changed)
+    assert any("dna_encoder" in name and "value" in name for name in changed)
+    assert any(name.startswith("model.projector.") for name in changed)

@@ -1,0 +1,135 @@
+"""Answer-level evaluation of ChatNT during instruction tuning: generate, parse, compare per task.
+
+Every assistant turn of a held-out row is one question: the conversation up to that turn (earlier
+turns with their gold answers) is the prompt, greedy decoding writes the answer (at most 40 new
+tokens, as in the paper's evaluation), and the answer is right when its first line, trimmed, equals
+the gold label case-insensitively. This is the exact-match rule; task metrics (MCC, Pearson r) come
+with the task registry.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import torch
+from transformers import TrainerCallback
+
+from chatnt.processing_chatnt import ChatNTProcessor
+from chatnt.training.chatnt_collator import row_sequences
+
+
+def parse_answer(text: str) -> str:
+    """The answer's first non-empty line, trimmed: the part compared with the gold label."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def is_exact_match(generated: str, gold: str) -> bool:
+    """Whether the generated answer's first line equals the gold label, ignoring case and outer spaces."""
+    return parse_answer(generated).casefold() == gold.strip().casefold()
+
+
+def answer_prompts(row: dict) -> list[tuple[list[dict], str]]:
+    """One ``(messages before the turn, gold label)`` pair per assistant turn of a row."""
+    turns = [index for index, message in enumerate(row["messages"]) if message["role"] == "assistant"]
+    if len(turns) != len(row["answers"]):
+        raise ValueError(
+            f"Row of task {row['task']!r} has {len(turns)} assistant turns but {len(row['answers'])} gold answers; "
+            "`answers` needs one label per assistant turn."
+        )
+    return [(row["messages"][:turn], gold) for turn, gold in zip(turns, row["answers"])]
+
+
+def subset_per_task(rows, per_task: int, seed: int = 0) -> list[dict]:
+    """Up to ``per_task`` rows of each task, drawn with a fixed seed (the same subset at every evaluation)."""
+    by_task = defaultdict(list)
+    for row in rows:
+        by_task[row["task"]].append(row)
+    rng = random.Random(seed)
+    chosen = []
+    for task in sorted(by_task):
+        task_rows = by_task[task]
+        chosen.extend(rng.sample(task_rows, min(per_task, len(task_rows))))
+    return chosen
+
+
+@torch.no_grad()
+def exact_match_by_task(
+    model, processor: ChatNTProcessor, rows: list[dict], batch_size: int = 8, max_new_tokens: int = 40
+) -> tuple[dict[str, float], list[dict]]:
+    """Generate an answer for every assistant turn of ``rows`` and score exact match per task.
+
+    Returns ``({"exact_match/<task>": accuracy, ..., "exact_match": mean over tasks}, records)``,
+    where each record holds the task, gold label and generated text (for inspection).
+    """
+    questions = [(row, messages, gold) for row in rows for messages, gold in answer_prompts(row)]
+    if not questions:
+        raise ValueError("No held-out question to evaluate.")
+    was_training = model.training
+    model.eval()
+    records = []
+    try:
+        for start in range(0, len(questions), batch_size):
+            chunk = questions[start : start + batch_size]
+            inputs = processor(
+                [messages for _, messages, _ in chunk],
+                [row_sequences(row) for row, _, _ in chunk],
+                replace_unknown_with_n=True,
+                return_tensors="pt",
+            ).to(model.device)
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+            texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            for (row, _, gold), text in zip(chunk, texts):
+                records.append({"task": row["task"], "gold": gold, "generated": text, "correct": is_exact_match(text, gold)})
+    finally:
+        model.train(was_training)
+    by_task = defaultdict(list)
+    for record in records:
+        by_task[record["task"]].append(record["correct"])
+    metrics = {f"exact_match/{task}": sum(hits) / len(hits) for task, hits in sorted(by_task.items())}
+    metrics["exact_match"] = sum(metrics.values()) / len(by_task)
+    return metrics, records
+
+
+class ExactMatchCallback(TrainerCallback):
+    """Every ``eval_steps`` optimizer steps (and at the end), scores generated answers on held-out rows.
+
+    Metrics are logged through the trainer (``exact_match/<task>`` and their mean ``exact_match``), so
+    they reach the console, ``trainer_state.json`` and any ``report_to`` integration. Every process runs
+    the generation (sharded models need all ranks); only the main process logs.
+
+    Example:
+        >>> trainer.add_callback(ExactMatchCallback(trainer, processor, subset_per_task(test_rows, 16), eval_steps=200))
+    """
+
+    def __init__(self, trainer, processor: ChatNTProcessor, rows: list[dict], eval_steps: int, batch_size: int = 8, max_new_tokens: int = 40):
+        if eval_steps <= 0:
+            raise ValueError(f"eval_steps must be positive, got {eval_steps}")
+        if not rows:
+            raise ValueError("ExactMatchCallback needs held-out rows to evaluate.")
+        self.trainer = trainer
+        self.processor = processor
+        self.rows = rows
+        self.eval_steps = eval_steps
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+
+    def evaluate(self) -> dict[str, float]:
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
+        metrics, _ = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
+        self.trainer.log(metrics)
+        return metrics
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.eval_steps == 0:
+            self.evaluate()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.global_step % self.eval_steps != 0:
+            self.evaluate()
+
+
+__all__ = ["ExactMatchCallback", "answer_prompts", "exact_match_by_task", "is_exact_match", "parse_answer", "subset_per_task"]

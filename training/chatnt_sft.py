@@ -1,0 +1,273 @@
+"""Instruction tuning of ChatNT with TRL's ``SFTTrainer``: the decoder frozen, encoder + projection trained.
+
+The model is assembled from a pre-trained NT v2 encoder and a pre-trained causal LM
+(:meth:`ChatNTForConditionalGeneration.from_encoder_decoder_pretrained`). Rows of the instruction
+dataset (``task``, ``messages``, ``sequences``, ``split``, ``answers``; see
+:mod:`chatnt.training.chatnt_collator`) are tokenized at batch time by :class:`ChatNTDataCollator`, with
+the loss on the assistant answers and their end-of-turn token only; TRL's own dataset preparation is
+skipped since it would drop the DNA. During training, :class:`ExactMatchCallback` generates answers for a
+fixed held-out subset every ``--generation_eval_steps`` steps and logs per-task exact-match accuracy.
+
+    python -m chatnt.training.chatnt_sft --preset mini --encoder checkpoints/nt-mini-encoder \\
+        --dataset chatnt.training.instruction_data:build_instruction_dataset --output_dir runs/chatnt-mini
+    accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml -m chatnt.training.chatnt_sft \\
+        --preset paper --dataset data/chatnt-instructions --output_dir runs/chatnt-paper
+
+``--dataset`` is a ``save_to_disk`` directory (a ``DatasetDict`` with ``train``/``test`` or one dataset
+with the ``split`` column), a JSON/JSONL/Parquet file, or a builder ``module:function`` that returns
+either (keyword arguments as JSON in ``--builder_kwargs``).
+
+Presets (any flag overrides them):
+
+* ``mini``: our NT v2 mini encoder + English-aware Perceiver (2 layers, 32 latents) + SmolLM2-135M-Instruct
+  (built offline, see :mod:`chatnt.offline_models`); fp32 on a CPU, no activation checkpointing.
+* ``paper``: the published setting, for GPUs (documented, not run here): NT v2 500M multi-species +
+  English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.5, lr 3e-5, 256 conversations per
+  optimizer step (8 GPUs x 8 x 4 accumulation), gradient clipping 1, bf16, activation checkpointing.
+
+The trained model is saved without its frozen decoder (``save_pretrained(include_text_model=False)``:
+encoder, projection and a checksummed decoder reference) together with the processor. With LoRA
+(``--lora_target``), adapters are merged first; a merged decoder no longer matches its reference, so
+that model is saved whole.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from peft import LoraConfig
+from transformers import HfArgumentParser, set_seed
+from trl import SFTConfig, SFTTrainer
+
+from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
+from chatnt.offline_models import resolve_decoder
+from chatnt.training.chatnt_collator import ChatNTDataCollator
+from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
+
+PRESETS = {
+    "mini": {
+        "encoder": "checkpoints/nt-mini-encoder",
+        "decoder": "smollm2-135m-instruct",
+        "model": {
+            "projector_type": "english_aware_perceiver",
+            "num_latents": 32,
+            "projector_num_layers": 2,
+            "projector_intermediate_size": 1152,
+        },
+        "training": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 3e-4,
+            "lr_scheduler_type": "cosine",
+            "warmup_steps": 30,
+            "weight_decay": 0.0,
+            "max_grad_norm": 1.0,
+            "logging_steps": 10,
+            "save_steps": 200,
+            "save_total_limit": 2,
+            # SFTConfig defaults to bf16 and activation checkpointing; neither pays on a CPU.
+            "bf16": False,
+            "activation_checkpointing": False,
+        },
+    },
+    "paper": {
+        "encoder": "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species",
+        "decoder": "lmsys/vicuna-7b-v1.5",
+        "model": {"projector_type": "english_aware_perceiver", "num_latents": 64, "projector_num_layers": 3},
+        "training": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 8,
+            "gradient_accumulation_steps": 4,
+            "learning_rate": 3e-5,
+            "lr_scheduler_type": "constant_with_warmup",
+            "warmup_steps": 500,
+            "weight_decay": 0.0,
+            "max_grad_norm": 1.0,
+            "logging_steps": 20,
+            "save_steps": 1000,
+            "save_total_limit": 3,
+            "bf16": True,
+            "activation_checkpointing": True,
+            "dataloader_num_workers": 4,
+        },
+    },
+}
+
+LORA_TARGETS = {
+    "decoder": r"language_model\..*\.(q_proj|v_proj)",
+    "encoder": r"dna_encoder\..*\.(query|value)",
+}
+
+
+@dataclass
+class ChatNTScriptArguments:
+    """Which parts to assemble, which data to tune on, LoRA and the answer evaluation."""
+
+    dataset: str = field(metadata={"help": "save_to_disk directory, JSON/JSONL/Parquet file, or builder module:function."})
+    preset: str = field(default="mini", metadata={"help": f"Model and training defaults: one of {sorted(PRESETS)}."})
+    encoder: str | None = field(default=None, metadata={"help": "NT v2 checkpoint (path or Hub id); preset default."})
+    decoder: str | None = field(
+        default=None, metadata={"help": "Causal LM (path, Hub id, or smollm2-135m-instruct); preset default."}
+    )
+    builder_kwargs: str = field(default="{}", metadata={"help": "JSON keyword arguments for a builder --dataset."})
+    projector_type: str | None = field(default=None, metadata={"help": "english_aware_perceiver, perceiver or linear."})
+    num_latents: int | None = field(default=None, metadata={"help": "Vectors per sequence of a Perceiver."})
+    lora_target: str = field(
+        default="none", metadata={"help": "LoRA adapters on: none, decoder (q/v), encoder (query/value) or both."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    generation_eval_steps: int = field(default=200, metadata={"help": "Answer-generation evaluation every N steps."})
+    generation_eval_per_task: int = field(default=16, metadata={"help": "Held-out rows per task for that evaluation."})
+    max_new_tokens: int = field(default=40, metadata={"help": "Longest generated answer (40 in the paper)."})
+
+
+def load_instruction_dataset(spec: str, builder_kwargs: dict | None = None) -> tuple[Dataset, Dataset]:
+    """The ``(train, test)`` rows named by ``spec`` (see the module docstring for the accepted forms)."""
+    path = Path(spec)
+    if path.is_dir():
+        loaded = load_from_disk(str(path))
+    elif path.is_file():
+        kind = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}.get(path.suffix)
+        if kind is None:
+            raise ValueError(f"{spec}: expected a .json, .jsonl or .parquet file, or a save_to_disk directory.")
+        loaded = load_dataset(kind, data_files=str(path), split="train")
+    elif ":" in spec:
+        module_name, _, function_name = spec.partition(":")
+        builder = getattr(importlib.import_module(module_name), function_name, None)
+        if builder is None:
+            raise ValueError(f"{module_name} has no function {function_name!r} (from --dataset {spec}).")
+        loaded = builder(**(builder_kwargs or {}))
+    else:
+        raise FileNotFoundError(f"--dataset {spec!r} is neither a file, a directory nor a module:function builder.")
+    if isinstance(loaded, DatasetDict):
+        missing = {"train", "test"} - set(loaded)
+        if missing:
+            raise ValueError(f"The dataset dict from {spec} lacks the split(s) {sorted(missing)}; it has {sorted(loaded)}.")
+        return loaded["train"], loaded["test"]
+    if not isinstance(loaded, Dataset) or "split" not in loaded.column_names:
+        raise ValueError(f"{spec} must give a DatasetDict with train/test or a Dataset with a 'split' column.")
+    return loaded.filter(lambda row: row["split"] == "train"), loaded.filter(lambda row: row["split"] == "test")
+
+
+def lora_config(target: str, r: int, alpha: int, dropout: float) -> LoraConfig | None:
+    """LoRA on the decoder's q/v and/or the encoder's query/value; whatever else trains is saved fully.
+
+    The projection always trains in full, and so does the encoder unless it carries the adapters.
+    """
+    parts = {"none": [], "decoder": ["decoder"], "encoder": ["encoder"], "both": ["decoder", "encoder"]}.get(target)
+    if parts is None:
+        raise ValueError(f"lora_target must be none, decoder, encoder or both, got {target!r}")
+    if not parts:
+        return None
+    modules_to_save = ["projector"] + ([] if "encoder" in parts else ["dna_encoder"])
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=r".*(" + "|".join(LORA_TARGETS[part] for part in parts) + ")",
+        modules_to_save=modules_to_save,
+        task_type="CAUSAL_LM",
+    )
+
+
+def build_model(script_args: ChatNTScriptArguments):
+    """ChatNT from the preset's (or the given) encoder and decoder, with its processor."""
+    preset = PRESETS[script_args.preset]
+    overrides = {"projector_type": script_args.projector_type, "num_latents": script_args.num_latents}
+    model_kwargs = preset["model"] | {key: value for key, value in overrides.items() if value is not None}
+    encoder = script_args.encoder or preset["encoder"]
+    decoder = resolve_decoder(script_args.decoder or preset["decoder"])
+    return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder, decoder, **model_kwargs)
+
+
+def train_chatnt(model, processor, train_rows: Dataset, eval_rows: list[dict], script_args: ChatNTScriptArguments, config: SFTConfig) -> SFTTrainer:
+    """Tune ``model`` on ``train_rows``, scoring generated answers on ``eval_rows``; save to ``config.output_dir``."""
+    if len(train_rows) == 0:
+        raise ValueError("No training row.")
+    if config.remove_unused_columns:
+        raise ValueError("remove_unused_columns must be False: the collator reads the messages and sequences columns.")
+    if not (config.dataset_kwargs or {}).get("skip_prepare_dataset"):
+        raise ValueError("dataset_kwargs must hold skip_prepare_dataset=True: TRL's preparation would drop the DNA.")
+    set_seed(config.seed)
+    peft_config = lora_config(script_args.lora_target, script_args.lora_r, script_args.lora_alpha, script_args.lora_dropout)
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_rows,
+        data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
+        processing_class=processor.tokenizer,
+        peft_config=peft_config,
+    )
+    if eval_rows:
+        trainer.add_callback(
+            ExactMatchCallback(
+                trainer,
+                processor,
+                eval_rows,
+                eval_steps=script_args.generation_eval_steps,
+                batch_size=config.per_device_eval_batch_size,
+                max_new_tokens=script_args.max_new_tokens,
+            )
+        )
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    if trainer.accelerator.is_main_process:
+        save_chatnt(trainer.accelerator.unwrap_model(trainer.model), processor, config.output_dir)
+    return trainer
+
+
+def save_chatnt(model, processor, output_dir: str) -> None:
+    """Save the model (without the frozen decoder when it is unchanged) and the processor.
+
+    A PEFT model is merged in place (its adapters folded into the base weights) before saving.
+    """
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    decoder_unchanged = model.current_text_model_checksum() == model.config.text_model_reference["sha256"]
+    if not decoder_unchanged:
+        print("The decoder carries merged LoRA weights, so the model is saved with its decoder.")
+    model.save_pretrained(output_dir, include_text_model=not decoder_unchanged)
+    processor.save_pretrained(output_dir)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ChatNTScriptArguments, SFTConfig]:
+    """Parse script and SFT arguments, with the chosen preset's training values as defaults."""
+    argv = sys.argv[1:] if argv is None else argv
+    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
+    # the full parser must print every argument, so the first pass is skipped.
+    preset = ChatNTScriptArguments.preset
+    if not {"-h", "--help"} & set(argv):
+        preset_parser = HfArgumentParser(ChatNTScriptArguments)
+        preset = preset_parser.parse_known_args(argv)[0].preset
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    parser = HfArgumentParser((ChatNTScriptArguments, SFTConfig))
+    parser.set_defaults(
+        **PRESETS[preset]["training"],
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    script_args, config = parse_args(argv)
+    train_rows, test_rows = load_instruction_dataset(script_args.dataset, json.loads(script_args.builder_kwargs))
+    eval_rows = subset_per_task(test_rows, script_args.generation_eval_per_task, seed=config.seed)
+    print(f"train_rows: {len(train_rows)}  test_rows: {len(test_rows)}  evaluated: {len(eval_rows)}")
+    model, processor = build_model(script_args)
+    trainer = train_chatnt(model, processor, train_rows, eval_rows, script_args, config)
+    final = next((entry for entry in reversed(trainer.state.log_history) if "exact_match" in entry), {})
+    for name, value in final.items():
+        if name.startswith("exact_match"):
+            print(f"{name}: {value:.3f}")
+
+
+if __name__ == "__main__":
+    main()
