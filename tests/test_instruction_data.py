@@ -162,6 +162,17 @@ def test_species_words_appear_only_where_the_source_names_one(per_task):
     assert not any("human" in question for question in first_questions["tf_binding"])
 
 
+def test_plain_test_rows_ask_one_task_question_per_record(task_data):
+    config = dataclasses.replace(CONFIG, plain_test=True)
+    rows = build_task_rows("splice_site", task_data["splice_site"], config)
+    test = [row for row in rows if row["split"] == "test"]
+    assert len(test) == task_data["splice_site"]["split"].count("test")
+    assert all(len(row["answers"]) == 1 and len(row["sequences"]) == 1 for row in test)
+    assert {row["answers"][0] for row in test} == set(TASKS["splice_site"].labels)
+    train = [row for row in rows if row["split"] == "train"]
+    assert any(len(row["sequences"]) == 2 for row in train) and any(len(row["answers"]) > 1 for row in train)
+
+
 def test_questions_naming_a_species_need_one_in_the_spec(task_data):
     spec = dataclasses.replace(TASKS["core_promoter"], species=None)
     with pytest.raises(ValueError, match="names no species"):

@@ -27,10 +27,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -54,7 +54,7 @@ SINGLE_NAMES = ("seq", "dna", "query", "sample", "x", "input")
 PAIR_NAMES = (("seq1", "seq2"), ("a", "b"), ("first", "second"), ("left", "right"), ("x", "y"))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class TaskPhrasing:
     """The wording of one task's questions, with separate train and test pools.
 
@@ -68,7 +68,7 @@ class TaskPhrasing:
     """
 
     questions: dict[str, tuple[str, ...]]
-    predicates: dict[str, str] = field(default_factory=dict)
+    predicates: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 # Generic templates, completed with a task's predicate. ``{context_prefix}`` names the species when known.
@@ -311,7 +311,7 @@ PHRASINGS: dict[str, TaskPhrasing] = {
 }
 
 
-@dataclass
+@dataclasses.dataclass
 class InstructionConfig:
     """How rows are built.
 
@@ -324,6 +324,8 @@ class InstructionConfig:
         decimals: digits after the point in regression answers.
         system_message: ``True`` for :func:`system_message` over the built tasks, a string for a fixed one,
             ``None`` for no system message (the processor then adds its default).
+        plain_test: test rows ask only the task's own question, once per record, so per-task metrics
+            (MCC, Pearson r) compare with published ones; train rows keep every kind.
     """
 
     seed: int = 0
@@ -333,6 +335,7 @@ class InstructionConfig:
     max_turns: int = 3
     decimals: int = 2
     system_message: bool | str | None = True
+    plain_test: bool = False
 
     def __post_init__(self):
         for name in ("pair_fraction", "yes_no_fraction", "multi_turn_fraction"):
@@ -562,7 +565,10 @@ def build_task_rows(
                 raise ValueError(f"Task {spec.name!r}, record {record['id']!r}: label {record['label']!r} unknown.")
         # One rng per (seed, task, split): adding a task or changing the other split leaves these rows alone.
         rng = random.Random(f"{config.seed}:{spec.name}:{split}")
-        builder = _RowBuilder(spec, phrasing, records, split, config, rng)
+        split_config = config
+        if split == "test" and config.plain_test:
+            split_config = dataclasses.replace(config, pair_fraction=0.0, yes_no_fraction=0.0, multi_turn_fraction=0.0)
+        builder = _RowBuilder(spec, phrasing, records, split, split_config, rng)
         rows += [builder.row(record, system) for record in records]
     return Dataset.from_list(rows, features=ROW_FEATURES)
 
