@@ -206,3 +206,12 @@ def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(
     assert any("language_model" in name and "q_proj" in name for name in changed)
     assert any("dna_encoder" in name and "value" in name for name in changed)
     assert any(name.startswith("model.projector.") for name in changed)
+
+
+def test_frozen_encoder_leaves_only_the_projection_to_train(parts, tmp_path):
+    script_args, config = sft_args(parts, tmp_path / "frozen", "--train_dna_encoder", "false", "--max_steps", "3")
+    model, processor = build_model(script_args)
+    before = weights(model)
+    train_chatnt(model, processor, Dataset.from_list(instruction_rows(9)), [], script_args, config)
+    changed = {name for name, tensor in weights(model).items() if not torch.equal(before[name], tensor)}
+    assert changed and all(name.startswith("model.projector.") for name in changed), changed

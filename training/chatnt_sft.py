@@ -117,6 +117,9 @@ class ChatNTScriptArguments:
     builder_kwargs: str = field(default="{}", metadata={"help": "JSON keyword arguments for a builder --dataset."})
     projector_type: str | None = field(default=None, metadata={"help": "english_aware_perceiver, perceiver or linear."})
     num_latents: int | None = field(default=None, metadata={"help": "Vectors per sequence of a Perceiver."})
+    train_dna_encoder: bool = field(
+        default=True, metadata={"help": "Train the encoder in full (the paper); False freezes it (or leaves it to LoRA)."}
+    )
     lora_target: str = field(
         default="none", metadata={"help": "LoRA adapters on: none, decoder (q/v), encoder (query/value) or both."}
     )
@@ -156,17 +159,20 @@ def load_instruction_dataset(spec: str, builder_kwargs: dict | None = None) -> t
     return loaded.filter(lambda row: row["split"] == "train"), loaded.filter(lambda row: row["split"] == "test")
 
 
-def lora_config(target: str, r: int, alpha: int, dropout: float) -> LoraConfig | None:
+def lora_config(
+    target: str, r: int, alpha: int, dropout: float, train_dna_encoder: bool = True
+) -> LoraConfig | None:
     """LoRA on the decoder's q/v and/or the encoder's query/value; whatever else trains is saved fully.
 
-    The projection always trains in full, and so does the encoder unless it carries the adapters.
+    The projection always trains in full, and so does the encoder when ``train_dna_encoder`` is set and
+    it carries no adapters (PEFT freezes every module that is neither adapted nor in ``modules_to_save``).
     """
     parts = {"none": [], "decoder": ["decoder"], "encoder": ["encoder"], "both": ["decoder", "encoder"]}.get(target)
     if parts is None:
         raise ValueError(f"lora_target must be none, decoder, encoder or both, got {target!r}")
     if not parts:
         return None
-    modules_to_save = ["projector"] + ([] if "encoder" in parts else ["dna_encoder"])
+    modules_to_save = ["projector"] + (["dna_encoder"] if train_dna_encoder and "encoder" not in parts else [])
     return LoraConfig(
         r=r,
         lora_alpha=alpha,
@@ -182,12 +188,21 @@ def build_model(script_args: ChatNTScriptArguments):
     preset = PRESETS[script_args.preset]
     overrides = {"projector_type": script_args.projector_type, "num_latents": script_args.num_latents}
     model_kwargs = preset["model"] | {key: value for key, value in overrides.items() if value is not None}
+    # The config's flags set what trains: encoder as asked, projection always, decoder never.
+    model_kwargs |= {"train_dna_encoder": script_args.train_dna_encoder, "train_projector": True, "train_text_model": False}
     encoder = script_args.encoder or preset["encoder"]
     decoder = resolve_decoder(script_args.decoder or preset["decoder"])
     return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder, decoder, **model_kwargs)
 
 
-def train_chatnt(model, processor, train_rows: Dataset, eval_rows: list[dict], script_args: ChatNTScriptArguments, config: SFTConfig) -> SFTTrainer:
+def train_chatnt(
+    model,
+    processor,
+    train_rows: Dataset,
+    eval_rows: list[dict],
+    script_args: ChatNTScriptArguments,
+    config: SFTConfig,
+) -> SFTTrainer:
     """Tune ``model`` on ``train_rows``, scoring generated answers on ``eval_rows``; save to ``config.output_dir``."""
     if len(train_rows) == 0:
         raise ValueError("No training row.")
@@ -196,7 +211,13 @@ def train_chatnt(model, processor, train_rows: Dataset, eval_rows: list[dict], s
     if not (config.dataset_kwargs or {}).get("skip_prepare_dataset"):
         raise ValueError("dataset_kwargs must hold skip_prepare_dataset=True: TRL's preparation would drop the DNA.")
     set_seed(config.seed)
-    peft_config = lora_config(script_args.lora_target, script_args.lora_r, script_args.lora_alpha, script_args.lora_dropout)
+    peft_config = lora_config(
+        script_args.lora_target,
+        script_args.lora_r,
+        script_args.lora_alpha,
+        script_args.lora_dropout,
+        script_args.train_dna_encoder,
+    )
     trainer = SFTTrainer(
         model=model,
         args=config,

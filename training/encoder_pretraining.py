@@ -3,10 +3,11 @@
 Data: the FASTA files of ``../shared/data`` (E. coli genome, fly upstream regions, 16S/18S/23S-28S
 rRNA, human Oct4/Mafk ChIP-seq peaks, yeast ORFs). Every record is cut into segments of
 ``segment_length`` bp and each segment goes to the training or the held-out side by a hash of its
-bases, so the split is the same in every run and no held-out segment is ever trained on. Training draws random windows from the training segments (a streaming
-``datasets.IterableDataset``, files mixed with probabilities proportional to the square root of their
-size so that the 27 kb of yeast neither vanishes nor dominates); held-out windows are cut consecutively
-and masked once with a fixed seed, so held-out numbers of different runs compare.
+bases, so the split is the same in every run and no held-out segment is ever trained on. Training
+draws random windows from the training segments (a streaming ``datasets.IterableDataset``; files
+mixed with probabilities proportional to the square root of their size, so that the 27 kb of yeast
+neither vanishes nor dominates); held-out windows are cut consecutively and masked with a fixed seed,
+so held-out numbers of different runs compare.
 
 Masking is that of BERT and NT: 15% of the nucleotide tokens are chosen; of those 80% become
 ``<mask>``, 10% a random nucleotide token and 10% stay unchanged; the loss is on the chosen tokens.
