@@ -179,15 +179,12 @@ class ChatNTPreTrainedModel(PreTrainedModel):
 
     def apply_trainable_parts(self):
         """Sets ``requires_grad`` from the config: by default encoder and projection train, the decoder is frozen."""
-        parts = {
-            "dna_encoder": self.config.train_dna_encoder,
-            "projector": self.config.train_projector,
-            "language_model": self.config.train_text_model,
-            "lm_head": self.config.train_text_model,
-        }
-        for name, module in self.named_modules():
-            if name.rsplit(".", 1)[-1] in parts:
-                module.requires_grad_(parts[name.rsplit(".", 1)[-1]])
+        chatnt = self.base_model  # ChatNTModel, itself or inside the generation class
+        chatnt.dna_encoder.requires_grad_(self.config.train_dna_encoder)
+        chatnt.projector.requires_grad_(self.config.train_projector)
+        chatnt.language_model.requires_grad_(self.config.train_text_model)
+        if getattr(self, "lm_head", None) is not None:
+            self.lm_head.requires_grad_(self.config.train_text_model)
 
     def _init_weights(self, module):
         super()._init_weights(module)

@@ -162,11 +162,11 @@ def kmer_token_ids(
         """Token slots and base positions of item i < counts[r] of every segment r, flattened."""
         # Index arrays are built as intp, the type numpy indexes with, to avoid a conversion per gather.
         before = (np.cumsum(counts) - counts).astype(np.intp)  # items in earlier segments
-        owner = np.repeat(np.arange(len(counts)), counts)
-        item = np.arange(len(owner), dtype=np.intp)
-        # item - before[owner] is the index within the segment; fold the constants per segment first.
-        slots = item + (first_token - before)[owner]
-        bases = step * item + (first_base - step * before)[owner]
+        item = np.arange(int(counts.sum()), dtype=np.intp)
+        # item - before[r] is the index within segment r; the per-segment constants are folded first and
+        # repeated once per item (cheaper than gathering them through an owner index).
+        slots = item + np.repeat(first_token - before, counts)
+        bases = step * item + np.repeat(first_base - step * before, counts)
         return slots, bases
 
     emits = break_emits.astype(bool)
