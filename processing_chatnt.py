@@ -124,7 +124,6 @@ class ChatNTProcessor(ProcessorMixin):
         truncate_dna: bool = False,
         replace_unknown_with_n: bool = False,
         return_tensors: str | None = "pt",
-        **kwargs,
     ) -> BatchFeature:
         """Tokenizes questions and their DNA.
 
@@ -236,6 +235,11 @@ class ChatNTProcessor(ProcessorMixin):
         uses_tags = uses_placeholders = False
         for message in messages:
             if message["role"] != "user":
+                if DNA_TOKEN in str(message.get("content", "")):
+                    raise ValueError(
+                        f"{where}a {message['role']} message contains {DNA_TOKEN}: it is the DNA placeholder and may "
+                        "appear only in user turns. Reword the text (e.g. 'a DNA sequence')."
+                    )
                 continue
             content = message["content"]
             if not isinstance(content, str):

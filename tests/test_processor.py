@@ -140,3 +140,15 @@ def test_tokenizer_without_dna_token_is_rejected(dna_tokenizer):
     plain = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, unk_token="<unk>")))
     with pytest.raises(ValueError, match="has no <DNA> token"):
         ChatNTProcessor(plain, dna_tokenizer)
+
+
+def test_placeholder_outside_user_turns_is_rejected(text_tokenizer, dna_tokenizer):
+    processor = ChatNTProcessor(text_tokenizer, dna_tokenizer, dna_tokens_per_sequence=4,
+                                system_prompt="Sequences are shown as <DNA> in questions.")
+    with pytest.raises(ValueError, match="a system message contains <DNA>"):
+        processor("Is <DNA> a promoter?", ["ACGTACGT"])
+
+
+def test_unknown_keyword_arguments_are_rejected(make_processor):
+    with pytest.raises(TypeError, match="truncate"):
+        make_processor()("Is <DNA> a promoter?", ["ACGT"], truncate=True)
