@@ -546,6 +546,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 f"{source} does not match this model: unexpected weights {unexpected[:5]}, missing {not_decoder[:5]}."
             )
         load_new_token_rows(model, source, reference["vocab_size"], **hub_kwargs)
+        model.config._name_or_path = str(source)  # as from_pretrained does; PEFT records it as the base model
         if dtype is not None:
             model.to(dtype)
         model.apply_trainable_parts()

@@ -90,6 +90,7 @@ def test_checkpoint_without_decoder_reloads_the_same_model(tmp_path, built):
     assert not any(name.startswith(("model.language_model.", "lm_head.")) for name in stored)
     assert any(name.startswith("model.dna_encoder.") for name in stored)
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "light").eval()
+    assert reloaded.name_or_path == str(tmp_path / "light")
     inputs = processor("Is <DNA> a promoter?", [SEQUENCE])
     torch.testing.assert_close(reloaded(**inputs).logits, model.eval()(**inputs).logits)
     assert not any(p.requires_grad for p in reloaded.model.language_model.parameters())
