@@ -91,7 +91,8 @@ def sft_args(parts, output_dir, *extra: str):
         "--warmup_steps", "0",
         "--logging_steps", "1",
         "--save_strategy", "no",
-        "--generation_eval_steps", "5",
+        "--eval_strategy", "steps",
+        "--eval_steps", "5",
         "--max_new_tokens", "6",
         "--report_to", "none",
         "--use_cpu",
@@ -177,9 +178,12 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
     for name in before:
         if name.startswith(("model.language_model.", "lm_head.")):
             assert torch.equal(before[name], after[name]), name
-    logged = [entry for entry in trainer.state.log_history if "exact_match" in entry]
-    assert [entry["step"] for entry in logged] == [5, 10]
-    assert {"exact_match/promoter", "exact_match/rrna_type", "exact_match/oct4_pair"} <= set(logged[-1])
+    history = trainer.state.log_history
+    assert [entry["step"] for entry in history if "loss" in entry] == list(range(1, 11))
+    assert [entry["step"] for entry in history if "eval_loss" in entry] == [5, 10, 10]  # scheduled + final
+    scored = [entry for entry in history if "eval_exact_match" in entry]
+    assert [entry["step"] for entry in scored] == [5, 10]
+    assert {f"eval_exact_match/{task}" for task in ("promoter", "rrna_type", "oct4_pair")} <= set(scored[-1])
     # Saved without the decoder, reloaded with it from the reference: the trained encoder comes back.
     stored = load_file(tmp_path / "run" / "model.safetensors")
     assert not any(name.startswith(("model.language_model.", "lm_head.")) for name in stored)
@@ -191,7 +195,7 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
 
 def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(parts, tmp_path):
     script_args, config = sft_args(parts, tmp_path / "lora", "--lora_target", "both", "--max_steps", "4",
-                                   "--activation_checkpointing", "true")
+                                   "--activation_checkpointing", "true", "--eval_strategy", "no")
     model, processor = build_model(script_args)
     before = weights(model)
     train_chatnt(model, processor, Dataset.from_list(instruction_rows(12)), [], script_args, config)
@@ -209,7 +213,8 @@ def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(
 
 
 def test_frozen_encoder_leaves_only_the_projection_to_train(parts, tmp_path):
-    script_args, config = sft_args(parts, tmp_path / "frozen", "--train_dna_encoder", "false", "--max_steps", "3")
+    script_args, config = sft_args(parts, tmp_path / "frozen", "--train_dna_encoder", "false", "--max_steps", "3",
+                                   "--eval_strategy", "no")
     model, processor = build_model(script_args)
     before = weights(model)
     train_chatnt(model, processor, Dataset.from_list(instruction_rows(9)), [], script_args, config)

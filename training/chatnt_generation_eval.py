@@ -95,41 +95,37 @@ def exact_match_by_task(
 
 
 class ExactMatchCallback(TrainerCallback):
-    """Every ``eval_steps`` optimizer steps (and at the end), scores generated answers on held-out rows.
+    """At every evaluation of the trainer, also generates answers for held-out rows and scores them.
 
-    Metrics are logged through the trainer (``exact_match/<task>`` and their mean ``exact_match``), so
-    they reach the console, ``trainer_state.json`` and any ``report_to`` integration. Every process runs
-    the generation (sharded models need all ranks); only the main process logs.
+    Runs on the trainer's evaluation schedule (``eval_strategy`` / ``eval_steps``), after the held-out
+    loss, and logs ``eval_exact_match/<task>`` and their mean ``eval_exact_match`` through the trainer,
+    so they reach the console, ``trainer_state.json`` and any ``report_to`` integration (the pattern of
+    TRL's own generation callbacks). Every process generates (sharded models need all ranks).
 
     Example:
-        >>> trainer.add_callback(ExactMatchCallback(trainer, processor, subset_per_task(test_rows, 16), eval_steps=200))
+        >>> rows = subset_per_task(test_rows, 16)
+        >>> trainer = SFTTrainer(..., eval_dataset=Dataset.from_list(rows), args=SFTConfig(eval_strategy="steps", ...))
+        >>> trainer.add_callback(ExactMatchCallback(trainer, processor, rows))
     """
 
-    def __init__(self, trainer, processor: ChatNTProcessor, rows: list[dict], eval_steps: int, batch_size: int = 8, max_new_tokens: int = 40):
-        if eval_steps <= 0:
-            raise ValueError(f"eval_steps must be positive, got {eval_steps}")
+    def __init__(self, trainer, processor: ChatNTProcessor, rows: list[dict], batch_size: int = 8, max_new_tokens: int = 40):
         if not rows:
             raise ValueError("ExactMatchCallback needs held-out rows to evaluate.")
         self.trainer = trainer
         self.processor = processor
         self.rows = rows
-        self.eval_steps = eval_steps
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
+        self.last_step = None
 
-    def evaluate(self) -> dict[str, float]:
+    def on_evaluate(self, args, state, control, **kwargs):
+        # A final evaluate() right after a scheduled one would only repeat the same generations.
+        if state.global_step == self.last_step:
+            return
+        self.last_step = state.global_step
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
         metrics, _ = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
-        self.trainer.log(metrics)
-        return metrics
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % self.eval_steps == 0:
-            self.evaluate()
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if state.global_step % self.eval_steps != 0:
-            self.evaluate()
+        self.trainer.log({f"eval_{name}": value for name, value in metrics.items()})
 
 
 __all__ = ["ExactMatchCallback", "answer_prompts", "exact_match_by_task", "is_exact_match", "parse_answer", "subset_per_task"]

@@ -5,8 +5,9 @@ The model is assembled from a pre-trained NT v2 encoder and a pre-trained causal
 dataset (``task``, ``messages``, ``sequences``, ``split``, ``answers``; see
 :mod:`chatnt.training.chatnt_collator`) are tokenized at batch time by :class:`ChatNTDataCollator`, with
 the loss on the assistant answers and their end-of-turn token only; TRL's own dataset preparation is
-skipped since it would drop the DNA. During training, :class:`ExactMatchCallback` generates answers for a
-fixed held-out subset every ``--generation_eval_steps`` steps and logs per-task exact-match accuracy.
+skipped since it would drop the DNA. At every evaluation (``--eval_steps``, and once at the end) a fixed
+held-out subset is scored twice: the loss on its answers, and, through :class:`ExactMatchCallback`,
+per-task exact-match accuracy of generated answers.
 
     python -m chatnt.training.chatnt_sft --preset mini --encoder checkpoints/nt-mini-encoder \\
         --dataset chatnt.training.instruction_data:build_instruction_dataset --output_dir runs/chatnt-mini
@@ -68,6 +69,8 @@ PRESETS = {
             "weight_decay": 0.0,
             "max_grad_norm": 1.0,
             "logging_steps": 10,
+            "eval_strategy": "steps",
+            "eval_steps": 200,
             "save_steps": 200,
             "save_total_limit": 2,
             # SFTConfig defaults to bf16 and activation checkpointing; neither pays on a CPU.
@@ -89,6 +92,8 @@ PRESETS = {
             "weight_decay": 0.0,
             "max_grad_norm": 1.0,
             "logging_steps": 20,
+            "eval_strategy": "steps",
+            "eval_steps": 1000,
             "save_steps": 1000,
             "save_total_limit": 3,
             "bf16": True,
@@ -126,8 +131,9 @@ class ChatNTScriptArguments:
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
-    generation_eval_steps: int = field(default=200, metadata={"help": "Answer-generation evaluation every N steps."})
-    generation_eval_per_task: int = field(default=16, metadata={"help": "Held-out rows per task for that evaluation."})
+    generation_eval_per_task: int = field(
+        default=16, metadata={"help": "Held-out rows per task, evaluated (loss and generated answers) at every eval step."}
+    )
     max_new_tokens: int = field(default=40, metadata={"help": "Longest generated answer (40 in the paper)."})
 
 
@@ -210,6 +216,8 @@ def train_chatnt(
         raise ValueError("remove_unused_columns must be False: the collator reads the messages and sequences columns.")
     if not (config.dataset_kwargs or {}).get("skip_prepare_dataset"):
         raise ValueError("dataset_kwargs must hold skip_prepare_dataset=True: TRL's preparation would drop the DNA.")
+    if config.eval_strategy != "no" and not eval_rows:
+        raise ValueError(f"eval_strategy={config.eval_strategy!s} needs held-out rows; pass some or set eval_strategy='no'.")
     set_seed(config.seed)
     peft_config = lora_config(
         script_args.lora_target,
@@ -222,6 +230,7 @@ def train_chatnt(
         model=model,
         args=config,
         train_dataset=train_rows,
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
         processing_class=processor.tokenizer,
         peft_config=peft_config,
@@ -232,12 +241,13 @@ def train_chatnt(
                 trainer,
                 processor,
                 eval_rows,
-                eval_steps=script_args.generation_eval_steps,
                 batch_size=config.per_device_eval_batch_size,
                 max_new_tokens=script_args.max_new_tokens,
             )
         )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    if eval_rows:
+        trainer.evaluate()
     if trainer.accelerator.is_main_process:
         save_chatnt(trainer.accelerator.unwrap_model(trainer.model), processor, config.output_dir)
     return trainer
@@ -284,9 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train_rows: {len(train_rows)}  test_rows: {len(test_rows)}  evaluated: {len(eval_rows)}")
     model, processor = build_model(script_args)
     trainer = train_chatnt(model, processor, train_rows, eval_rows, script_args, config)
-    final = next((entry for entry in reversed(trainer.state.log_history) if "exact_match" in entry), {})
+    final = next((entry for entry in reversed(trainer.state.log_history) if "eval_exact_match" in entry), {})
     for name, value in final.items():
-        if name.startswith("exact_match"):
+        if name.startswith("eval_exact_match"):
             print(f"{name}: {value:.3f}")
 
 
