@@ -184,6 +184,9 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
     scored = [entry for entry in history if "eval_exact_match" in entry]
     assert [entry["step"] for entry in scored] == [5, 10]
     assert {f"eval_exact_match/{task}" for task in ("promoter", "rrna_type", "oct4_pair")} <= set(scored[-1])
+    generations = (tmp_path / "run" / "generations-step10.jsonl").read_text().splitlines()
+    assert len(generations) == 8  # 6 rows, two of them with two questions
+    assert {"task", "gold", "generated", "correct"} == set(json.loads(generations[0]))
     # Saved without the decoder, reloaded with it from the reference: the trained encoder comes back.
     stored = load_file(tmp_path / "run" / "model.safetensors")
     assert not any(name.startswith(("model.language_model.", "lm_head.")) for name in stored)

@@ -9,8 +9,10 @@ with the task registry.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -100,7 +102,8 @@ class ExactMatchCallback(TrainerCallback):
     Runs on the trainer's evaluation schedule (``eval_strategy`` / ``eval_steps``), after the held-out
     loss, and logs ``eval_exact_match/<task>`` and their mean ``eval_exact_match`` through the trainer,
     so they reach the console, ``trainer_state.json`` and any ``report_to`` integration (the pattern of
-    TRL's own generation callbacks). Every process generates (sharded models need all ranks).
+    TRL's own generation callbacks); the generated answers go to ``generations-step<N>.jsonl`` in the
+    output directory. Every process generates (sharded models need all ranks).
 
     Example:
         >>> rows = subset_per_task(test_rows, 16)
@@ -124,8 +127,13 @@ class ExactMatchCallback(TrainerCallback):
             return
         self.last_step = state.global_step
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        metrics, _ = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
+        metrics, records = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
         self.trainer.log({f"eval_{name}": value for name, value in metrics.items()})
+        if self.trainer.is_world_process_zero():
+            # The answers themselves, to check the parsing rule against what the model writes.
+            path = Path(args.output_dir) / f"generations-step{state.global_step}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
 
 
 __all__ = ["ExactMatchCallback", "answer_prompts", "exact_match_by_task", "is_exact_match", "parse_answer", "subset_per_task"]
