@@ -180,7 +180,7 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
             assert torch.equal(before[name], after[name]), name
     history = trainer.state.log_history
     assert [entry["step"] for entry in history if "loss" in entry] == list(range(1, 11))
-    assert [entry["step"] for entry in history if "eval_loss" in entry] == [5, 10, 10]  # scheduled + final
+    assert [entry["step"] for entry in history if "eval_loss" in entry] == [5, 10]  # the last is the final model
     scored = [entry for entry in history if "eval_exact_match" in entry]
     assert [entry["step"] for entry in scored] == [5, 10]
     assert {f"eval_exact_match/{task}" for task in ("promoter", "rrna_type", "oct4_pair")} <= set(scored[-1])
@@ -217,9 +217,12 @@ def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(
 
 def test_frozen_encoder_leaves_only_the_projection_to_train(parts, tmp_path):
     script_args, config = sft_args(parts, tmp_path / "frozen", "--train_dna_encoder", "false", "--max_steps", "3",
-                                   "--eval_strategy", "no")
+                                   "--eval_steps", "2")
     model, processor = build_model(script_args)
     before = weights(model)
-    train_chatnt(model, processor, Dataset.from_list(instruction_rows(9)), [], script_args, config)
+    eval_rows = subset_per_task(instruction_rows(3, "test"), 1)
+    trainer = train_chatnt(model, processor, Dataset.from_list(instruction_rows(9)), eval_rows, script_args, config)
     changed = {name for name, tensor in weights(model).items() if not torch.equal(before[name], tensor)}
     assert changed and all(name.startswith("model.projector.") for name in changed), changed
+    # Step 3 is off the schedule (every 2 steps): the final model is evaluated once more.
+    assert [entry["step"] for entry in trainer.state.log_history if "eval_exact_match" in entry] == [2, 3]

@@ -119,13 +119,8 @@ class ExactMatchCallback(TrainerCallback):
         self.rows = rows
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
-        self.last_step = None
 
     def on_evaluate(self, args, state, control, **kwargs):
-        # A final evaluate() right after a scheduled one would only repeat the same generations.
-        if state.global_step == self.last_step:
-            return
-        self.last_step = state.global_step
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
         metrics, records = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
         self.trainer.log({f"eval_{name}": value for name, value in metrics.items()})

@@ -246,8 +246,9 @@ def train_chatnt(
             )
         )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    if eval_rows:
-        trainer.evaluate()
+    step = trainer.state.global_step
+    if eval_rows and not any("eval_loss" in entry and entry["step"] == step for entry in trainer.state.log_history):
+        trainer.evaluate()  # the final model's scores, unless the schedule just produced them
     if trainer.accelerator.is_main_process:
         save_chatnt(trainer.accelerator.unwrap_model(trainer.model), processor, config.output_dir)
     return trainer

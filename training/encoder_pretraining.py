@@ -18,7 +18,7 @@ token), per source and over all sources.
     accelerate launch --config_file training/accelerate/ddp.yaml \\
         -m chatnt.training.encoder_pretraining --preset nt-v2-100m --output_dir runs/nt-v2-100m
 
-``mini`` (4.8 M parameters, 19 MB in fp32) trains on one CPU thread in about 30 minutes. ``nt-v2-50m``
+``mini`` (4.8 M parameters, 19 MB in fp32) trains on one CPU thread in about 25 minutes. ``nt-v2-50m``
 and ``nt-v2-100m`` are the published NT v2 50M / 100M shapes with GPU training settings (bf16,
 1,000-token windows); they are documented, not run here. ``tiny`` is for tests. Any flag overrides
 the preset. ``--resume_from_checkpoint`` continues an interrupted run and ends with the same weights
@@ -85,7 +85,7 @@ PRESETS = {
             "eval_strategy": "no",
         },
     },
-    # About 30 minutes on one CPU thread; 4.8 M parameters with the LM head (3.7 M without).
+    # 23.5 minutes on one (shared) CPU thread; 4.8 M parameters with the LM head (3.7 M without).
     "mini": {
         "model": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
         # 2 kb windows: the longest task sequences (DNAHL promoter vs terminator) are 2 kb.
