@@ -60,6 +60,9 @@ class ChatNTConfig(PreTrainedConfig):
         projector_layer_norm_eps: epsilon of the Perceiver's LayerNorms.
         english_vocab_size: rows of the Perceiver's own English token embedding table; default: the
             decoder's vocabulary size (it embeds the decoder tokenizer's ids).
+        english_embedding_size: width of that table. Default (None): the decoder width, as published.
+            A smaller width adds a linear map up to the decoder width, so small models need not store a
+            vocabulary x width table (49k x 576 = 28 M parameters with SmolLM2).
         dna_token: the placeholder string in prompts.
         dna_token_id: its id in the decoder vocabulary. Left unset, a new id is appended to the decoder
             vocabulary (``text_config.vocab_size`` grows by one), so the id is always a valid row.
@@ -102,6 +105,7 @@ class ChatNTConfig(PreTrainedConfig):
     projector_intermediate_size: int | None = None
     projector_layer_norm_eps: float = 1e-5
     english_vocab_size: int | None = None
+    english_embedding_size: int | None = None
     dna_token: str = "<DNA>"
     dna_token_id: int | None = None
     max_dna_tokens: int = 2048

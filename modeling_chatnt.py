@@ -101,6 +101,14 @@ class ChatNTPerceiverLayer(nn.Module):
         return self.mlp(latents)
 
 
+def build_english_embeddings(config: ChatNTConfig) -> nn.Module:
+    """The Perceiver's own table for the question's tokens: full width, or narrow plus a linear map up."""
+    hidden, width = config.text_config.hidden_size, config.english_embedding_size
+    if width is None or width == hidden:
+        return nn.Embedding(config.english_vocab_size, hidden)
+    return nn.Sequential(nn.Embedding(config.english_vocab_size, width), nn.Linear(width, hidden, bias=False))
+
+
 class ChatNTPerceiverResampler(nn.Module):
     """Resamples a DNA sequence's encoder states into K vectors at the decoder width.
 
@@ -114,7 +122,7 @@ class ChatNTPerceiverResampler(nn.Module):
         self.english_aware = english_aware
         self.dna_projection = nn.Linear(config.dna_config.hidden_size, hidden)
         self.latents = nn.Parameter(torch.empty(config.num_latents, hidden))
-        self.english_embeddings = nn.Embedding(config.english_vocab_size, hidden) if english_aware else None
+        self.english_embeddings = build_english_embeddings(config) if english_aware else None
         self.layers = nn.ModuleList(
             ChatNTPerceiverLayer(config, english_aware) for _ in range(config.projector_num_layers)
         )

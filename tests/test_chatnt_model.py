@@ -172,3 +172,15 @@ def test_save_and_reload_keep_logits_and_frozen_parts(tmp_path, make_model, make
     torch.testing.assert_close(reloaded(**inputs).logits, model(**inputs).logits)
     assert not any(p.requires_grad for p in reloaded.model.language_model.parameters())
     assert all(p.requires_grad for p in reloaded.model.projector.parameters())
+
+
+def test_narrow_english_table_keeps_the_perceiver_english_aware(make_model, make_processor):
+    full, narrow = make_model(), make_model(english_embedding_size=8)
+    table = narrow.model.projector.english_embeddings
+    assert table[0].weight.shape == (full.config.english_vocab_size, 8) and table[1].weight.shape == (32, 8)
+    processor = make_processor()
+    captured = []
+    narrow.model.projector.register_forward_hook(lambda module, args, output: captured.append(output))
+    for question in ("Is <DNA> a promoter?", "Is <DNA> a splice site?"):
+        narrow(**processor(question, [random_dna(40)]))
+    assert not torch.allclose(captured[0], captured[1])  # the DNA's vectors depend on the question
