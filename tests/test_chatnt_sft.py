@@ -134,6 +134,9 @@ def test_answers_are_scored_on_their_first_line_ignoring_case_and_spaces():
     assert is_exact_match(" PROMOTER\nmore text", "promoter")
     assert not is_exact_match("not a promoter", "promoter")
     assert not is_exact_match("", "promoter")
+    assert is_exact_match("promoter.", "promoter") and not is_exact_match("I would say promoter.", "promoter")
+    find_label = lambda task, text, gold: "promoter" if "promoter" in text else ""  # noqa: E731
+    assert is_exact_match("I would say promoter.", "promoter", "core_promoter", find_label)
     row = instruction_rows(2)[1]
     prompts = answer_prompts(row)
     assert [gold for _, gold in prompts] == ["16S", "no"]

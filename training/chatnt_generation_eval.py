@@ -2,9 +2,10 @@
 
 Every assistant turn of a held-out row is one question: the conversation up to that turn (earlier
 turns with their gold answers) is the prompt, greedy decoding writes the answer (at most 40 new
-tokens, as in the paper's evaluation), and the answer is right when its first line, trimmed, equals
-the gold label case-insensitively. This is the exact-match rule; task metrics (MCC, Pearson r) come
-with the task registry.
+tokens, as in the paper's evaluation), and the answer is right when its first line, trimmed of spaces
+and closing punctuation, equals the gold label case-insensitively. A task-aware ``normalize`` function
+(the instruction builder's ``normalize_answer``) can replace that rule. Task metrics (MCC, Pearson r)
+come with the task registry.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,18 +22,30 @@ from transformers import TrainerCallback
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import row_sequences
 
+# (task, generated text, gold label) -> the answer to compare with the gold label.
+Normalizer = Callable[[str, str, str], str]
+
 
 def parse_answer(text: str) -> str:
-    """The answer's first non-empty line, trimmed: the part compared with the gold label."""
+    """The answer's first non-empty line, trimmed of spaces and closing sentence punctuation.
+
+    The punctuation goes because answers are written as sentences ("promoter.").
+    """
     for line in text.strip().splitlines():
         if line.strip():
-            return line.strip()
+            return line.strip().rstrip(".!").strip()
     return ""
 
 
-def is_exact_match(generated: str, gold: str) -> bool:
-    """Whether the generated answer's first line equals the gold label, ignoring case and outer spaces."""
-    return parse_answer(generated).casefold() == gold.strip().casefold()
+def is_exact_match(generated: str, gold: str, task: str | None = None, normalize: Normalizer | None = None) -> bool:
+    """Whether a generated answer equals the gold label, ignoring case.
+
+    By default the answer is :func:`parse_answer`'s first line; ``normalize(task, generated, gold)``
+    replaces that rule (e.g. :func:`chatnt.training.instruction_data.normalize_answer`, which finds the
+    label inside a sentence).
+    """
+    answer = parse_answer(generated) if normalize is None else normalize(task, generated, gold)
+    return answer.casefold() == gold.strip().casefold()
 
 
 def answer_prompts(row: dict) -> list[tuple[list[dict], str]]:
@@ -60,9 +74,15 @@ def subset_per_task(rows, per_task: int, seed: int = 0) -> list[dict]:
 
 @torch.no_grad()
 def exact_match_by_task(
-    model, processor: ChatNTProcessor, rows: list[dict], batch_size: int = 8, max_new_tokens: int = 40
+    model,
+    processor: ChatNTProcessor,
+    rows: list[dict],
+    batch_size: int = 8,
+    max_new_tokens: int = 40,
+    normalize: Normalizer | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
-    """Generate an answer for every assistant turn of ``rows`` and score exact match per task.
+    """Generate an answer for every assistant turn of ``rows`` and score exact match per task
+    (see :func:`is_exact_match` for ``normalize``).
 
     Returns ``({"exact_match/<task>": accuracy, ..., "exact_match": mean over tasks}, records)``,
     where each record holds the task, gold label and generated text (for inspection).
@@ -85,7 +105,8 @@ def exact_match_by_task(
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
             texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
             for (row, _, gold), text in zip(chunk, texts):
-                records.append({"task": row["task"], "gold": gold, "generated": text, "correct": is_exact_match(text, gold)})
+                correct = is_exact_match(text, gold, row["task"], normalize)
+                records.append({"task": row["task"], "gold": gold, "generated": text, "correct": correct})
     finally:
         model.train(was_training)
     by_task = defaultdict(list)
@@ -111,7 +132,15 @@ class ExactMatchCallback(TrainerCallback):
         >>> trainer.add_callback(ExactMatchCallback(trainer, processor, rows))
     """
 
-    def __init__(self, trainer, processor: ChatNTProcessor, rows: list[dict], batch_size: int = 8, max_new_tokens: int = 40):
+    def __init__(
+        self,
+        trainer,
+        processor: ChatNTProcessor,
+        rows: list[dict],
+        batch_size: int = 8,
+        max_new_tokens: int = 40,
+        normalize: Normalizer | None = None,
+    ):
         if not rows:
             raise ValueError("ExactMatchCallback needs held-out rows to evaluate.")
         self.trainer = trainer
@@ -119,10 +148,13 @@ class ExactMatchCallback(TrainerCallback):
         self.rows = rows
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
+        self.normalize = normalize
 
     def on_evaluate(self, args, state, control, **kwargs):
         model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        metrics, records = exact_match_by_task(model, self.processor, self.rows, self.batch_size, self.max_new_tokens)
+        metrics, records = exact_match_by_task(
+            model, self.processor, self.rows, self.batch_size, self.max_new_tokens, self.normalize
+        )
         self.trainer.log({f"eval_{name}": value for name, value in metrics.items()})
         if self.trainer.is_world_process_zero():
             # The answers themselves, to check the parsing rule against what the model writes.

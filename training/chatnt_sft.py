@@ -49,6 +49,7 @@ from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.offline_models import resolve_decoder
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
+from chatnt.training.instruction_data import normalize_answer
 
 PRESETS = {
     "mini": {
@@ -103,6 +104,8 @@ PRESETS = {
     },
 }
 
+ANSWER_PARSERS = {"first_line": None, "task": normalize_answer}
+
 LORA_TARGETS = {
     "decoder": r"language_model\..*\.(q_proj|v_proj)",
     "encoder": r"dna_encoder\..*\.(query|value)",
@@ -135,6 +138,13 @@ class ChatNTScriptArguments:
         default=16, metadata={"help": "Held-out rows per task, evaluated (loss and generated answers) at every eval step."}
     )
     max_new_tokens: int = field(default=40, metadata={"help": "Longest generated answer (40 in the paper)."})
+    answer_parser: str = field(
+        default="first_line",
+        metadata={
+            "help": "first_line: the answer's first line must be the label; task: find the label in the answer "
+            "(chatnt.training.instruction_data.normalize_answer)."
+        },
+    )
 
 
 def load_instruction_dataset(spec: str, builder_kwargs: dict | None = None) -> tuple[Dataset, Dataset]:
@@ -216,6 +226,8 @@ def train_chatnt(
         raise ValueError("remove_unused_columns must be False: the collator reads the messages and sequences columns.")
     if not (config.dataset_kwargs or {}).get("skip_prepare_dataset"):
         raise ValueError("dataset_kwargs must hold skip_prepare_dataset=True: TRL's preparation would drop the DNA.")
+    if script_args.answer_parser not in ANSWER_PARSERS:
+        raise ValueError(f"answer_parser must be one of {sorted(ANSWER_PARSERS)}, got {script_args.answer_parser!r}")
     if config.eval_strategy != "no" and not eval_rows:
         raise ValueError(f"eval_strategy={config.eval_strategy!s} needs held-out rows; pass some or set eval_strategy='no'.")
     set_seed(config.seed)
@@ -243,6 +255,7 @@ def train_chatnt(
                 eval_rows,
                 batch_size=config.per_device_eval_batch_size,
                 max_new_tokens=script_args.max_new_tokens,
+                normalize=ANSWER_PARSERS[script_args.answer_parser],
             )
         )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
