@@ -20,8 +20,10 @@ either (keyword arguments as JSON in ``--builder_kwargs``).
 
 Presets (any flag overrides them):
 
-* ``mini``: our NT v2 mini encoder + English-aware Perceiver (2 layers, 32 latents) + SmolLM2-135M-Instruct
-  (built offline, see :mod:`chatnt.offline_models`); fp32 on a CPU, no activation checkpointing.
+* ``mini``: our NT v2 mini encoder + English-aware Perceiver (1 layer, 32 latents, 64-wide English table)
+  + SmolLM2-135M-Instruct (built offline, see :mod:`chatnt.offline_models`); fp32 on a CPU, no
+  activation checkpointing. About 29 s per step of 4 conversations on one CPU thread: the frozen
+  decoder's forward and backward (for the gradient of its inputs) dominate.
 * ``paper``: the published setting, for GPUs (documented, not run here): NT v2 500M multi-species +
   English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.5, lr 3e-5, 256 conversations per
   optimizer step (8 GPUs x 8 x 4 accumulation), gradient clipping 1, bf16, activation checkpointing.
@@ -55,11 +57,15 @@ PRESETS = {
     "mini": {
         "encoder": "checkpoints/nt-mini-encoder",
         "decoder": "smollm2-135m-instruct",
+        # Sized for the 25 MB weight budget of checkpoints/chatnt-mini: encoder 3.7 M + projection 7.3 M
+        # parameters = 22 MB in bf16. The Perceiver works at the decoder width (576), so one layer, and a
+        # 64-wide English table instead of 49k x 576 (28 M parameters).
         "model": {
             "projector_type": "english_aware_perceiver",
             "num_latents": 32,
-            "projector_num_layers": 2,
+            "projector_num_layers": 1,
             "projector_intermediate_size": 1152,
+            "english_embedding_size": 64,
         },
         "training": {
             "num_train_epochs": 1,
