@@ -574,9 +574,9 @@ class RnaGptArguments:
     lora_r: int = field(default=8, metadata={"help": "Stage 2: LoRA rank on the decoder's q_proj/v_proj."})
     lora_alpha: int = field(default=16, metadata={"help": "Stage 2: LoRA scaling numerator."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Stage 2: dropout on the LoRA input."})
-    generation_eval_steps: int = field(default=200, metadata={"help": "Answer-generation evaluation every N steps."})
     generation_eval_per_task: int = field(
-        default=8, metadata={"help": "Held-out rows per task for that evaluation (0: none)."}
+        default=8,
+        metadata={"help": "Held-out rows per task, scored at every evaluation (--eval_strategy/--eval_steps; 0: none)."},
     )
     max_new_tokens: int = field(default=64, metadata={"help": "Longest generated answer in that evaluation."})
 
@@ -697,7 +697,6 @@ def run_stage1(model, processor, train_rows: Dataset, eval_rows: list[dict], arg
         dataset="rnagpt",
         train_dna_encoder=False,
         lora_target="none",
-        generation_eval_steps=args.generation_eval_steps,
         max_new_tokens=args.max_new_tokens,
     )
     trained = trained_parameters(model)
@@ -720,17 +719,18 @@ def run_stage2(model, processor, train_rows: Dataset, eval_rows: list[dict], arg
         model=model,
         args=config,
         train_dataset=train_rows,
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
         processing_class=processor.tokenizer,
         peft_config=peft_config,
     )
     if eval_rows:
+        # Scored on the trainer's evaluation schedule, as in chatnt_sft.train_chatnt.
         trainer.add_callback(
             ExactMatchCallback(
                 trainer,
                 processor,
                 eval_rows,
-                eval_steps=args.generation_eval_steps,
                 batch_size=config.per_device_eval_batch_size,
                 max_new_tokens=args.max_new_tokens,
             )
