@@ -103,6 +103,8 @@ PRESETS = {
             "weight_decay": 0.0,
             "max_grad_norm": 1.0,
             "logging_steps": 10,
+            "eval_strategy": "steps",
+            "eval_steps": 200,
             "save_steps": 200,
             "save_total_limit": 2,
             # SFTConfig defaults to bf16 and activation checkpointing; neither pays on a CPU.
@@ -125,6 +127,8 @@ PRESETS = {
             "weight_decay": 0.0,
             "max_grad_norm": 1.0,
             "logging_steps": 20,
+            "eval_strategy": "steps",
+            "eval_steps": 1000,
             "save_steps": 1000,
             "save_total_limit": 3,
             "bf16": True,
