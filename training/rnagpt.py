@@ -61,7 +61,7 @@ from chatnt.training.chatnt_sft import ChatNTScriptArguments, lora_config, train
 from chatnt.training.genomic_tasks import hash_split, stable_hash
 from datasets import Dataset, Features, List, Value
 from peft import PeftModel
-from transformers import HfArgumentParser, set_seed
+from transformers import HfArgumentParser, IntervalStrategy, set_seed
 from trl import SFTConfig, SFTTrainer
 
 RRNA_FILES = {
@@ -772,7 +772,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[RnaGptArguments, SFTConfi
     parser.set_defaults(
         **PRESETS[preset]["training"], remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}
     )
-    return parser.parse_args_into_dataclasses(args=argv)
+    args, config = parser.parse_args_into_dataclasses(args=argv)
+    if not args.generation_eval_per_task:
+        # No held-out rows to score, so no evaluation schedule (train_chatnt refuses one without rows).
+        config.eval_strategy = IntervalStrategy.NO
+    return args, config
 
 
 def main(argv: list[str] | None = None) -> None:
