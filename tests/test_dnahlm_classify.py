@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
-from transformers import AutoTokenizer, EvalPrediction, TrainingArguments
+from transformers import AutoTokenizer, EvalPrediction, HfArgumentParser, TrainingArguments
 
 from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
-from chatnt.training.dnahlm.classify import compute_metrics, task_datasets, train_classifier
+from chatnt.training.dnahlm.classify import (
+    TRAINING_DEFAULTS,
+    ClassifyArguments,
+    compute_metrics,
+    task_datasets,
+    train_classifier,
+)
 from chatnt.training.dnahlm.corpus import SHARED_DATA
 from chatnt.training.dnahlm.pretrain import build_model
 
@@ -62,3 +68,10 @@ def test_classifier_trains_and_scores_the_test_half(tiny_model_dir, tmp_path):
     metrics = train_classifier("tf_binding", str(tiny_model_dir), args, max_length=64)
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and -1.0 <= metrics["eval_mcc"] <= 1.0
     assert metrics["epoch"] > 0
+
+
+def test_cli_defaults_are_known_training_arguments(tmp_path):
+    parser = HfArgumentParser((ClassifyArguments, TrainingArguments))
+    parser.set_defaults(**TRAINING_DEFAULTS)
+    parsed = parser.parse_args_into_dataclasses(args=["--model_name_or_path", "m", "--output_dir", str(tmp_path)])
+    assert len(parsed) == 2 and parsed[1].warmup_steps == TRAINING_DEFAULTS["warmup_steps"]

@@ -109,3 +109,10 @@ def test_resume_gives_the_same_weights(corpus):
     # And resuming is not trivially equal: the checkpoint it started from differs from the end state.
     halfway = load_file(full / "checkpoint-4" / "model.safetensors")
     assert any(not torch.equal(halfway[n], uninterrupted[n]) for n in halfway)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "mini", "small"])
+def test_every_preset_parses_into_known_arguments(preset, tmp_path):
+    # An unknown key in a preset would come back as a fourth, unnamed namespace.
+    parsed = parse_args(["--preset", preset, "--output_dir", str(tmp_path), "--bf16", "false", "--use_cpu", "true"])
+    assert len(parsed) == 3 and parsed[0].preset == preset

@@ -20,7 +20,7 @@ from chatnt.training.dnahlm.instructions import (
     to_prompt_completion,
 )
 from chatnt.training.dnahlm.pretrain import build_model
-from chatnt.training.dnahlm.sft import train_sft
+from chatnt.training.dnahlm.sft import parse_args, train_sft
 
 INSTRUCTION = "Which base is this sequence rich in? Answer with one of: adenine, cytosine."
 
@@ -127,3 +127,10 @@ def test_sft_data_holds_no_test_record_and_heldout_phrasings_are_unused():
     assert {e["task"] for e in examples} >= set(TASKS) | {"definition"}
     pair = to_prompt_completion(examples[0])
     assert pair["prompt"].endswith("### Response:\n") and pair["completion"] == examples[0]["output"]
+
+
+@pytest.mark.parametrize("preset", ["mini", "small"])
+def test_every_sft_preset_parses_into_known_arguments(preset, tmp_path):
+    argv = ["--preset", preset, "--model_name_or_path", "m", "--output_dir", str(tmp_path), "--bf16", "false"]
+    script_args, config = parse_args(argv + ["--use_cpu", "true"])
+    assert script_args.preset == preset and config.activation_checkpointing is False

@@ -40,7 +40,7 @@ TRAINING_DEFAULTS = {
     "per_device_eval_batch_size": 32,
     "learning_rate": 5e-4,
     "lr_scheduler_type": "cosine",
-    "warmup_ratio": 0.1,
+    "warmup_steps": 0.1,
     "logging_steps": 20,
     "save_strategy": "no",
     "report_to": "none",

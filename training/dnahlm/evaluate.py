@@ -189,7 +189,6 @@ def evaluate_file(
 
 def main(argv: list[str] | None = None) -> None:
     (args,) = HfArgumentParser(EvaluationArguments).parse_args_into_dataclasses(args=argv)
-    torch.set_num_threads(torch.get_num_threads())
     model = tokenizer = None
     if args.model is not None:
         tokenizer = AutoTokenizer.from_pretrained(args.model)

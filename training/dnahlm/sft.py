@@ -48,7 +48,7 @@ PRESETS = {
         "per_device_train_batch_size": 16,
         "learning_rate": 5e-5,
         "lr_scheduler_type": "cosine",
-        "warmup_ratio": 0.03,
+        "warmup_steps": 0.03,
         "max_length": 1024,
         "train_sampling_strategy": "group_by_length",
         "logging_steps": 50,
