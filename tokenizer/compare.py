@@ -20,6 +20,7 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 from transformers import HfArgumentParser
 
+from chatnt.tokenizer.train_bpe import take_chars
 from chatnt.training.dnahlm.corpus import (
     DEFAULT_DNA_FILES,
     DEFAULT_ENGLISH_FILES,
@@ -27,6 +28,7 @@ from chatnt.training.dnahlm.corpus import (
     default_paths,
     source_lines,
 )
+from chatnt.training.dnahlm.instructions import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, load_published_records
 
 PUBLISHED_TOKENIZER = str(SHARED_DATA / "dnahl" / "dna_eng_bpe_dict.json")
 NT_SPECIAL_TOKENS = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>"]
@@ -125,8 +127,6 @@ def heldout_texts(
     dna_files: list[str], english_files: list[str], heldout_fraction: float, seed: int, max_chars: int
 ) -> tuple[list[str], list[str]]:
     """Up to ``max_chars`` characters each of held-out DNA and English lines."""
-    from chatnt.tokenizer.train_bpe import take_chars
-
     dna = list(take_chars(source_lines("dna", dna_files, "heldout", heldout_fraction, seed), max_chars))
     english = list(take_chars(source_lines("english", english_files, "heldout", heldout_fraction), max_chars))
     return dna, english
@@ -154,8 +154,6 @@ def compare_tokenizers(
         named["published DNAHL"] = load_tokenizer(PUBLISHED_TOKENIZER)
         named["NT 6-mer"] = nucleotide_transformer_6mer()
     # The published tokenizer's own domain (human GUE-style sequences): the TRAIN-half inputs of its records.
-    from chatnt.training.dnahlm.instructions import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, load_published_records
-
     dnahl = [r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "train")]
     return [tokenizer_stats(name, tok, dna, english, dnahl) for name, tok in named.items()]
 

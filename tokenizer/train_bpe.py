@@ -169,7 +169,9 @@ def to_transformers(tokenizer: Tokenizer, model_max_length: int = 1024) -> PreTr
 
 def train_bpe(args: BPETrainingArguments) -> PreTrainedTokenizerFast:
     """Train the tokenizer described by ``args`` and save it to ``args.output_dir``."""
-    tokenizer = to_transformers(build_bpe_tokenizer(training_lines(args), args.vocab_size, args.min_frequency, args.max_token_length))
+    tokenizer = to_transformers(
+        build_bpe_tokenizer(training_lines(args), args.vocab_size, args.min_frequency, args.max_token_length)
+    )
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(args.output_dir)
     return tokenizer
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     train_bpe(args)
     print(f"saved: {args.output_dir}")
     if args.compare:
+        # compare.py imports this module, so it can only be imported here.
         from chatnt.tokenizer.compare import compare_tokenizers, format_table
 
         rows = compare_tokenizers(
