@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.10",
     packages=["chatnt"] + [f"chatnt.{name}" for name in SUBPACKAGES],
     package_dir={"chatnt": "."} | {f"chatnt.{name}": name.replace(".", "/") for name in SUBPACKAGES},
-    package_data={"chatnt.tokenizer": ["*.json", "*.md"]},
+    package_data={"chatnt.tokenizer": ["*.json", "*.jinja", "*.md"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.0,<6",
