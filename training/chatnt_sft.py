@@ -217,6 +217,44 @@ def build_model(script_args: ChatNTScriptArguments):
     return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder, decoder, **model_kwargs)
 
 
+def build_sft_trainer(
+    model,
+    processor,
+    train_rows: Dataset,
+    eval_rows: list[dict],
+    config: SFTConfig,
+    peft_config: LoraConfig | None = None,
+    max_new_tokens: int = 40,
+    normalize=None,
+) -> SFTTrainer:
+    """An ``SFTTrainer`` for ChatNT rows: DNA-aware collator, held-out rows scored by generation.
+
+    ``eval_rows`` are evaluated on the trainer's schedule twice: their answer loss, and the per-task
+    exact match of generated answers (:class:`ExactMatchCallback`).
+    """
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_rows,
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
+        processing_class=processor.tokenizer,
+        peft_config=peft_config,
+    )
+    if eval_rows:
+        trainer.add_callback(
+            ExactMatchCallback(
+                trainer,
+                processor,
+                eval_rows,
+                batch_size=config.per_device_eval_batch_size,
+                max_new_tokens=max_new_tokens,
+                normalize=normalize,
+            )
+        )
+    return trainer
+
+
 def train_chatnt(
     model,
     processor,
@@ -244,26 +282,10 @@ def train_chatnt(
         script_args.lora_dropout,
         script_args.train_dna_encoder,
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_rows,
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
-        processing_class=processor.tokenizer,
-        peft_config=peft_config,
+    trainer = build_sft_trainer(
+        model, processor, train_rows, eval_rows, config, peft_config, script_args.max_new_tokens,
+        ANSWER_PARSERS[script_args.answer_parser],
     )
-    if eval_rows:
-        trainer.add_callback(
-            ExactMatchCallback(
-                trainer,
-                processor,
-                eval_rows,
-                batch_size=config.per_device_eval_batch_size,
-                max_new_tokens=script_args.max_new_tokens,
-                normalize=ANSWER_PARSERS[script_args.answer_parser],
-            )
-        )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     step = trainer.state.global_step
     if eval_rows and not any("eval_loss" in entry and entry["step"] == step for entry in trainer.state.log_history):

@@ -55,14 +55,14 @@ from pathlib import Path
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
-from chatnt.training.chatnt_collator import ChatNTDataCollator
-from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
-from chatnt.training.chatnt_sft import ChatNTScriptArguments, lora_config, train_chatnt
+from chatnt.training.chatnt_generation_eval import subset_per_task
+from chatnt.training.chatnt_sft import ChatNTScriptArguments, build_sft_trainer, lora_config, train_chatnt
 from chatnt.training.genomic_tasks import hash_split, stable_hash
-from datasets import Dataset, Features, List, Value
+from chatnt.training.instruction_data import ROW_FEATURES as INSTRUCTION_ROW_FEATURES
+from datasets import Dataset, Features, Value
 from peft import PeftModel
 from transformers import HfArgumentParser, IntervalStrategy, set_seed
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
 RRNA_FILES = {
     "16S": "rrna/rrna_16S_ssu_prokaryote.fa.gz",
@@ -78,16 +78,7 @@ STAGE1_TASK = "rna_description"
 
 # The instruction-row schema of ``chatnt.training.instruction_data`` plus the record's accession (the
 # collator ignores it; it lets a user trace a row, or an error, back to its GenBank record).
-ROW_FEATURES = Features(
-    {
-        "task": Value("string"),
-        "messages": List({"role": Value("string"), "content": Value("string")}),
-        "sequences": List({"name": Value("string"), "sequence": Value("string")}),
-        "split": Value("string"),
-        "answers": List(Value("string")),
-        "accession": Value("string"),
-    }
-)
+ROW_FEATURES = Features({**INSTRUCTION_ROW_FEATURES, "accession": Value("string")})
 
 PRESETS = {
     "mini": {
@@ -719,26 +710,7 @@ def run_stage2(model, processor, train_rows: Dataset, eval_rows: list[dict], arg
         raise ValueError("No training row: no description yielded a question.")
     set_seed(config.seed)
     peft_config = lora_config("decoder", args.lora_r, args.lora_alpha, args.lora_dropout, train_dna_encoder=False)
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_rows,
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
-        processing_class=processor.tokenizer,
-        peft_config=peft_config,
-    )
-    if eval_rows:
-        # Scored on the trainer's evaluation schedule, as in chatnt_sft.train_chatnt.
-        trainer.add_callback(
-            ExactMatchCallback(
-                trainer,
-                processor,
-                eval_rows,
-                batch_size=config.per_device_eval_batch_size,
-                max_new_tokens=args.max_new_tokens,
-            )
-        )
+    trainer = build_sft_trainer(model, processor, train_rows, eval_rows, config, peft_config, args.max_new_tokens)
     trained = trained_parameters(trainer.model)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     if trainer.accelerator.is_main_process:
