@@ -4,9 +4,14 @@ import os
 
 import pytest
 import torch
-from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor, NucleotideTransformerTokenizer
-from helpers import build_text_tokenizer, tiny_chatnt_config
-from transformers import PreTrainedTokenizerFast
+from chatnt import (
+    ChatNTForConditionalGeneration,
+    ChatNTProcessor,
+    NucleotideTransformerModel,
+    NucleotideTransformerTokenizer,
+)
+from helpers import build_text_tokenizer, tiny_chatnt_config, tiny_dna_config
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tiny models gain nothing from threads, and spin-waiting threads crawl when another process holds a core.
@@ -47,3 +52,15 @@ def smollm2_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHATNT_CACHE", str(tmp_path_factory.mktemp("chatnt-cache")))
         yield
+
+
+@pytest.fixture(scope="session")
+def parts(tmp_path_factory, text_tokenizer) -> dict[str, str]:
+    """A tiny saved NT v2 encoder and a tiny saved LLaMA decoder (steerable init) with its tokenizer."""
+    root = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    NucleotideTransformerModel(tiny_dna_config()).save_pretrained(root / "encoder")
+    NucleotideTransformerTokenizer().save_pretrained(root / "encoder")
+    LlamaForCausalLM(tiny_chatnt_config(text_tokenizer, decoder_init_range=0.2).text_config).save_pretrained(root / "decoder")
+    text_tokenizer.save_pretrained(root / "decoder")
+    return {"encoder": str(root / "encoder"), "decoder": str(root / "decoder")}

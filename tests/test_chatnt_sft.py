@@ -8,8 +8,6 @@ import torch
 from chatnt import (
     ChatNTForConditionalGeneration,
     ChatNTProcessor,
-    NucleotideTransformerModel,
-    NucleotideTransformerTokenizer,
 )
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import (
@@ -25,9 +23,8 @@ from chatnt.training.chatnt_sft import (
     train_chatnt,
 )
 from datasets import Dataset
-from helpers import random_dna, tiny_chatnt_config, tiny_dna_config
+from helpers import random_dna
 from safetensors.torch import load_file
-from transformers import LlamaForCausalLM
 
 
 def instruction_rows(count: int, split: str = "train") -> list[dict]:
@@ -63,17 +60,6 @@ def instruction_rows(count: int, split: str = "train") -> list[dict]:
                                        {"name": "b", "sequence": random_dna(42, seed + 1)}]})
     return rows
 
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory, text_tokenizer) -> dict[str, str]:
-    """A tiny saved NT v2 encoder and a tiny saved LLaMA decoder with its tokenizer."""
-    root = tmp_path_factory.mktemp("parts")
-    torch.manual_seed(0)
-    NucleotideTransformerModel(tiny_dna_config()).save_pretrained(root / "encoder")
-    NucleotideTransformerTokenizer().save_pretrained(root / "encoder")
-    LlamaForCausalLM(tiny_chatnt_config(text_tokenizer, decoder_init_range=0.2).text_config).save_pretrained(root / "decoder")
-    text_tokenizer.save_pretrained(root / "decoder")
-    return {"encoder": str(root / "encoder"), "decoder": str(root / "decoder")}
 
 
 def sft_args(parts, output_dir, *extra: str):

@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 import torch
-from chatnt import NucleotideTransformerModel, NucleotideTransformerTokenizer
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.rnagpt import (
     QUESTIONS,
@@ -28,9 +27,8 @@ from chatnt.training.rnagpt import (
     run_stage2,
     without_default_system_message,
 )
-from helpers import SHARED_DATA, tiny_chatnt_config, tiny_dna_config
+from helpers import SHARED_DATA
 from safetensors.torch import load_file
-from transformers import LlamaForCausalLM
 
 torch.set_num_threads(1)
 
@@ -171,17 +169,6 @@ def test_stage2_phrasing_pools_are_disjoint_and_each_split_uses_its_own(all_reco
 
 # ------------------------------------------------------------------ smoke runs on tiny parts
 
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory, text_tokenizer):
-    """A tiny saved NT v2 encoder and a tiny saved LLaMA decoder with its tokenizer."""
-    root = tmp_path_factory.mktemp("rnagpt-parts")
-    torch.manual_seed(0)
-    NucleotideTransformerModel(tiny_dna_config()).save_pretrained(root / "encoder")
-    NucleotideTransformerTokenizer().save_pretrained(root / "encoder")
-    LlamaForCausalLM(tiny_chatnt_config(text_tokenizer, decoder_init_range=0.2).text_config).save_pretrained(root / "decoder")
-    text_tokenizer.save_pretrained(root / "decoder")
-    return {"encoder": str(root / "encoder"), "decoder": str(root / "decoder")}
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,24 @@ DEFAULT_SOURCES = {
     "yeast_orfs": "yeast/someORF.fa",
 }
 
+# Training settings shared by the GPU presets (published NT v2 shapes); only the step budget differs.
+GPU_TRAINING = {
+    "per_device_train_batch_size": 32,
+    "gradient_accumulation_steps": 2,
+    "learning_rate": 1e-4,
+    "warmup_steps": 2000,
+    "lr_scheduler_type": "cosine",
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "bf16": True,
+    "logging_steps": 100,
+    "eval_strategy": "steps",
+    "eval_steps": 5000,
+    "save_steps": 5000,
+    "save_total_limit": 3,
+    "dataloader_num_workers": 2,
+}
+
 PRESETS = {
     # Seconds on a CPU: for tests.
     "tiny": {
@@ -110,44 +128,12 @@ PRESETS = {
     "nt-v2-50m": {
         "model": {"hidden_size": 512, "num_hidden_layers": 12, "num_attention_heads": 16, "intermediate_size": 2048},
         "max_length": 1000,
-        "training": {
-            "per_device_train_batch_size": 32,
-            "gradient_accumulation_steps": 2,
-            "learning_rate": 1e-4,
-            "warmup_steps": 2000,
-            "lr_scheduler_type": "cosine",
-            "weight_decay": 0.01,
-            "max_grad_norm": 1.0,
-            "max_steps": 100_000,
-            "bf16": True,
-            "logging_steps": 100,
-            "eval_strategy": "steps",
-            "eval_steps": 5000,
-            "save_steps": 5000,
-            "save_total_limit": 3,
-            "dataloader_num_workers": 2,
-        },
+        "training": GPU_TRAINING | {"max_steps": 100_000},
     },
     "nt-v2-100m": {
         "model": {"hidden_size": 512, "num_hidden_layers": 22, "num_attention_heads": 16, "intermediate_size": 2048},
         "max_length": 1000,
-        "training": {
-            "per_device_train_batch_size": 32,
-            "gradient_accumulation_steps": 2,
-            "learning_rate": 1e-4,
-            "warmup_steps": 2000,
-            "lr_scheduler_type": "cosine",
-            "weight_decay": 0.01,
-            "max_grad_norm": 1.0,
-            "max_steps": 150_000,
-            "bf16": True,
-            "logging_steps": 100,
-            "eval_strategy": "steps",
-            "eval_steps": 5000,
-            "save_steps": 5000,
-            "save_total_limit": 3,
-            "dataloader_num_workers": 2,
-        },
+        "training": GPU_TRAINING | {"max_steps": 150_000},
     },
 }
 
