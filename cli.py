@@ -49,10 +49,8 @@ def ask(question: str, fasta: str | None = None, sequences=None, model: str | No
         sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
         model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``).
     """
-    import torch
     from transformers import pipeline
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     generator = pipeline("text-generation", model=model or default_model(), trust_remote_code=True)
     output = generator(question, dna_sequences=fasta if fasta is not None else sequences,
                        max_new_tokens=max_new_tokens, do_sample=False)

@@ -165,7 +165,7 @@ class ChatNTProcessor(ProcessorMixin):
 
         conversations, sequences = [], []
         for index, (example, dna, answer) in enumerate(zip(texts, dna_entries, answer_entries)):
-            where = f"example {index}: " if is_batched else ""
+            where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
             messages, example_sequences = self._resolve_sequences(self._to_messages(example), dna, where)
             if answer is not None:
                 if not isinstance(answer, str):
