@@ -51,7 +51,12 @@ def ask(question: str, fasta: str | None = None, sequences=None, model: str | No
     """
     from transformers import pipeline
 
-    generator = pipeline("text-generation", model=model or default_model(), trust_remote_code=True)
+    from .offline_models import decoder_kwargs
+
+    model = model or default_model()
+    generator = pipeline(
+        "text-generation", model=model, trust_remote_code=True, model_kwargs=decoder_kwargs(model)
+    )
     output = generator(question, dna_sequences=fasta if fasta is not None else sequences,
                        max_new_tokens=max_new_tokens, do_sample=False)
     return output[0]["generated_text"].strip()

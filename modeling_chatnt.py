@@ -484,11 +484,15 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         )
         return model, processor
 
-    def save_pretrained(self, save_directory, *args, include_text_model: bool = True, **kwargs):
+    def save_pretrained(
+        self, save_directory, *args, include_text_model: bool = True, trained_parts_dtype: torch.dtype | None = None, **kwargs
+    ):
         """Saves the model; ``include_text_model=False`` stores the trained parts and a decoder reference only.
 
         A decoder-free checkpoint is refused when the decoder no longer matches its reference (it was
-        fine-tuned), since loading would then silently use other weights.
+        fine-tuned), since loading would then silently use other weights. ``trained_parts_dtype`` (e.g.
+        ``torch.bfloat16``, to halve a shipped checkpoint) stores the floating-point trained parts in that
+        dtype; loading copies them into the model's own dtype.
         """
         if include_text_model:
             return super().save_pretrained(save_directory, *args, **kwargs)
@@ -505,7 +509,13 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             )
         self.config.text_model_included = False
         try:
-            super().save_pretrained(save_directory, *args, state_dict=trained_parts_state_dict(self), **kwargs)
+            state_dict = trained_parts_state_dict(self)
+            if trained_parts_dtype is not None:
+                state_dict = {
+                    name: tensor.to(trained_parts_dtype) if tensor.is_floating_point() else tensor
+                    for name, tensor in state_dict.items()
+                }
+            super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
         finally:
             self.config.text_model_included = True
         save_new_token_rows(self, save_directory, reference["vocab_size"])
@@ -535,7 +545,14 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
     def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
         reference = config.text_model_reference
         decoder_source = text_model_name_or_path or reference["name_or_path"]
-        text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype)
+        try:
+            text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype)
+        except OSError as error:
+            raise OSError(
+                f"{source} was saved without its decoder and refers to {decoder_source!r}, which could not be "
+                "loaded here. Pass text_model_name_or_path= pointing to that decoder (for 'smollm2-135m-instruct': "
+                "chatnt.offline_models.smollm2_instruct(), or load through the chatnt package, which resolves it)."
+            ) from error
         checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
         if checksum != reference["sha256"]:
             raise ValueError(

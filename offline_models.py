@@ -135,6 +135,28 @@ def resolve_decoder(name_or_path: str) -> str:
     return name_or_path
 
 
+def decoder_kwargs(model_name_or_path: str | os.PathLike) -> dict:
+    """``from_pretrained`` keyword arguments that point a decoder-free ChatNT checkpoint at this machine's
+    copy of its decoder (``{}`` when nothing needs resolving).
+
+    A checkpoint tuned on the offline SmolLM2 build records the name ``"smollm2-135m-instruct"``, which
+    only this package can turn into weights (see :func:`resolve_decoder`).
+
+    Example::
+
+        >>> ChatNTForConditionalGeneration.from_pretrained(path, **decoder_kwargs(path))
+    """
+    config_path = Path(model_name_or_path) / "config.json"
+    if not config_path.is_file():
+        return {}
+    reference = json.loads(config_path.read_text(encoding="utf-8")).get("text_model_reference") or {}
+    name = reference.get("name_or_path")
+    if not name:
+        return {}
+    resolved = resolve_decoder(name)
+    return {} if resolved == name else {"text_model_name_or_path": resolved}
+
+
 def _hub_offline() -> bool:
     # Same truthy spellings as huggingface_hub; read at call time, not when huggingface_hub was imported.
     return os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}

@@ -215,3 +215,40 @@ def test_frozen_encoder_leaves_only_the_projection_to_train(parts, tmp_path):
     assert changed and all(name.startswith("model.projector.") for name in changed), changed
     # Step 3 is off the schedule (every 2 steps): the final model is evaluated once more.
     assert [entry["step"] for entry in trainer.state.log_history if "eval_exact_match" in entry] == [2, 3]
+
+
+def test_the_saved_processor_adopts_the_rows_shared_system_message(make_processor):
+    from chatnt.training.chatnt_sft import adopt_training_system_message
+
+    def rows(*systems):
+        return Dataset.from_list([
+            {"messages": ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": "q"}]}
+            for system in systems
+        ])
+
+    processor = make_processor()
+    default = processor.system_prompt
+    adopt_training_system_message(processor, rows(None, None))
+    assert processor.system_prompt == default  # no system message in the rows: keep the default
+    adopt_training_system_message(processor, rows("You are A.", "You are B."))
+    assert processor.system_prompt == default  # ambiguous: keep the default
+    adopt_training_system_message(processor, rows("You are ChatNT.", "You are ChatNT."))
+    assert processor.system_prompt == "You are ChatNT."
+
+
+def test_shipped_export_is_bfloat16_with_the_task_list_as_system_message(parts, tmp_path):
+    from chatnt.training.instruction_data import system_message
+    from chatnt.training.ship_chatnt import export
+
+    script_args, _ = sft_args(parts, tmp_path / "run")
+    model, processor = build_model(script_args)
+    model.save_pretrained(tmp_path / "run", include_text_model=False)
+    processor.save_pretrained(tmp_path / "run")
+    export(str(tmp_path / "run"), str(tmp_path / "shipped"), ["core_promoter", "gc_content"])
+    stored = load_file(tmp_path / "shipped" / "model.safetensors")
+    assert {tensor.dtype for tensor in stored.values() if tensor.is_floating_point()} == {torch.bfloat16}
+    shipped = ChatNTProcessor.from_pretrained(tmp_path / "shipped")
+    assert shipped.system_prompt == system_message(["core_promoter", "gc_content"])
+    reloaded = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "shipped")
+    for name, tensor in stored.items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor.float())

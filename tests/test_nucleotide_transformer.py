@@ -99,3 +99,37 @@ def test_rejects_non_rotary_and_overlong_inputs():
     encoder = NucleotideTransformerModel(tiny_dna_config(max_position_embeddings=8))
     with pytest.raises(ValueError, match="at most 8"):
         encoder(input_ids=torch.full((1, 9), 6))
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "num_labels", "labels"),
+    [
+        ("single_label_classification", 3, torch.tensor([0, 2])),
+        ("multi_label_classification", 4, torch.tensor([[1.0, 0, 0, 1], [0, 0, 0, 0]])),
+        ("regression", 1, torch.tensor([41.5, 60.0])),
+    ],
+)
+def test_sequence_classifier_pools_real_tokens_and_picks_its_loss(problem_type, num_labels, labels):
+    from chatnt import NucleotideTransformerForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    config = tiny_dna_config(num_labels=num_labels, problem_type=problem_type)
+    model = NucleotideTransformerForSequenceClassification(config).eval()
+    assert type(AutoModelForSequenceClassification.from_config(AutoConfig.for_model("nucleotide_transformer"))).__name__ == (
+        "NucleotideTransformerForSequenceClassification"
+    )
+    ids = torch.randint(5, 100, (2, 6))
+    mask = torch.ones_like(ids)
+    padded_ids = torch.cat([ids, torch.ones(2, 3, dtype=torch.long)], dim=1)  # id 1 = <pad>
+    padded_mask = torch.cat([mask, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    output = model(input_ids=ids, attention_mask=mask, labels=labels)
+    padded = model(input_ids=padded_ids, attention_mask=padded_mask, labels=labels)
+    assert output.logits.shape == (2, num_labels)
+    torch.testing.assert_close(padded.logits, output.logits)  # padding does not dilute the mean
+    loss = {
+        "single_label_classification": lambda: torch.nn.functional.cross_entropy(output.logits, labels),
+        "multi_label_classification": lambda: torch.nn.functional.binary_cross_entropy_with_logits(output.logits, labels),
+        "regression": lambda: torch.nn.functional.mse_loss(output.logits.squeeze(-1), labels),
+    }[problem_type]
+    torch.testing.assert_close(output.loss, loss())

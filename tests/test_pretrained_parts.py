@@ -151,3 +151,44 @@ def test_lora_on_decoder_attention_and_encoder_trains_saves_reloads_and_generate
     torch.testing.assert_close(reloaded(**question).logits, expected)
     generated = reloaded.generate(**question, max_new_tokens=4, do_sample=False)
     assert generated.shape[1] == question["input_ids"].shape[1] + 4
+
+
+def test_trained_parts_stored_in_bfloat16_halve_the_file_and_reload_in_float32(tmp_path, built):
+    model, processor = built
+    model.save_pretrained(tmp_path / "fp32", include_text_model=False)
+    model.save_pretrained(tmp_path / "bf16", include_text_model=False, trained_parts_dtype=torch.bfloat16)
+    stored = load_file(tmp_path / "bf16" / "model.safetensors")
+    assert {tensor.dtype for tensor in stored.values() if tensor.is_floating_point()} == {torch.bfloat16}
+    fp32_size = (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    assert (tmp_path / "bf16" / "model.safetensors").stat().st_size < 0.6 * fp32_size
+    reloaded = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "bf16")
+    assert reloaded.dtype == torch.float32
+    for name, tensor in stored.items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor.float())
+        torch.testing.assert_close(reloaded.state_dict()[name], model.state_dict()[name], atol=0.02, rtol=0.01)
+    # Saving in bf16 leaves the model itself in float32.
+    assert model.dtype == torch.float32
+
+
+def test_a_decoder_that_cannot_be_found_is_named_with_the_fix(tmp_path, built):
+    model, _ = built
+    model.config.text_model_reference["name_or_path"] = str(tmp_path / "moved-away")
+    model.save_pretrained(tmp_path / "light", include_text_model=False)
+    with pytest.raises(OSError, match="text_model_name_or_path="):
+        ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light")
+
+
+def test_decoder_kwargs_resolve_only_the_offline_smollm2_name(tmp_path, monkeypatch, built):
+    import json
+
+    from chatnt import offline_models
+
+    model, _ = built
+    model.save_pretrained(tmp_path / "local", include_text_model=False)
+    assert offline_models.decoder_kwargs(tmp_path / "local") == {}  # a path loads as it is
+    assert offline_models.decoder_kwargs(tmp_path / "missing") == {}  # not a local checkpoint: nothing to resolve
+    config = json.loads((tmp_path / "local" / "config.json").read_text())
+    config["text_model_reference"]["name_or_path"] = "smollm2-135m-instruct"
+    (tmp_path / "local" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(offline_models, "smollm2_instruct", lambda: "/cache/smollm2-135m-instruct")
+    assert offline_models.decoder_kwargs(tmp_path / "local") == {"text_model_name_or_path": "/cache/smollm2-135m-instruct"}

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from chatnt.processing_chatnt import DEFAULT_SYSTEM_PROMPT
 from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_tasks
 from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets, interleave_datasets
 
@@ -348,27 +347,25 @@ class InstructionConfig:
 
 
 def system_message(tasks: Iterable[str | TaskSpec] | None = None) -> str:
-    """The system message: the published ChatNT sentence, then the tasks (names or specs; default all
-    registered) the model was trained on, so it can tell a user what it can and cannot answer.
+    """The system message: the tasks (names or specs; default all registered) the model was trained on, so
+    it can tell a user what it can and cannot answer.
+
+    Kept short on purpose (~140 SmolLM2 tokens for all ten tasks, half of a version that also listed
+    labels and the published ChatNT sentence): it is part of every training
+    conversation, and the frozen decoder's cost grows with every token. The labels are not listed here;
+    each question names its options.
 
     Example:
-        >>> "GC content (percent) (human; a value between 0 and 100 %)" in system_message(["gc_content"])
-        True
+        >>> system_message(["gc_content"])[-83:]
+        'on: GC content (percent), human. For other questions your answers are not reliable.'
     """
-    lines = []
+    names = []
     for task in tasks if tasks is not None else TASKS:
         spec = get_task(task) if isinstance(task, str) else task
-        if spec.type == "regression":
-            targets = f"a value between {spec.value_range[0]:g} and {spec.value_range[1]:g} {spec.unit}".rstrip()
-        elif spec.type == "multilabel":
-            targets = f"any of {', '.join(spec.labels)}"
-        else:
-            targets = " / ".join(spec.labels)
-        context = f"{spec.context}; " if spec.context else ""
-        lines.append(f"{spec.description} ({context}{targets})")
+        names.append(f"{spec.description}, {spec.context}" if spec.context else spec.description)
     return (
-        f"{DEFAULT_SYSTEM_PROMPT} It was trained to answer these questions about DNA sequences: "
-        f"{'; '.join(lines)}. For other questions its answers are not reliable."
+        "You are ChatNT, an assistant for DNA sequences, trained to answer questions on: "
+        f"{'; '.join(names)}. For other questions your answers are not reliable."
     )
 
 

