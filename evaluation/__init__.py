@@ -1,0 +1,1 @@
+"""Evaluation of ChatNT answers: parsing, metrics, calibrated confidence and attribution maps."""
