@@ -34,6 +34,7 @@ setup(
         "gguf>=0.10",
         "numpy>=1.26",
         "scikit-learn>=1.4",
+        "matplotlib>=3.8",
         "tqdm",
     ],
     entry_points={"console_scripts": ["chatnt = chatnt.cli:main"]},
