@@ -34,6 +34,8 @@ setup(
         "gguf>=0.10",
         "numpy>=1.26",
         "scikit-learn>=1.4",
+        "scipy>=1.11",
+        "rouge-score>=0.1.2",
         "matplotlib>=3.8",
         "tqdm",
     ],
