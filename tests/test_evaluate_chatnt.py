@@ -107,3 +107,22 @@ def test_evaluate_model_writes_predictions_metrics_and_table(tmp_path, make_mode
     assert json.loads((tmp_path / "metrics.json").read_text()) == summary
     assert summary["tasks"]["core_promoter"]["n"] == 3
     assert (tmp_path / "table.md").read_text() == markdown_table(summary)
+
+
+def test_rescore_rereads_stored_answers_with_the_current_parser(tmp_path):
+    import json
+
+    from chatnt.training.evaluate_chatnt import rescore
+
+    stored = [
+        {"task": "core_promoter", "question": "q", "answer": "The answer is: NonPromoter", "parsed": "", "gold": "Non-promoter"},
+        {"task": "core_promoter", "question": "q", "answer": "It is not a promoter.", "parsed": "", "gold": "Non-promoter"},
+        {"task": "core_promoter", "question": "q", "answer": "promoter", "parsed": "promoter", "gold": "promoter"},
+    ]
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in stored))
+    summary = rescore(tmp_path)
+    assert [json.loads(line)["parsed"] for line in (tmp_path / "predictions.jsonl").read_text().splitlines()] == [
+        "Non-promoter", "Non-promoter", "promoter"
+    ]
+    assert summary["tasks"]["core_promoter"]["exact_match"] == 1.0
+    assert json.loads((tmp_path / "metrics.json").read_text()) == summary

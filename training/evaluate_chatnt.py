@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 import torch
+from chatnt.evaluation.metrics import score_task
 from chatnt.training.chatnt_collator import row_sequences
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from chatnt.training.instruction_data import (
@@ -29,9 +30,6 @@ from chatnt.training.instruction_data import (
     build_task_rows,
     normalize_answer,
 )
-from scipy.stats import pearsonr
-from sklearn.metrics import f1_score, matthews_corrcoef
-from sklearn.preprocessing import MultiLabelBinarizer
 from tqdm.auto import tqdm
 
 DNAHL_GUE_TASKS = ("core_promoter", "promoter_300", "tf_binding", "splice_site")
@@ -79,35 +77,28 @@ def answer_rows(model, processor, rows: list[dict], batch_size: int = 16, max_ne
     return predictions
 
 
-def _label_sets(values: list[str]) -> list[list[str]]:
-    return [[] if value in ("", NO_LABELS) else value.split(", ") for value in values]
+def _canonical_to_parsed(task: str, value: str):
+    """A canonical answer string (gold or :func:`normalize_answer` output) as ``parse_answer`` values:
+    a label, a label tuple, a float, or ``None`` for ``""`` (unreadable)."""
+    if value == "":
+        return None
+    spec = get_task(task)
+    if spec.type == "regression":
+        return float(value)
+    if spec.type == "multilabel":
+        return () if value == NO_LABELS else tuple(value.split(", "))
+    return value
 
 
 def task_metrics(task: str, predictions: list[dict]) -> dict:
-    """The task's metric, exact-match accuracy, ``n`` and ``n_unparsed`` over its predictions."""
+    """The task's metrics (:func:`chatnt.evaluation.metrics.score_task`: ``value`` is the registry metric),
+    exact-match accuracy, ``n`` and ``n_unparsed``."""
     spec = get_task(task)
-    gold = [prediction["gold"] for prediction in predictions]
-    parsed = [prediction["parsed"] for prediction in predictions]
-    result = {
-        "task": task,
-        "metric": spec.metric,
-        "n": len(predictions),
-        "n_unparsed": sum(value == "" for value in parsed),
-        "exact_match": sum(p.casefold() == g.casefold() for p, g in zip(parsed, gold)) / len(predictions),
-    }
-    if spec.type == "regression":
-        pairs = [(float(p), float(g)) for p, g in zip(parsed, gold) if p]
-        enough = len(pairs) >= 3 and len({p for p, _ in pairs}) > 1
-        result["value"] = float(pearsonr(*zip(*pairs))[0]) if enough else float("nan")
-    elif spec.type == "multilabel":
-        binarizer = MultiLabelBinarizer(classes=list(spec.labels))
-        # An unreadable answer predicts no label; the labels it failed to name count as misses.
-        truth, predicted = binarizer.fit_transform(_label_sets(gold)), binarizer.transform(_label_sets(parsed))
-        result["value"] = float(f1_score(truth, predicted, average="micro", zero_division=0.0))
-    else:
-        # An unreadable answer ("") is its own class: wrong for every record, never dropped.
-        result["value"] = float(matthews_corrcoef(gold, parsed))
-    return result
+    gold = [_canonical_to_parsed(task, prediction["gold"]) for prediction in predictions]
+    parsed = [_canonical_to_parsed(task, prediction["parsed"]) for prediction in predictions]
+    scores = score_task(spec, gold, parsed)
+    exact = sum(p["parsed"].casefold() == p["gold"].casefold() for p in predictions) / len(predictions)
+    return {"task": task, "metric": spec.metric, **scores, "exact_match": exact}
 
 
 def summarize(predictions: list[dict]) -> dict:
@@ -147,6 +138,21 @@ def evaluate_model(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed), batch_size)
+    return _write_results(output_dir, predictions)
+
+
+def rescore(output_dir: str | Path) -> dict:
+    """Re-read the answers of an earlier run's ``predictions.jsonl`` with the current parser and rewrite
+    its metrics and table (no generation)."""
+    output_dir = Path(output_dir)
+    lines = (output_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    predictions = [json.loads(line) for line in lines]
+    for prediction in predictions:
+        prediction["parsed"] = normalize_answer(prediction["task"], prediction["answer"], prediction["gold"])
+    return _write_results(output_dir, predictions)
+
+
+def _write_results(output_dir: Path, predictions: list[dict]) -> dict:
     with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(prediction) + "\n" for prediction in predictions)
     summary = summarize(predictions)
@@ -157,7 +163,10 @@ def evaluate_model(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="A ChatNT directory (or Hub id).")
+    parser.add_argument("--model", help="A ChatNT directory (or Hub id).")
+    parser.add_argument(
+        "--rescore", action="store_true", help="Only re-read the answers already in --output_dir with the current parser."
+    )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Registry task names (default: all).")
     parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
     parser.add_argument("--data_dir", default=None, help="The shared data folder (default ../shared/data).")
@@ -169,15 +178,20 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
 
-    from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-    from chatnt.offline_models import decoder_kwargs
-    from chatnt.processing_chatnt import ChatNTProcessor
+    if args.rescore:
+        summary = rescore(args.output_dir)
+    elif args.model is None:
+        parser.error("--model is required (unless --rescore).")
+    else:
+        from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
+        from chatnt.offline_models import decoder_kwargs
+        from chatnt.processing_chatnt import ChatNTProcessor
 
-    model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
-    processor = ChatNTProcessor.from_pretrained(args.model)
-    summary = evaluate_model(
-        model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed
-    )
+        model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
+        processor = ChatNTProcessor.from_pretrained(args.model)
+        summary = evaluate_model(
+            model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed
+        )
     print(markdown_table(summary))
     for task, result in summary["tasks"].items():
         print(f"{task}_{result['metric']}: {result['value']:.3f}")

@@ -34,8 +34,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from chatnt.evaluation.answer_parsing import parse_answer
 from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_tasks
-from datasets import Dataset, DatasetDict, Features, List, Value, concatenate_datasets, interleave_datasets
+from datasets import (
+    Dataset,
+    DatasetDict,
+    Features,
+    List,
+    Value,
+    concatenate_datasets,
+    interleave_datasets,
+)
 
 ROW_FEATURES = Features(
     {
@@ -676,21 +685,6 @@ def to_alpaca(rows: Dataset) -> Dataset:
     return Dataset.from_list(records, features=ALPACA_FEATURES)
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _find_labels(text: str, labels) -> list[str]:
-    """Labels that occur in ``text`` (case-insensitive), longest first so "promoter" is not read inside
-    "Non-promoter"; in the order of ``labels``."""
-    found, remaining = set(), text.lower()
-    for label in sorted(labels, key=len, reverse=True):
-        pattern = rf"(?<![\w-]){re.escape(label.lower())}(?![\w-])"
-        if re.search(pattern, remaining):
-            found.add(label)
-            remaining = re.sub(pattern, " ", remaining)
-    return [label for label in labels if label in found]
-
-
 def normalize_answer(task: str | TaskSpec, text: str, reference: str) -> str:
     """Maps a generated answer to the canonical form of ``reference`` (an entry of ``answers``), so that
     exact match against the reference is the right test; an unreadable answer gives ``""``.
@@ -708,14 +702,14 @@ def normalize_answer(task: str | TaskSpec, text: str, reference: str) -> str:
     if reference in ("yes", "no"):
         words = set(re.findall(r"\b(yes|no)\b", text.lower()))
         return words.pop() if len(words) == 1 else ""
+    parsed = parse_answer(text, spec)  # label-, negation- and echo-aware (chatnt.evaluation.answer_parsing)
+    if parsed is None:
+        return ""
     if spec.type == "regression":
-        match = _NUMBER.search(text)
-        decimals = len(reference.partition(".")[2])
-        return f"{float(match.group()):.{decimals}f}" if match else ""
-    found = _find_labels(text, spec.labels)
+        return f"{parsed:.{len(reference.partition('.')[2])}f}"
     if spec.type == "multilabel":
-        return ", ".join(found) or (NO_LABELS if re.search(rf"\b{NO_LABELS}\b", text.lower()) else "")
-    return found[0] if len(found) == 1 else ""
+        return ", ".join(parsed) or NO_LABELS
+    return parsed
 
 
 __all__ = [
