@@ -126,3 +126,9 @@ def test_rescore_rereads_stored_answers_with_the_current_parser(tmp_path):
     ]
     assert summary["tasks"]["core_promoter"]["exact_match"] == 1.0
     assert json.loads((tmp_path / "metrics.json").read_text()) == summary
+
+
+def test_uncapped_tasks_keep_every_test_record():
+    capped = held_out_questions(["core_promoter", "oct4_mafk"], max_per_task=5, uncapped=("oct4_mafk",))
+    assert sum(row["task"] == "core_promoter" for row in capped) == 5
+    assert sum(row["task"] == "oct4_mafk" for row in capped) == 200  # its whole test split

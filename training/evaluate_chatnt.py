@@ -36,15 +36,19 @@ DNAHL_GUE_TASKS = ("core_promoter", "promoter_300", "tf_binding", "splice_site")
 
 
 def held_out_questions(
-    tasks: list[str], data_dir: str | None = None, max_per_task: int | None = None, seed: int = 0
+    tasks: list[str],
+    data_dir: str | None = None,
+    max_per_task: int | None = None,
+    seed: int = 0,
+    uncapped: tuple[str, ...] = (),
 ) -> list[dict]:
-    """One single-turn row per test record (at most ``max_per_task`` per task, seeded), without a system
-    message: the model's processor adds the one it was trained with."""
+    """One single-turn row per test record (at most ``max_per_task`` per task, seeded, except for the
+    ``uncapped`` tasks), without a system message: the model's processor adds the one it was trained with."""
     config = InstructionConfig(seed=seed, plain_test=True, system_message=None)
     rows = []
     for task in tasks:
         data = load_task(task, data_dir=data_dir, seed=seed, split="test")
-        if max_per_task is not None and data.num_rows > max_per_task:
+        if max_per_task is not None and data.num_rows > max_per_task and task not in uncapped:
             data = data.shuffle(seed=seed).select(range(max_per_task))
         rows += build_task_rows(task, data, config).to_list()
     return rows
@@ -133,11 +137,12 @@ def evaluate_model(
     max_per_task: int | None = None,
     batch_size: int = 16,
     seed: int = 0,
+    uncapped: tuple[str, ...] = (),
 ) -> dict:
     """Answer every task's test questions, write predictions, metrics and a Markdown table; return the summary."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed), batch_size)
+    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed, uncapped), batch_size)
     return _write_results(output_dir, predictions)
 
 
@@ -171,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
     parser.add_argument("--data_dir", default=None, help="The shared data folder (default ../shared/data).")
     parser.add_argument("--max_per_task", type=int, default=None, help="Cap on test records per task (seeded).")
+    parser.add_argument(
+        "--uncapped", nargs="*", default=[], help="Tasks evaluated on every test record despite --max_per_task."
+    )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
         processor = ChatNTProcessor.from_pretrained(args.model)
         summary = evaluate_model(
-            model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed
+            model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,
+            tuple(args.uncapped),
         )
     print(markdown_table(summary))
     for task, result in summary["tasks"].items():
