@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
-	$(BIN)/chatnt ask "Is @YAL003W a protein-coding region? Describe it." --fasta ../shared/data/yeast/someORF.fa
+	$(BIN)/chatnt ask "The human 200 bp sequence @chr4:126246986-126247186 comes from a ChIP-seq experiment. Which factor binds it? Options: Oct4, Mafk." --fasta ../shared/data/janggu/sample_test.fa
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

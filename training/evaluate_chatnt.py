@@ -55,8 +55,13 @@ def held_out_questions(
 
 
 @torch.no_grad()
-def answer_rows(model, processor, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 16) -> list[dict]:
-    """Greedy answers to the single question of each row, with the parsed answer and the gold one."""
+def answer_rows(
+    model, processor, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 16, bf16: bool = False
+) -> list[dict]:
+    """Greedy answers to the single question of each row, with the parsed answer and the gold one.
+
+    ``bf16`` runs the model under bfloat16 autocast (as the ``mini`` recipe trains it; 1.5x faster on a
+    CPU with AMX)."""
     model.eval()
     predictions = []
     for start in tqdm(range(0, len(rows), batch_size), desc="answering", unit="batch"):
@@ -65,7 +70,8 @@ def answer_rows(model, processor, rows: list[dict], batch_size: int = 16, max_ne
         inputs = processor(
             questions, [row_sequences(row) for row in chunk], replace_unknown_with_n=True, return_tensors="pt"
         ).to(model.device)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         answers = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         for row, question, answer in zip(chunk, questions, answers):
             gold = row["answers"][0]
@@ -138,11 +144,12 @@ def evaluate_model(
     batch_size: int = 16,
     seed: int = 0,
     uncapped: tuple[str, ...] = (),
+    bf16: bool = False,
 ) -> dict:
     """Answer every task's test questions, write predictions, metrics and a Markdown table; return the summary."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed, uncapped), batch_size)
+    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed, uncapped), batch_size, bf16=bf16)
     return _write_results(output_dir, predictions)
 
 
@@ -180,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         "--uncapped", nargs="*", default=[], help="Tasks evaluated on every test record despite --max_per_task."
     )
     parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--bf16", action="store_true", help="Generate under bfloat16 autocast.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.tasks) - set(TASKS))
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         processor = ChatNTProcessor.from_pretrained(args.model)
         summary = evaluate_model(
             model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,
-            tuple(args.uncapped),
+            tuple(args.uncapped), args.bf16,
         )
     print(markdown_table(summary))
     for task, result in summary["tasks"].items():

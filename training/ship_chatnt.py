@@ -122,8 +122,10 @@ def card(out: str, metrics: str, run: str, ablation: str | None, command: str) -
         ),
         "Evaluation": (
             "```bash\npython -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini "
-            "--output_dir runs/eval-chatnt-mini\n```\n\n"
-            "TEST split of every task, one question per record in a held-out phrasing, greedy answers read by "
+            "--output_dir runs/eval-chatnt-mini --bf16 --max_per_task 150 \\\n"
+            "    --uncapped core_promoter promoter_300 tf_binding splice_site promoter_terminator\n```\n\n"
+            "TEST split of every task (every record of the five DNAHL tasks; 150 seeded records of the others), "
+            "one question per record in a held-out phrasing, greedy answers (bf16 autocast) read by "
             "`normalize_answer`; unreadable answers count as wrong (n_unparsed). Metric per task as in the registry "
             "(MCC; micro F1 for multi-label; Pearson r for regression)."
         ),

@@ -1,0 +1,170 @@
+"""Configuration of ChatNT: a DNA encoder, a projection into the decoder's embedding space, and a causal LM."""
+
+import copy
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+from .configuration_nucleotide_transformer import NucleotideTransformerConfig
+
+PROJECTOR_TYPES = ("english_aware_perceiver", "perceiver", "linear")
+
+# Written into every saved config.json: the remote-code entry points, and the text-generation pipeline
+# that carries DNA (stock TextGenerationPipeline cannot), so that
+# `pipeline("text-generation", model=path, trust_remote_code=True)` builds a ChatNT pipeline.
+AUTO_MAP = {
+    "AutoConfig": "configuration_chatnt.ChatNTConfig",
+    "AutoModel": "modeling_chatnt.ChatNTModel",
+    "AutoModelForCausalLM": "modeling_chatnt.ChatNTForConditionalGeneration",
+}
+CUSTOM_PIPELINES = {
+    "text-generation": {
+        "impl": "pipeline_chatnt.ChatNTPipeline",
+        "pt": ["AutoModelForCausalLM"],
+        "tf": [],
+        "type": "multimodal",
+    }
+}
+
+
+def dna_config_from_dict(config_dict: dict) -> PreTrainedConfig:
+    """Builds the DNA encoder's config: NT v2 (also from a published ESM-format dict) or any registered type."""
+    if NucleotideTransformerConfig.is_nt_v2_config_dict(config_dict):
+        return NucleotideTransformerConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
+    model_type = config_dict.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(
+            f"dna_config has model_type {model_type!r}, which transformers does not know. Pass a config object "
+            "(for remote-code encoders: AutoConfig.from_pretrained(path, trust_remote_code=True)) instead of a dict."
+        )
+    return CONFIG_MAPPING[model_type](**{k: v for k, v in config_dict.items() if k != "model_type"})
+
+
+class ChatNTConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`ChatNTModel`] and [`ChatNTForConditionalGeneration`].
+
+    Args:
+        dna_config: the DNA encoder's config. Default: Nucleotide Transformer v2 (500M architecture).
+            Any config whose model ``AutoModel.from_config`` builds and that returns ``last_hidden_state``
+            works (ESM, BERT, remote-code encoders).
+        text_config: the causal LM's config (``text_config`` is the name generation and TRL look for).
+            Default: LLaMA (Vicuna-7B shape, as in the paper).
+        projector_type: ``"english_aware_perceiver"`` (ChatNT; latents also attend to the question),
+            ``"perceiver"`` (no English stream) or ``"linear"`` (one vector per DNA token, as RNA-GPT).
+        num_latents: K, the vectors each sequence becomes with a Perceiver projection (64 in the paper).
+        projector_num_layers: Perceiver depth (3 in the paper).
+        projector_num_heads: attention heads of the Perceiver; default: the decoder's head count.
+        projector_intermediate_size: width of the Perceiver's GELU MLP; default: the decoder's FFN width.
+        projector_layer_norm_eps: epsilon of the Perceiver's LayerNorms.
+        english_vocab_size: rows of the Perceiver's own English token embedding table; default: the
+            decoder's vocabulary size (it embeds the decoder tokenizer's ids).
+        english_embedding_size: width of that table. Default (None): the decoder width, as published.
+            A smaller width adds a linear map up to the decoder width, so small models need not store a
+            vocabulary x width table (49k x 576 = 28 M parameters with SmolLM2).
+        dna_token: the placeholder string in prompts.
+        dna_token_id: its id in the decoder vocabulary. Left unset, a new id is appended to the decoder
+            vocabulary (``text_config.vocab_size`` grows by one), so the id is always a valid row.
+        max_dna_tokens: longest tokenized DNA sequence accepted, ``<cls>`` included (2048 ~ 12 kb).
+        train_dna_encoder / train_projector / train_text_model: which parts are trainable after
+            construction; the paper trains the encoder and the projection and freezes the decoder.
+        text_model_reference: where the decoder comes from, ``{"name_or_path", "sha256", "vocab_size"}``
+            (set by ``from_encoder_decoder_pretrained``; ``vocab_size`` is the decoder's own, before new
+            tokens). It lets a checkpoint omit the frozen decoder and still be reassembled safely.
+        text_model_included: whether the checkpoint's weights include the decoder (False for checkpoints
+            saved with ``save_pretrained(..., include_text_model=False)``).
+
+    Example:
+        >>> from chatnt import ChatNTConfig, NucleotideTransformerConfig
+        >>> from transformers import LlamaConfig
+        >>> config = ChatNTConfig(
+        ...     dna_config=NucleotideTransformerConfig(hidden_size=32, num_hidden_layers=2,
+        ...                                            num_attention_heads=4, intermediate_size=64),
+        ...     text_config=LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        ...                             intermediate_size=64, vocab_size=100),
+        ...     num_latents=4)
+        >>> config.dna_token_id, config.text_config.vocab_size
+        (100, 101)
+    """
+
+    model_type = "chatnt"
+    sub_configs_defaults = {
+        # Named by class: in remote code the NT type is not in transformers' registry. Dicts of other
+        # encoder types are resolved in __post_init__ before this spec is consulted.
+        "dna_config": SubConfigSpec(config_class=NucleotideTransformerConfig),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    dna_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    projector_type: str = "english_aware_perceiver"
+    num_latents: int = 64
+    projector_num_layers: int = 3
+    projector_num_heads: int | None = None
+    projector_intermediate_size: int | None = None
+    projector_layer_norm_eps: float = 1e-5
+    english_vocab_size: int | None = None
+    english_embedding_size: int | None = None
+    dna_token: str = "<DNA>"
+    dna_token_id: int | None = None
+    max_dna_tokens: int = 2048
+    train_dna_encoder: bool = True
+    train_projector: bool = True
+    train_text_model: bool = False
+    text_model_reference: dict | None = None
+    text_model_included: bool = True
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        # The NT config is not in transformers' registry when loaded as remote code, so both sub-configs
+        # are resolved here before the generic sub-config handling sees them.
+        if self.dna_config is None:
+            self.dna_config = NucleotideTransformerConfig()
+        elif isinstance(self.dna_config, dict):
+            self.dna_config = dna_config_from_dict(self.dna_config)
+        else:  # a copy: the generic sub-config handling below rewrites fields of the object it holds
+            self.dna_config = copy.deepcopy(self.dna_config)
+        if self.text_config is None:
+            self.text_config = CONFIG_MAPPING["llama"]()
+        elif not isinstance(self.text_config, dict):
+            self.text_config = copy.deepcopy(self.text_config)
+        else:
+            text_dict = dict(self.text_config)
+            self.text_config = CONFIG_MAPPING[text_dict.pop("model_type", "llama")](**text_dict)
+        super().__post_init__(**kwargs)
+
+        if self.projector_type not in PROJECTOR_TYPES:
+            raise ValueError(f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}.")
+        text = self.text_config
+        if self.dna_token_id is None:
+            self.dna_token_id = text.vocab_size
+            text.vocab_size += 1
+        if not 0 <= self.dna_token_id < text.vocab_size:
+            raise ValueError(
+                f"dna_token_id {self.dna_token_id} is outside the decoder vocabulary (size {text.vocab_size}). "
+                "Add the <DNA> token to the tokenizer and resize the decoder embeddings first, or leave "
+                "dna_token_id unset to append it."
+            )
+        self.projector_num_heads = self.projector_num_heads or text.num_attention_heads
+        self.projector_intermediate_size = self.projector_intermediate_size or text.intermediate_size
+        self.english_vocab_size = self.english_vocab_size or text.vocab_size
+        if self.projector_type != "linear" and text.hidden_size % self.projector_num_heads:
+            raise ValueError(
+                f"The Perceiver works at the decoder width ({text.hidden_size}), which must be divisible by "
+                f"projector_num_heads ({self.projector_num_heads})."
+            )
+        if getattr(text, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
+        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+        self.custom_pipelines = {**CUSTOM_PIPELINES, **(getattr(self, "custom_pipelines", None) or {})}
+
+    @property
+    def dna_tokens_per_sequence(self) -> int | None:
+        """Placeholder tokens one sequence fills in the prompt: K, or None for one per DNA token (linear)."""
+        return None if self.projector_type == "linear" else self.num_latents
+
+
+ChatNTConfig.register_for_auto_class()
+
+__all__ = ["ChatNTConfig", "PROJECTOR_TYPES"]

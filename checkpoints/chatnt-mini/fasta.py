@@ -1,0 +1,115 @@
+"""Reading FASTA files (plain or gzip) with errors that say what is wrong and where."""
+
+import gzip
+import io
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+FASTA_SUFFIXES = re.compile(r"\.(fa|fasta|fas|fna|ffn|frn|faa|seq|txt)(\.gz)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FastaRecord:
+    """One FASTA record: ``id`` is the header's first word, ``description`` the rest of the header."""
+
+    id: str
+    sequence: str
+    description: str = ""
+
+
+def looks_like_fasta_path(value) -> bool:
+    """Whether a ``dna_sequences`` value names a FASTA file rather than holding a sequence."""
+    return isinstance(value, os.PathLike) or (isinstance(value, str) and bool(FASTA_SUFFIXES.search(value)))
+
+
+def _open_text(path: str | os.PathLike) -> io.TextIOBase:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"FASTA file not found: {path!r}. Check the path (relative paths start at {os.getcwd()!r}).")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory; pass a FASTA file inside it.")
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = None) -> Iterator[FastaRecord]:
+    """Streams the records of a FASTA file (path, gzip path, or open text handle), one at a time.
+
+    Sequence lines are joined and stripped of whitespace; letters keep their case (the DNA tokenizer
+    upper-cases soft-masked bases and checks the alphabet).
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the file is empty, is not FASTA (text before the first ``>``), has a header
+            without an id, a record without sequence, or two records with the same id.
+    """
+    owns_handle = not hasattr(source, "read")
+    handle = _open_text(source) if owns_handle else source
+    name = name or (os.fspath(source) if owns_handle else getattr(source, "name", "<stream>"))
+    seen: dict[str, int] = {}
+    header = header_line = None
+    chunks: list[str] = []
+
+    def finish_record():
+        sequence = "".join(chunks)
+        if not sequence:
+            raise ValueError(f"{name}, line {header_line}: record {header.split()[0]!r} has no sequence.")
+        record_id, _, description = header.partition(" ")
+        return FastaRecord(record_id, sequence, description.strip())
+
+    try:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line or line.startswith(";"):
+                continue
+            if line.startswith(">"):
+                if header is not None:
+                    yield finish_record()
+                header, header_line, chunks = line[1:].strip(), line_number, []
+                if not header:
+                    raise ValueError(f"{name}, line {line_number}: a '>' header without a sequence id.")
+                record_id = header.split()[0]
+                if record_id in seen:
+                    raise ValueError(
+                        f"{name}, line {line_number}: duplicate record id {record_id!r} (first seen on line "
+                        f"{seen[record_id]}). Record ids must be unique so that @id refers to one sequence."
+                    )
+                seen[record_id] = line_number
+            elif header is None:
+                raise ValueError(
+                    f"{name} is not a FASTA file: line {line_number} starts with {line[:30]!r}, but FASTA "
+                    "records start with a '>' header line."
+                )
+            else:
+                chunks.append("".join(line.split()))
+        if header is None:
+            raise ValueError(f"{name} holds no FASTA record (the file is empty or has only blank lines).")
+        yield finish_record()
+    finally:
+        if owns_handle:
+            handle.close()
+
+
+def read_fasta(source: str | os.PathLike | io.TextIOBase) -> dict[str, str]:
+    """All records of a FASTA file as ``{id: sequence}``, in file order.
+
+    Example:
+        >>> from chatnt import read_fasta
+        >>> sequences = read_fasta("promoters.fa")
+        >>> list(sequences)[:2]
+        ['seq1', 'seq2']
+    """
+    return {record.id: record.sequence for record in iter_fasta(source)}
+
+
+def parse_fasta_text(text: str, name: str = "<text>") -> dict[str, str]:
+    """Records of FASTA given as a string (e.g. pasted into a demo), as ``{id: sequence}``."""
+    return {record.id: record.sequence for record in iter_fasta(io.StringIO(text), name=name)}
+
+
+__all__ = ["FastaRecord", "iter_fasta", "looks_like_fasta_path", "parse_fasta_text", "read_fasta"]

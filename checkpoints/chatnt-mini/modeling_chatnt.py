@@ -1,0 +1,687 @@
+"""ChatNT: DNA encoder -> projection -> frozen causal LM, in the structure of transformers' LLaVA.
+
+Data flow of one forward pass:
+1. Each DNA sequence is encoded on its own by the DNA encoder (``get_dna_features``).
+2. The projection turns the encoder states into vectors at the decoder width: K latents per sequence
+   (Perceiver, English-aware or plain) or one vector per DNA token (linear, as RNA-GPT).
+3. Those vectors replace the ``<DNA>`` placeholder tokens of the prompt (``get_placeholder_mask`` +
+   ``masked_scatter``); the processor has already expanded each ``<DNA>`` to the right count.
+4. The causal LM reads the mixed embeddings; ``ChatNTForConditionalGeneration`` adds the LM head, the
+   loss on ``labels`` and generation, where DNA is encoded once, at prefill, and the KV cache does
+   the rest.
+"""
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.configuration_utils import PreTrainedConfig
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+
+from .configuration_chatnt import ChatNTConfig
+from .configuration_nucleotide_transformer import NucleotideTransformerConfig
+from .decoder_reference import (
+    load_new_token_rows,
+    load_trained_parts,
+    save_new_token_rows,
+    text_model_checksum,
+    trained_parts_state_dict,
+)
+from .modeling_nucleotide_transformer import NucleotideTransformerModel
+from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
+from .processing_chatnt import DNA_TOKEN, ChatNTProcessor
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+
+# from_pretrained arguments that say where files are, passed on when fetching the trained parts.
+HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "force_download")
+
+
+class ChatNTPerceiverCrossAttention(nn.Module):
+    """Latents attend to ``[stream; latents]`` (Flamingo style), pre-LayerNorm, with a residual."""
+
+    def __init__(self, hidden_size: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.stream_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.latents_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.q_proj = nn.Linear(hidden_size, hidden_size)
+        self.k_proj = nn.Linear(hidden_size, hidden_size)
+        self.v_proj = nn.Linear(hidden_size, hidden_size)
+        self.o_proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, latents: torch.Tensor, stream: torch.Tensor, stream_mask: torch.Tensor) -> torch.Tensor:
+        batch, num_latents, hidden = latents.shape
+        normed_latents = self.latents_norm(latents)
+        keys_values = torch.cat([self.stream_norm(stream), normed_latents], dim=1)
+        # Padding of the stream is masked; the latents themselves are always visible. A boolean mask
+        # keeps this exact in fp16/bf16.
+        mask = torch.cat([stream_mask.bool(), stream_mask.new_ones(batch, num_latents, dtype=torch.bool)], dim=1)
+
+        def split_heads(x):
+            return x.view(batch, -1, self.num_heads, self.head_dim).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(
+            split_heads(self.q_proj(normed_latents)),
+            split_heads(self.k_proj(keys_values)),
+            split_heads(self.v_proj(keys_values)),
+            attn_mask=mask[:, None, None, :],
+        )
+        return latents + self.o_proj(attended.transpose(1, 2).reshape(batch, num_latents, hidden))
+
+
+class ChatNTPerceiverMLP(nn.Module):
+    def __init__(self, hidden_size: int, intermediate_size: int, eps: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents + self.fc2(F.gelu(self.fc1(self.norm(latents))))
+
+
+class ChatNTPerceiverLayer(nn.Module):
+    """One resampler layer: attend to the DNA, then (English-aware) to the question, then an MLP."""
+
+    def __init__(self, config: ChatNTConfig, english_aware: bool):
+        super().__init__()
+        hidden, heads, eps = config.text_config.hidden_size, config.projector_num_heads, config.projector_layer_norm_eps
+        self.dna_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps)
+        self.english_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps) if english_aware else None
+        self.mlp = ChatNTPerceiverMLP(hidden, config.projector_intermediate_size, eps)
+
+    def forward(self, latents, dna_states, dna_mask, english_states=None, english_mask=None):
+        latents = self.dna_attention(latents, dna_states, dna_mask)
+        if self.english_attention is not None:
+            latents = self.english_attention(latents, english_states, english_mask)
+        return self.mlp(latents)
+
+
+def build_english_embeddings(config: ChatNTConfig) -> nn.Module:
+    """The Perceiver's own table for the question's tokens: full width, or narrow plus a linear map up."""
+    hidden, width = config.text_config.hidden_size, config.english_embedding_size
+    if width is None or width == hidden:
+        return nn.Embedding(config.english_vocab_size, hidden)
+    return nn.Sequential(nn.Embedding(config.english_vocab_size, width), nn.Linear(width, hidden, bias=False))
+
+
+class ChatNTPerceiverResampler(nn.Module):
+    """Resamples a DNA sequence's encoder states into K vectors at the decoder width.
+
+    The English-aware variant (ChatNT) also lets the latents read the question, embedded by the
+    resampler's own embedding table, so the same DNA can be summarised differently per question.
+    """
+
+    def __init__(self, config: ChatNTConfig, english_aware: bool):
+        super().__init__()
+        hidden = config.text_config.hidden_size
+        self.english_aware = english_aware
+        self.dna_projection = nn.Linear(config.dna_config.hidden_size, hidden)
+        self.latents = nn.Parameter(torch.empty(config.num_latents, hidden))
+        self.english_embeddings = build_english_embeddings(config) if english_aware else None
+        self.layers = nn.ModuleList(
+            ChatNTPerceiverLayer(config, english_aware) for _ in range(config.projector_num_layers)
+        )
+
+    def forward(self, dna_states, dna_mask, english_input_ids=None, english_mask=None) -> torch.Tensor:
+        """(sequences, length, dna hidden) -> (sequences, K, decoder hidden)."""
+        dna_states = self.dna_projection(dna_states)
+        english_states = None
+        if self.english_aware:
+            if english_input_ids is None:
+                raise ValueError("The English-aware Perceiver needs the question's token ids (english_input_ids).")
+            english_states = self.english_embeddings(english_input_ids)
+        latents = self.latents.to(dna_states.dtype).unsqueeze(0).expand(dna_states.shape[0], -1, -1)
+        for layer in self.layers:
+            latents = layer(latents, dna_states, dna_mask, english_states, english_mask)
+        return latents
+
+
+class ChatNTLinearProjector(nn.Module):
+    """One decoder-width vector per DNA token (RNA-GPT's projection)."""
+
+    def __init__(self, config: ChatNTConfig):
+        super().__init__()
+        self.dna_projection = nn.Linear(config.dna_config.hidden_size, config.text_config.hidden_size)
+
+    def forward(self, dna_states, dna_mask, english_input_ids=None, english_mask=None) -> torch.Tensor:
+        return self.dna_projection(dna_states)
+
+
+def build_projector(config: ChatNTConfig) -> nn.Module:
+    if config.projector_type == "linear":
+        return ChatNTLinearProjector(config)
+    return ChatNTPerceiverResampler(config, english_aware=config.projector_type == "english_aware_perceiver")
+
+
+def build_dna_encoder(dna_config) -> nn.Module:
+    # Compared by model_type, not class: remote code may load the config and the model from two copies
+    # of the same file.
+    if dna_config.model_type == NucleotideTransformerConfig.model_type:
+        return NucleotideTransformerModel(dna_config)
+    # Any other encoder; remote-code configs carry an auto_map and need trust_remote_code.
+    return AutoModel.from_config(dna_config, trust_remote_code=bool(getattr(dna_config, "auto_map", None)))
+
+
+class ChatNTPreTrainedModel(PreTrainedModel):
+    config_class = ChatNTConfig
+    config: ChatNTConfig
+    base_model_prefix = "model"
+    input_modalities = ("text",)
+    supports_gradient_checkpointing = True
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_attention_backend = True
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        # Loading materialises fresh parameters (all trainable), so the freezing policy is applied again.
+        model.apply_trainable_parts()
+        return model
+
+    def apply_trainable_parts(self):
+        """Sets ``requires_grad`` from the config: by default encoder and projection train, the decoder is frozen."""
+        chatnt = self.base_model  # ChatNTModel, itself or inside the generation class
+        chatnt.dna_encoder.requires_grad_(self.config.train_dna_encoder)
+        chatnt.projector.requires_grad_(self.config.train_projector)
+        chatnt.language_model.requires_grad_(self.config.train_text_model)
+        if getattr(self, "lm_head", None) is not None:
+            self.lm_head.requires_grad_(self.config.train_text_model)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, ChatNTPerceiverResampler):
+            init.normal_(module.latents, std=self.config.text_config.initializer_range)
+
+
+class ChatNTModel(ChatNTPreTrainedModel):
+    """DNA encoder, projection and language model, without the LM head (LLaVA's ``LlavaModel``)."""
+
+    def __init__(self, config: ChatNTConfig, dna_encoder: nn.Module | None = None, language_model: nn.Module | None = None):
+        super().__init__(config)
+        # Pretrained parts may be passed in (from_encoder_decoder_pretrained), else they are built from config.
+        # A passed-in module's own config describes it (attention implementation included), so it becomes
+        # the sub-config.
+        if dna_encoder is not None:
+            config.dna_config = dna_encoder.config
+        if language_model is not None:
+            rows = language_model.get_input_embeddings().weight.shape[0]
+            if rows < config.text_config.vocab_size:
+                raise ValueError(
+                    f"The decoder has {rows} embedding rows but the config needs {config.text_config.vocab_size} "
+                    "(<DNA> included): call resize_token_embeddings on it first."
+                )
+            config.text_config = language_model.config
+        self.dna_encoder = dna_encoder if dna_encoder is not None else build_dna_encoder(config.dna_config)
+        self.projector = build_projector(config)
+        self.language_model = (
+            language_model if language_model is not None else AutoModel.from_config(config.text_config)
+        )
+        self.post_init()
+        self.apply_trainable_parts()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def get_dna_features(
+        self,
+        dna_input_ids: torch.LongTensor,
+        dna_attention_mask: torch.Tensor | None = None,
+        english_input_ids: torch.LongTensor | None = None,
+        english_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Encodes and projects DNA sequences, one row per sequence.
+
+        Args:
+            dna_input_ids: (sequences, length) DNA token ids.
+            dna_attention_mask: (sequences, length), 1 for real tokens.
+            english_input_ids / english_attention_mask: (sequences, prompt length), the question each
+                sequence belongs to (English-aware Perceiver only).
+
+        Returns:
+            (sequences, K, hidden) for a Perceiver; (sequences, length, hidden) for the linear projection,
+            whose padded rows the placeholder scatter skips.
+        """
+        if dna_attention_mask is None:
+            dna_attention_mask = torch.ones_like(dna_input_ids)
+        if dna_attention_mask.shape != dna_input_ids.shape:
+            raise ValueError(
+                f"dna_attention_mask has shape {tuple(dna_attention_mask.shape)} but dna_input_ids has "
+                f"{tuple(dna_input_ids.shape)}; they must match (one row per DNA sequence)."
+            )
+        if dna_input_ids.shape[1] > self.config.max_dna_tokens:
+            raise ValueError(
+                f"DNA input has {dna_input_ids.shape[1]} tokens, more than max_dna_tokens="
+                f"{self.config.max_dna_tokens}. Shorten the sequence or split it into windows."
+            )
+        dna_states = self.dna_encoder(input_ids=dna_input_ids, attention_mask=dna_attention_mask).last_hidden_state
+        return self.projector(dna_states, dna_attention_mask, english_input_ids, english_attention_mask)
+
+    def get_placeholder_mask(self, input_ids: torch.LongTensor, inputs_embeds: torch.Tensor, dna_features: torch.Tensor):
+        """Mask of the ``<DNA>`` placeholder positions, checked against the number of DNA vectors."""
+        placeholder_mask = input_ids == self.config.dna_token_id
+        num_placeholders, num_vectors = int(placeholder_mask.sum()), dna_features.shape[0]
+        if num_placeholders != num_vectors:
+            per_sequence = self.config.dna_tokens_per_sequence
+            detail = (
+                f" (each sequence fills {per_sequence} placeholder tokens: the prompts hold "
+                f"{num_placeholders / per_sequence:g} sequences' worth, {num_vectors // per_sequence} sequences "
+                "were given)"
+                if per_sequence
+                else " (the linear projection fills one placeholder token per DNA token)"
+            )
+            raise ValueError(
+                f"DNA placeholders and DNA sequences do not match: tokens: {num_placeholders}, "
+                f"DNA vectors: {num_vectors}{detail}. Build inputs with ChatNTProcessor, which expands each "
+                f"{self.config.dna_token} to the right count."
+            )
+        return placeholder_mask.unsqueeze(-1).expand_as(inputs_embeds)
+
+    def sequence_to_example(self, input_ids: torch.LongTensor, dna_attention_mask: torch.Tensor) -> torch.LongTensor:
+        """Index of the example (row of ``input_ids``) that each DNA sequence belongs to.
+
+        Sequences are flattened across the batch in prompt order, so the n-th sequence fills the n-th
+        block of placeholders; the block's row is its example.
+        """
+        per_sequence = self.config.dna_tokens_per_sequence
+        if per_sequence is None:
+            vectors_per_sequence = dna_attention_mask.sum(-1)
+        else:
+            vectors_per_sequence = torch.full((dna_attention_mask.shape[0],), per_sequence, device=input_ids.device)
+        first_vector = torch.cumsum(vectors_per_sequence, 0) - vectors_per_sequence
+        placeholders_before_row_end = torch.cumsum((input_ids == self.config.dna_token_id).sum(-1), 0)
+        example = torch.searchsorted(placeholders_before_row_end, first_vector.to(input_ids.device), right=True)
+        return example.clamp(max=input_ids.shape[0] - 1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        dna_input_ids: torch.LongTensor | None = None,
+        dna_attention_mask: torch.Tensor | None = None,
+        english_attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        r"""
+        english_attention_mask: which prompt tokens the English-aware Perceiver reads. Default: every
+            attended token except the placeholders; a mask shorter than ``input_ids`` leaves the tokens past
+            its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
+            in training and the generated tokens in ``generate``: the Perceiver reads the question only.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        if dna_input_ids is not None and dna_input_ids.shape[0] > 0:
+            if input_ids is None:
+                raise ValueError("DNA inputs need input_ids, to find the <DNA> placeholders they replace.")
+            if dna_attention_mask is None:
+                dna_attention_mask = torch.ones_like(dna_input_ids)
+            english_input_ids = english_mask = None
+            if self.config.projector_type == "english_aware_perceiver":
+                if english_attention_mask is None:
+                    english_attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+                # A shorter mask covers the prompt only (generation without cache re-reads generated
+                # tokens, which are not part of the question).
+                english_attention_mask = F.pad(english_attention_mask, (0, input_ids.shape[1] - english_attention_mask.shape[1]))
+                english_attention_mask = english_attention_mask.bool() & (input_ids != self.config.dna_token_id)
+                example = self.sequence_to_example(input_ids, dna_attention_mask)
+                english_input_ids, english_mask = input_ids[example], english_attention_mask[example]
+            dna_features = self.get_dna_features(dna_input_ids, dna_attention_mask, english_input_ids, english_mask)
+            if self.config.projector_type == "linear":
+                dna_features = dna_features[dna_attention_mask.bool()]
+            else:
+                dna_features = dna_features.flatten(0, 1)
+            dna_features = dna_features.to(inputs_embeds.device, inputs_embeds.dtype)
+            placeholder_mask = self.get_placeholder_mask(input_ids, inputs_embeds, dna_features)
+            inputs_embeds = inputs_embeds.masked_scatter(placeholder_mask, dna_features)
+        elif input_ids is not None and (input_ids == self.config.dna_token_id).any():
+            raise ValueError(
+                f"The prompt holds {int((input_ids == self.config.dna_token_id).sum())} {self.config.dna_token} "
+                "placeholder tokens but no DNA was given: pass dna_input_ids (ChatNTProcessor builds both)."
+            )
+
+        outputs = self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return BaseModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
+    """ChatNT with the language-modelling head: answers English questions about DNA sequences.
+
+    Example:
+        >>> from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
+        >>> model = ChatNTForConditionalGeneration.from_pretrained("path/to/chatnt")
+        >>> processor = ChatNTProcessor.from_pretrained("path/to/chatnt")
+        >>> inputs = processor("Is @seq a promoter?", dna_sequences={"seq": "ATGC..."}, return_tensors="pt")
+        >>> answer = model.generate(**inputs, max_new_tokens=20)
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    def __init__(self, config: ChatNTConfig, dna_encoder: nn.Module | None = None, text_model: nn.Module | None = None):
+        """``dna_encoder`` (an encoder) and ``text_model`` (a causal LM) may be pretrained modules to use as
+        they are; otherwise both are built from ``config``."""
+        super().__init__(config)
+        self.model = ChatNTModel(config, dna_encoder, text_model.base_model if text_model is not None else None)
+        self.lm_head = (
+            text_model.get_output_embeddings()
+            if text_model is not None
+            else nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        )
+        # The tied input embedding's name depends on the decoder (embed_tokens for LLaMA, wte for GPT-2).
+        embedding = self.model.language_model.get_input_embeddings().weight
+        for name, parameter in self.model.language_model.named_parameters():
+            if parameter is embedding:
+                self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{name}"}
+        self.post_init()
+        self.apply_trainable_parts()
+        # The placeholder is an input-only token: an answer must never contain it.
+        if self.generation_config is not None:
+            self.generation_config.suppress_tokens = sorted(
+                set(self.generation_config.suppress_tokens or []) | {config.dna_token_id}
+            )
+
+    @classmethod
+    def from_encoder_decoder_pretrained(
+        cls,
+        dna_model_name_or_path: str | os.PathLike,
+        text_model_name_or_path: str | os.PathLike,
+        *,
+        dtype: torch.dtype | None = None,
+        trust_remote_code: bool = False,
+        **config_kwargs,
+    ) -> tuple["ChatNTForConditionalGeneration", ChatNTProcessor]:
+        """Builds ChatNT around a pretrained DNA encoder and a pretrained causal LM.
+
+        Adds ``<DNA>`` to the decoder tokenizer (resizing the embeddings only if the vocabulary grew),
+        records the decoder's reference and checksum, and returns the model with its processor.
+
+        Args:
+            dna_model_name_or_path: an NT v2 checkpoint (published ESM format or ours; read with the NT v2
+                implementation and the 6-mer tokenizer) or any AutoModel encoder with its tokenizer.
+            text_model_name_or_path: any AutoModelForCausalLM checkpoint with a tokenizer (a local path, or
+                a Hub id when online, e.g. ``HuggingFaceTB/SmolLM2-135M-Instruct``).
+            config_kwargs: ChatNTConfig fields, e.g. ``projector_type="perceiver"``, ``num_latents=32``.
+
+        Example:
+            >>> from chatnt import ChatNTForConditionalGeneration
+            >>> from chatnt.offline_models import smollm2_instruct
+            >>> model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
+            ...     "checkpoints/nt-mini-encoder", smollm2_instruct(), projector_type="english_aware_perceiver")
+        """
+        load_kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+        dna_config_dict, _ = PreTrainedConfig.get_config_dict(dna_model_name_or_path)
+        if NucleotideTransformerConfig.is_nt_v2_config_dict(dna_config_dict):
+            dna_encoder = NucleotideTransformerModel.from_pretrained(dna_model_name_or_path, dtype=dtype)
+            try:
+                dna_tokenizer = NucleotideTransformerTokenizer.from_pretrained(dna_model_name_or_path)
+            except OSError:  # an encoder saved without tokenizer files uses the standard NT v2 vocabulary
+                dna_tokenizer = NucleotideTransformerTokenizer()
+        else:
+            dna_encoder = AutoModel.from_pretrained(dna_model_name_or_path, **load_kwargs)
+            dna_tokenizer = AutoTokenizer.from_pretrained(dna_model_name_or_path, trust_remote_code=trust_remote_code)
+
+        text_model = AutoModelForCausalLM.from_pretrained(text_model_name_or_path, **load_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, trust_remote_code=trust_remote_code)
+        own_vocab_size = text_model.get_input_embeddings().weight.shape[0]
+        reference = {
+            "name_or_path": str(text_model_name_or_path),
+            "sha256": text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), own_vocab_size),
+            "vocab_size": own_vocab_size,
+        }
+        if DNA_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_tokens([DNA_TOKEN], special_tokens=True)
+        if tokenizer.pad_token is None:
+            # Labels come from the answer spans, not from padding, so EOS can double as padding here
+            # without hiding the end of each answer from the loss.
+            tokenizer.pad_token = tokenizer.eos_token
+        if len(tokenizer) > own_vocab_size:
+            text_model.resize_token_embeddings(len(tokenizer))
+
+        encoder_positions = getattr(dna_encoder.config, "max_position_embeddings", None) or 2048
+        config_kwargs.setdefault("max_dna_tokens", min(2048, encoder_positions))
+        config = ChatNTConfig(
+            dna_config=dna_encoder.config,
+            text_config=text_model.config,
+            dna_token_id=tokenizer.convert_tokens_to_ids(DNA_TOKEN),
+            text_model_reference=reference,
+            **config_kwargs,
+        )
+        model = cls(config, dna_encoder=dna_encoder, text_model=text_model)
+        model.generation_config = text_model.generation_config
+        model.generation_config.suppress_tokens = [config.dna_token_id]
+        processor = ChatNTProcessor(
+            tokenizer,
+            dna_tokenizer,
+            dna_tokens_per_sequence=config.dna_tokens_per_sequence,
+            max_dna_tokens=config.max_dna_tokens,
+        )
+        return model, processor
+
+    def save_pretrained(
+        self, save_directory, *args, include_text_model: bool = True, trained_parts_dtype: torch.dtype | None = None, **kwargs
+    ):
+        """Saves the model; ``include_text_model=False`` stores the trained parts and a decoder reference only.
+
+        A decoder-free checkpoint is refused when the decoder no longer matches its reference (it was
+        fine-tuned), since loading would then silently use other weights. ``trained_parts_dtype`` (e.g.
+        ``torch.bfloat16``, to halve a shipped checkpoint) stores the floating-point trained parts in that
+        dtype; loading copies them into the model's own dtype.
+        """
+        if include_text_model:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        reference = self.config.text_model_reference
+        if not reference:
+            raise ValueError(
+                "This model has no decoder reference to save instead of the decoder: build it with "
+                "from_encoder_decoder_pretrained, or save with include_text_model=True."
+            )
+        if self.current_text_model_checksum() != reference["sha256"]:
+            raise ValueError(
+                "The decoder's weights differ from the referenced ones (was it fine-tuned?). Save the full model "
+                "with include_text_model=True."
+            )
+        self.config.text_model_included = False
+        try:
+            state_dict = trained_parts_state_dict(self)
+            if trained_parts_dtype is not None:
+                state_dict = {
+                    name: tensor.to(trained_parts_dtype) if tensor.is_floating_point() else tensor
+                    for name, tensor in state_dict.items()
+                }
+            super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            self.config.text_model_included = True
+        save_new_token_rows(self, save_directory, reference["vocab_size"])
+
+    def current_text_model_checksum(self) -> str:
+        return text_model_checksum(self.model.language_model, self.lm_head, self.config.text_model_reference["vocab_size"])
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, text_model_name_or_path=None, **kwargs):
+        """Loads a checkpoint; one saved without its decoder is reassembled from the referenced decoder.
+
+        Args:
+            text_model_name_or_path: where to load the referenced decoder from, if not from the recorded
+                path or id (e.g. a local copy). Its weights must match the recorded sha256.
+        """
+        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
+        config = kwargs.get("config")
+        if not isinstance(config, ChatNTConfig):
+            config = ChatNTConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if config.text_model_included:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        return cls._from_trained_parts(
+            pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs
+        )
+
+    @classmethod
+    def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
+        reference = config.text_model_reference
+        decoder_source = text_model_name_or_path or reference["name_or_path"]
+        try:
+            text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype)
+        except OSError as error:
+            raise OSError(
+                f"{source} was saved without its decoder and refers to {decoder_source!r}, which could not be "
+                "loaded here. Pass text_model_name_or_path= pointing to that decoder (for 'smollm2-135m-instruct': "
+                "chatnt.offline_models.smollm2_instruct(), or load through the chatnt package, which resolves it)."
+            ) from error
+        checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
+        if checksum != reference["sha256"]:
+            raise ValueError(
+                f"The decoder at {decoder_source!r} is not the one this checkpoint was trained with: its weights' "
+                f"sha256 is {checksum[:16]}..., the checkpoint expects {reference['sha256'][:16]}.... Pass "
+                "text_model_name_or_path= pointing to the exact decoder (same weights and dtype)."
+            )
+        if text_model.get_input_embeddings().weight.shape[0] != config.text_config.vocab_size:
+            text_model.resize_token_embeddings(config.text_config.vocab_size)
+        config.text_model_included = True  # this instance now carries its decoder
+        model = cls(config, text_model=text_model)
+        missing, unexpected = model.load_state_dict(load_trained_parts(source, **hub_kwargs), strict=False)
+        not_decoder = [name for name in missing if not name.startswith(("model.language_model.", "lm_head."))]
+        if unexpected or not_decoder:
+            raise ValueError(
+                f"{source} does not match this model: unexpected weights {unexpected[:5]}, missing {not_decoder[:5]}."
+            )
+        load_new_token_rows(model, source, reference["vocab_size"], **hub_kwargs)
+        model.config._name_or_path = str(source)  # as from_pretrained does; PEFT records it as the base model
+        if dtype is not None:
+            model.to(dtype)
+        model.apply_trainable_parts()
+        return model.eval()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm_head = new_embeddings
+
+    def get_dna_features(self, *args, **kwargs) -> torch.Tensor:
+        return self.model.get_dna_features(*args, **kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        dna_input_ids: torch.LongTensor | None = None,
+        dna_attention_mask: torch.Tensor | None = None,
+        english_attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels: token ids aligned with ``input_ids`` (the shift happens inside the loss); -100 marks
+            positions without loss (prompt, placeholders, padding).
+        """
+        if labels is not None and english_attention_mask is None and input_ids is not None:
+            english_attention_mask = (labels == -100) & (
+                torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+            )
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            dna_input_ids=dna_input_ids,
+            dna_attention_mask=dna_attention_mask,
+            english_attention_mask=english_attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def generate(self, input_ids=None, **kwargs):
+        # The Perceiver's question is the prompt: fix its mask now, before generation extends attention_mask.
+        if kwargs.get("dna_input_ids") is not None and kwargs.get("english_attention_mask") is None:
+            prompt_mask = kwargs.get("attention_mask")
+            kwargs["english_attention_mask"] = torch.ones_like(input_ids) if prompt_mask is None else prompt_mask
+        return super().generate(input_ids, **kwargs)
+
+    def prepare_inputs_for_generation(
+        self, input_ids, dna_input_ids=None, dna_attention_mask=None, is_first_iteration=False, **kwargs
+    ):
+        model_inputs = super().prepare_inputs_for_generation(input_ids, is_first_iteration=is_first_iteration, **kwargs)
+        # With a cache, DNA is encoded once at prefill; later steps only see new (non-placeholder) tokens.
+        # Without a cache every step re-reads the whole prompt, placeholders included.
+        if is_first_iteration or not kwargs.get("use_cache", True):
+            model_inputs["dna_input_ids"] = dna_input_ids
+            model_inputs["dna_attention_mask"] = dna_attention_mask
+        return model_inputs
+
+    def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
+        # DNA tensors hold a variable number of sequences per example, so the generic per-row
+        # repeat_interleave would mix up examples: repeat each example's block of sequences instead.
+        dna_input_ids = model_kwargs.pop("dna_input_ids", None)
+        dna_attention_mask = model_kwargs.pop("dna_attention_mask", None)
+        if expand_size > 1 and dna_input_ids is not None and input_ids is not None:
+            if dna_attention_mask is None:
+                dna_attention_mask = torch.ones_like(dna_input_ids)
+            example = self.model.sequence_to_example(input_ids, dna_attention_mask)
+            order = torch.cat(
+                [torch.nonzero(example == row).flatten().repeat(expand_size) for row in range(input_ids.shape[0])]
+            )
+            dna_input_ids, dna_attention_mask = dna_input_ids[order], dna_attention_mask[order]
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        if dna_input_ids is not None:
+            model_kwargs["dna_input_ids"] = dna_input_ids
+            model_kwargs["dna_attention_mask"] = dna_attention_mask
+        return input_ids, model_kwargs
+
+
+ChatNTModel.register_for_auto_class("AutoModel")
+ChatNTForConditionalGeneration.register_for_auto_class("AutoModelForCausalLM")
+
+__all__ = ["ChatNTForConditionalGeneration", "ChatNTModel", "ChatNTPreTrainedModel"]

@@ -1,0 +1,370 @@
+"""ChatNTProcessor: English questions + DNA sequences -> model inputs.
+
+What it does, in order, for each example of a batch:
+1. Turns the question (a string, or chat messages) into a conversation with a system message.
+2. Resolves sequence references: ``<DNA>`` placeholders take sequences in order; ``@name`` tags
+   (``@wildtype``, ``@chr1:100-300``, ``@myseq.fna``) pick a named sequence (from a dict or FASTA
+   record ids) and become a ``<DNA>`` placeholder.
+3. Tokenizes every DNA sequence of the batch with the NT tokenizer.
+4. Expands each ``<DNA>`` to the number of vectors its sequence becomes: K for a Perceiver, one per
+   DNA token for the linear projection.
+5. Renders the conversation with the decoder's chat template (or the published Vicuna-style one),
+   tokenizes it, and (when answers are given) builds ``labels`` that cover the assistant turns only,
+   end-of-turn token included, so the model learns to stop.
+"""
+
+import difflib
+import re
+
+import torch
+from transformers import BatchFeature, ProcessorMixin
+
+from .fasta import looks_like_fasta_path, read_fasta
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+
+DNA_TOKEN = "<DNA>"
+
+# System sentence of the published ChatNT pipeline (Vicuna style).
+DEFAULT_SYSTEM_PROMPT = (
+    "A chat between a curious user and an artificial intelligence assistant that can handle bio sequences. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+
+# The published prompt format, ``{system} USER: {question} ASSISTANT: {answer}</s>``, as a chat template,
+# for decoders whose tokenizer has none.
+VICUNA_CHAT_TEMPLATE = (
+    "{% if bos_token %}{{ bos_token }}{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'user' %}{{ ' USER: ' + message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ASSISTANT: ' + message['content'] + eos_token }}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
+)
+
+# ``@name`` not preceded by a word character (so e-mail addresses are not tags).
+_TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
+
+
+def _as_batch(value, is_batched: bool) -> list:
+    return list(value) if is_batched else [value]
+
+
+class ChatNTProcessor(ProcessorMixin):
+    """Builds ChatNT inputs from questions and DNA sequences.
+
+    Args:
+        tokenizer: the decoder's tokenizer; must contain the ``<DNA>`` token
+            (``ChatNTForConditionalGeneration.from_encoder_decoder_pretrained`` adds it).
+        dna_tokenizer: the DNA encoder's tokenizer; default: the NT v2 6-mer tokenizer.
+        chat_template: overrides the template; default: the tokenizer's, else the Vicuna-style one.
+        dna_tokens_per_sequence: placeholder tokens per sequence (K of the Perceiver); ``None`` for the
+            linear projection, one per DNA token.
+        system_prompt: system message added when a conversation has none (``None`` to add nothing).
+        max_dna_tokens: longest DNA input in tokens (2048 ~ 12 kb for NT v2).
+
+    Example:
+        >>> inputs = processor(
+        ...     "Does @wt or @mut bind the transcription factor better?",
+        ...     dna_sequences={"wt": "ACGT...", "mut": "ACGA..."},
+        ...     return_tensors="pt",
+        ... )
+        >>> sorted(inputs.keys())
+        ['attention_mask', 'dna_attention_mask', 'dna_input_ids', 'input_ids']
+    """
+
+    def __init__(
+        self,
+        tokenizer=None,
+        dna_tokenizer=None,
+        chat_template: str | None = None,
+        dna_tokens_per_sequence: int | None = 64,
+        system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
+        max_dna_tokens: int = 2048,
+        **kwargs,
+    ):
+        if tokenizer is None:
+            raise ValueError("ChatNTProcessor needs the decoder's tokenizer.")
+        dna_tokenizer = dna_tokenizer if dna_tokenizer is not None else NucleotideTransformerTokenizer()
+        if DNA_TOKEN in dna_tokenizer.get_vocab():
+            # transformers falls back to the root tokenizer when the dna_tokenizer/ subfolder fails to load.
+            raise ValueError(
+                "The DNA tokenizer holds the <DNA> token, so it is the decoder's tokenizer, not a DNA tokenizer. "
+                "Check the dna_tokenizer/ folder of the checkpoint."
+            )
+        if DNA_TOKEN not in tokenizer.get_vocab():
+            raise ValueError(
+                f"The decoder tokenizer has no {DNA_TOKEN} token. Add it with "
+                f"tokenizer.add_special_tokens({{'additional_special_tokens': ['{DNA_TOKEN}']}}) and resize the "
+                "model's embeddings, or build both with ChatNTForConditionalGeneration.from_encoder_decoder_pretrained."
+            )
+        chat_template = chat_template or getattr(tokenizer, "chat_template", None) or VICUNA_CHAT_TEMPLATE
+        self.dna_tokens_per_sequence = dna_tokens_per_sequence
+        self.system_prompt = system_prompt
+        self.max_dna_tokens = max_dna_tokens
+        super().__init__(tokenizer, dna_tokenizer, chat_template=chat_template, **kwargs)
+
+    @property
+    def dna_token_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(DNA_TOKEN)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask", "dna_input_ids", "dna_attention_mask"]
+
+    def __call__(
+        self,
+        text=None,
+        dna_sequences=None,
+        answers=None,
+        *,
+        apply_template: bool = True,
+        add_generation_prompt: bool = True,
+        padding_side: str | None = None,
+        truncate_dna: bool = False,
+        replace_unknown_with_n: bool = False,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Tokenizes questions and their DNA.
+
+        Args:
+            text: a question (``str``) or a conversation (list of ``{"role", "content"}`` dicts), or a
+                list of either for a batch. Published form ``{"english_sequence": ..., "dna_sequences": [...]}``
+                is accepted too.
+            dna_sequences: for one example, a list of sequences (for ``<DNA>`` in order), a dict of named
+                sequences (for ``@name`` tags or ``<DNA>`` in order), or a FASTA path (record ids are
+                names); for a batch, a list with one such entry per example.
+            answers: the assistant's answer per example (training); adds ``labels``. Conversations can
+                instead carry their assistant turns.
+            apply_template: wrap text with the chat template; ``False`` uses each string as the full prompt.
+            add_generation_prompt: end the prompt with the assistant prefix (when no answer is given).
+            padding_side: default ``"left"`` for generation, ``"right"`` when answers are given.
+            truncate_dna: keep the first ``max_dna_tokens`` tokens of an over-long sequence instead of raising.
+            replace_unknown_with_n: read IUPAC codes and other letters as N instead of raising.
+        """
+        if isinstance(text, dict) and "english_sequence" in text:  # the published pipeline's input form
+            text, dna_sequences = text["english_sequence"], text.get("dna_sequences", dna_sequences)
+        if text is None:
+            raise ValueError("Pass the question(s) as `text`.")
+        is_batched = isinstance(text, (list, tuple)) and not (text and isinstance(text[0], dict))
+        texts = _as_batch(text, is_batched)
+        if dna_sequences is None:
+            dna_entries = [None] * len(texts)
+        elif is_batched:
+            if not isinstance(dna_sequences, (list, tuple)) or len(dna_sequences) != len(texts):
+                raise ValueError(
+                    f"For a batch of {len(texts)} questions, dna_sequences must be a list with one entry per "
+                    "question (a sequence, a list, a dict of named sequences, or a FASTA path)."
+                )
+            dna_entries = list(dna_sequences)
+        else:
+            dna_entries = [dna_sequences]
+        answer_entries = [None] * len(texts) if answers is None else _as_batch(answers, is_batched)
+        if len(answer_entries) != len(texts):
+            raise ValueError(f"Got {len(answer_entries)} answers for {len(texts)} questions.")
+
+        conversations, sequences = [], []
+        for index, (example, dna, answer) in enumerate(zip(texts, dna_entries, answer_entries)):
+            where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
+            messages, example_sequences = self._resolve_sequences(self._to_messages(example), dna, where)
+            if answer is not None:
+                if not isinstance(answer, str):
+                    raise TypeError(f"{where}an answer must be a string, got {type(answer).__name__}.")
+                messages.append({"role": "assistant", "content": answer})
+            conversations.append(messages)
+            sequences.append(example_sequences)
+
+        dna_inputs, vectors_per_sequence = self._tokenize_dna(sequences, truncate_dna, replace_unknown_with_n)
+        counts = iter(vectors_per_sequence)
+        prompts, spans = [], []
+        for messages in conversations:
+            for message in messages:
+                message["content"] = re.sub(re.escape(DNA_TOKEN), lambda _: DNA_TOKEN * next(counts), message["content"])
+            prompt, assistant_spans = self._render(messages, apply_template, add_generation_prompt)
+            prompts.append(prompt)
+            spans.append(assistant_spans)
+
+        has_labels = any(spans)
+        padding_side = padding_side or ("right" if has_labels else "left")
+        encoded = self.tokenizer(
+            prompts,
+            add_special_tokens=False,
+            padding=True,
+            padding_side=padding_side,
+            return_offsets_mapping=has_labels,
+            return_tensors="pt",
+        )
+        num_placeholders = int((encoded["input_ids"] == self.dna_token_id).sum())
+        if num_placeholders != sum(vectors_per_sequence):
+            raise ValueError(
+                f"The rendered prompts hold {num_placeholders} {DNA_TOKEN} tokens but the DNA needs "
+                f"{sum(vectors_per_sequence)}: the chat template or tokenizer changed the placeholders."
+            )
+        data = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        if has_labels:
+            data["labels"] = self._labels(encoded, spans)
+        data.update(dna_inputs)
+        result = BatchFeature(data)
+        if return_tensors is None:
+            return BatchFeature({key: value.tolist() for key, value in result.items()})
+        return result if return_tensors == "pt" else BatchFeature(dict(result), tensor_type=return_tensors)
+
+    def _to_messages(self, example) -> list[dict]:
+        if isinstance(example, str):
+            messages = [{"role": "user", "content": example}]
+        elif isinstance(example, (list, tuple)) and all(isinstance(m, dict) and "role" in m for m in example):
+            messages = [dict(message) for message in example]
+        else:
+            raise TypeError(
+                f"A question must be a string or a list of {{'role', 'content'}} messages, got {type(example).__name__}."
+            )
+        if self.system_prompt and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return messages
+
+    def _resolve_sequences(self, messages: list[dict], dna, where: str) -> tuple[list[dict], list[tuple[str, str]]]:
+        """Replaces ``@name`` tags by ``<DNA>`` and lists the sequences in placeholder order."""
+        if looks_like_fasta_path(dna):
+            dna = read_fasta(dna)
+        elif isinstance(dna, str):
+            dna = [dna]
+        named = dict(dna) if isinstance(dna, dict) else {}
+        positional = list(named.items()) if named else [(f"sequence {i}", s) for i, s in enumerate(dna or [])]
+
+        ordered: list[tuple[str, str]] = []
+        uses_tags = uses_placeholders = False
+        for message in messages:
+            if message["role"] != "user":
+                if DNA_TOKEN in str(message.get("content", "")):
+                    raise ValueError(
+                        f"{where}a {message['role']} message contains {DNA_TOKEN}: it is the DNA placeholder and may "
+                        "appear only in user turns. Reword the text (e.g. 'a DNA sequence')."
+                    )
+                continue
+            content = message["content"]
+            if not isinstance(content, str):
+                raise TypeError(f"{where}message content must be a string, got {type(content).__name__}.")
+            pieces, position = [], 0
+            for match in re.finditer(f"{re.escape(DNA_TOKEN)}|{_TAG.pattern}", content):
+                pieces.append(content[position : match.start()])
+                position = match.end()
+                if match.group(0) == DNA_TOKEN:
+                    uses_placeholders = True
+                    ordered.append(None)  # filled positionally below
+                    pieces.append(DNA_TOKEN)
+                    continue
+                name, trailing = self._match_name(match.group(1), named, where)
+                uses_tags = True
+                ordered.append((f"@{name}", named[name]))
+                pieces.append(DNA_TOKEN + trailing)
+            message["content"] = "".join(pieces) + content[position:]
+
+        if uses_tags and uses_placeholders:
+            raise ValueError(
+                f"{where}the question mixes {DNA_TOKEN} placeholders and @name tags; use one style per question."
+            )
+        if not uses_tags:
+            if len(ordered) != len(positional):
+                raise ValueError(
+                    f"{where}the text holds {len(ordered)} {DNA_TOKEN} placeholder(s) but {len(positional)} DNA "
+                    f"sequence(s) were given. Put one {DNA_TOKEN} in the question per sequence, in order, or refer "
+                    "to named sequences with @name."
+                )
+            ordered = positional
+        return messages, ordered
+
+    @staticmethod
+    def _match_name(tag: str, named: dict, where: str) -> tuple[str, str]:
+        # Sentence punctuation may follow a tag ("is @wt."); names may themselves contain dots.
+        for cut in range(len(tag), 0, -1):
+            if tag[:cut] in named:
+                return tag[:cut], tag[cut:]
+        if not named:
+            raise ValueError(
+                f"{where}unknown sequence reference @{tag}: no named sequences were given. Pass dna_sequences as "
+                "a dict {name: sequence} or a FASTA path whose record ids are the names."
+            )
+        close = difflib.get_close_matches(tag.rstrip(".:"), list(named), n=3)
+        hint = f" Did you mean {', '.join('@' + c for c in close)}?" if close else ""
+        known = ", ".join("@" + n for n in list(named)[:10]) + (", ..." if len(named) > 10 else "")
+        raise ValueError(f"{where}unknown sequence reference @{tag}. Known names: {known}.{hint}")
+
+    def _tokenize_dna(self, sequences, truncate: bool, replace_unknown_with_n: bool):
+        flat = [(name, sequence) for example in sequences for name, sequence in example]
+        if not flat:
+            return {}, []
+        token_ids = []
+        for name, sequence in flat:
+            try:
+                ids = self.dna_tokenizer(sequence, replace_unknown_with_n=replace_unknown_with_n)["input_ids"]
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+            if len(ids) > self.max_dna_tokens:
+                if not truncate:
+                    raise ValueError(
+                        f"{name} has {len(sequence)} bp = {len(ids)} DNA tokens, more than the limit of "
+                        f"{self.max_dna_tokens} tokens (about {6 * (self.max_dna_tokens - 1) // 1000} kb). Pass "
+                        "truncate_dna=True (CLI: --truncate) to keep the start, or split it into windows."
+                    )
+                ids = ids[: self.max_dna_tokens]
+            token_ids.append(ids)
+        width = max(len(ids) for ids in token_ids)
+        dna_input_ids = torch.full((len(token_ids), width), self.dna_tokenizer.pad_token_id, dtype=torch.long)
+        dna_attention_mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+        for row, ids in enumerate(token_ids):
+            dna_input_ids[row, : len(ids)] = torch.tensor(ids)
+            dna_attention_mask[row, : len(ids)] = 1
+        per_sequence = self.dna_tokens_per_sequence
+        vectors = [per_sequence or len(ids) for ids in token_ids]
+        return {"dna_input_ids": dna_input_ids, "dna_attention_mask": dna_attention_mask}, vectors
+
+    def _render(self, messages: list[dict], apply_template: bool, add_generation_prompt: bool):
+        """The prompt text and the character spans of assistant turns (where the loss goes)."""
+        if not apply_template:
+            prompt = "".join(m["content"] for m in messages if m["role"] != "assistant")
+            answers = [m["content"] for m in messages if m["role"] == "assistant"]
+            if not answers:
+                return prompt, []
+            full = prompt + "".join(answers) + (self.tokenizer.eos_token or "")
+            return full, [(len(prompt), len(full))]
+
+        def render(turns, generation_prompt):
+            return self.tokenizer.apply_chat_template(
+                turns, chat_template=self.chat_template, tokenize=False, add_generation_prompt=generation_prompt
+            )
+
+        spans = []
+        for turn, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before, through = render(messages[:turn], True), render(messages[: turn + 1], False)
+            if not through.startswith(before):
+                raise ValueError(
+                    "The chat template renders earlier turns differently once an answer follows, so answer "
+                    "tokens cannot be located for the loss. Use a prefix-consistent template."
+                )
+            spans.append((len(before), len(through)))
+        ends_with_answer = messages[-1]["role"] == "assistant"
+        return render(messages, add_generation_prompt and not ends_with_answer), spans
+
+    def _labels(self, encoded, spans) -> torch.Tensor:
+        labels = torch.full_like(encoded["input_ids"], -100)
+        offsets = encoded["offset_mapping"]
+        for row, row_spans in enumerate(spans):
+            starts, ends = offsets[row, :, 0], offsets[row, :, 1]
+            real = encoded["attention_mask"][row].bool() & (ends > starts)
+            for start, end in row_spans:
+                inside = real & (starts >= start) & (ends <= end)
+                labels[row, inside] = encoded["input_ids"][row, inside]
+        return labels
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+
+ChatNTProcessor.register_for_auto_class("AutoProcessor")
+
+__all__ = ["ChatNTProcessor", "DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE"]

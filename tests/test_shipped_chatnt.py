@@ -1,0 +1,42 @@
+"""The shipped checkpoints/chatnt-mini: small, portable, and answering a trained task offline."""
+
+import json
+
+import pytest
+from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
+from chatnt.offline_models import SMOLLM2_NAME, decoder_kwargs
+from chatnt.training.genomic_tasks import TASKS, get_task, load_task
+from chatnt.training.instruction_data import normalize_answer
+from helpers import REPO_ROOT
+
+SHIPPED = REPO_ROOT / "checkpoints" / "chatnt-mini"
+
+
+def test_shipped_checkpoint_is_small_and_refers_to_its_decoder_by_name():
+    weights = sum(path.stat().st_size for path in SHIPPED.glob("*.safetensors"))
+    assert weights <= 25 * 1024 * 1024
+    assert not list(SHIPPED.glob("*.bin")) and not list(SHIPPED.glob("*.pt"))
+    config = json.loads((SHIPPED / "config.json").read_text())
+    assert config["text_model_included"] is False
+    assert config["text_model_reference"]["name_or_path"] == SMOLLM2_NAME  # not a machine's cache path
+    assert (SHIPPED / "README.md").read_text().startswith("---\n")
+    # The default system message lists every task the model was trained on.
+    system = ChatNTProcessor.from_pretrained(SHIPPED).system_prompt
+    for spec in TASKS.values():
+        assert spec.description in system
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_answers_a_test_question_with_a_label(smollm2_cache):
+    model = ChatNTForConditionalGeneration.from_pretrained(SHIPPED, **decoder_kwargs(SHIPPED))
+    processor = ChatNTProcessor.from_pretrained(SHIPPED)
+    record = load_task("oct4_mafk", split="test")[0]
+    spec = get_task("oct4_mafk")
+    inputs = processor(
+        f"The human 200 bp sequence @peak comes from a ChIP-seq experiment. Which factor? Options: {', '.join(spec.labels)}.",
+        {"peak": record["sequence"]},
+        return_tensors="pt",
+    )
+    output = model.generate(**inputs, max_new_tokens=16, do_sample=False)
+    answer = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert normalize_answer("oct4_mafk", answer, record["label"]) in spec.labels, answer
