@@ -132,3 +132,21 @@ def test_uncapped_tasks_keep_every_test_record():
     capped = held_out_questions(["core_promoter", "oct4_mafk"], max_per_task=5, uncapped=("oct4_mafk",))
     assert sum(row["task"] == "core_promoter" for row in capped) == 5
     assert sum(row["task"] == "oct4_mafk" for row in capped) == 200  # its whole test split
+
+
+def test_plots_are_written_per_task_and_refuse_the_wrong_task_type(tmp_path):
+    from chatnt.evaluation.plots import confusion_matrix_plot, plot_predictions, regression_scatter
+
+    rows = (
+        predictions("core_promoter", [("promoter", "promoter"), ("", "Non-promoter")])
+        + predictions("gc_content", [("40.00", "41.00"), ("50.00", "52.00"), ("60.00", "58.00"), ("", "45.00")])
+        + predictions("promoter_motifs", [("TATA box", "TATA box")])
+    )
+    written = plot_predictions(rows, tmp_path)
+    assert sorted(path.name for path in written) == ["core_promoter.png", "gc_content.png"]  # no multilabel plot
+    for path in written:
+        assert path.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="regression"):
+        confusion_matrix_plot("gc_content", rows, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="regression task"):
+        regression_scatter("core_promoter", rows, tmp_path / "y.png")

@@ -8,7 +8,8 @@ wrong label (its own class in MCC) or, for regression, as a failure reported in 
 
     python -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini --output_dir runs/eval-chatnt-mini
 
-writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json`` and ``table.md``, and ends
+writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json``, ``table.md`` and
+``plots/<task>.png`` (confusion matrices; predicted vs observed for regression), and ends
 with one ``key: value`` line per headline figure. The DNAHL comparison pools the four GUE-derived tasks
 (the published DNAHLM reports 0.846 lenient accuracy on them, 0.728 on promoter vs terminator).
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 from chatnt.evaluation.metrics import score_task
+from chatnt.evaluation.plots import plot_predictions
 from chatnt.training.chatnt_collator import row_sequences
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from chatnt.training.instruction_data import (
@@ -170,6 +172,7 @@ def _write_results(output_dir: Path, predictions: list[dict]) -> dict:
     summary = summarize(predictions)
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (output_dir / "table.md").write_text(markdown_table(summary), encoding="utf-8")
+    plot_predictions(predictions, output_dir / "plots")
     return summary
 
 

@@ -8,7 +8,8 @@
 ``export`` stores the trained parts (encoder, projection, the ``<DNA>`` embedding row) in bfloat16 next to
 a checksummed reference to the frozen decoder, under the decoder's portable name, and makes the
 processor's default system message the one that lists the trained tasks. The shipped checkpoint is then
-evaluated as shipped (bf16 rounding included), and ``card`` writes its model card from those scores.
+evaluated as shipped (bf16 rounding included), and ``card`` writes its model card from those scores
+(with the evaluation's plots when they are copied to ``<out>/plots/``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,13 @@ def card(out: str, metrics: str, run: str, ablation: str | None, command: str) -
             "(MCC; micro F1 for multi-label; Pearson r for regression)."
         ),
     }
+    plots = sorted((Path(out) / "plots").glob("*.png"))
+    if plots:
+        sections["Plots"] = (
+            "Confusion matrices (truth x answer, unreadable answers in their own column) and predicted vs observed "
+            "values, from the evaluation's predictions (`chatnt.evaluation.plots`):\n\n"
+            + "\n".join(f"![{path.stem}](plots/{path.name})" for path in plots)
+        )
     if ablation:
         sections["Ablations"] = Path(ablation).read_text().strip() + (
             "\n\nCommand: `python -m chatnt.training.projection_ablation --output_dir runs/ablation "
