@@ -73,6 +73,20 @@ def subset_per_task(rows, per_task: int, seed: int = 0) -> list[dict]:
 
 
 @torch.no_grad()
+def generate_answers(
+    model, processor: ChatNTProcessor, conversations: list, sequences: list, max_new_tokens: int, bf16: bool = False
+) -> list[str]:
+    """Greedy answers (new text only) to one batch of conversations, each with its sequences.
+
+    ``bf16`` generates under bfloat16 autocast (as the ``mini`` recipe trains; 1.5x faster on a CPU with AMX).
+    """
+    inputs = processor(conversations, sequences, replace_unknown_with_n=True, return_tensors="pt").to(model.device)
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+@torch.no_grad()
 def exact_match_by_task(
     model,
     processor: ChatNTProcessor,
@@ -96,14 +110,10 @@ def exact_match_by_task(
     try:
         for start in range(0, len(questions), batch_size):
             chunk = questions[start : start + batch_size]
-            inputs = processor(
-                [messages for _, messages, _ in chunk],
-                [row_sequences(row) for row, _, _ in chunk],
-                replace_unknown_with_n=True,
-                return_tensors="pt",
-            ).to(model.device)
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-            texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            texts = generate_answers(
+                model, processor, [messages for _, messages, _ in chunk], [row_sequences(row) for row, _, _ in chunk],
+                max_new_tokens,
+            )
             for (row, _, gold), text in zip(chunk, texts):
                 correct = is_exact_match(text, gold, row["task"], normalize)
                 records.append({"task": row["task"], "gold": gold, "generated": text, "correct": correct})
@@ -163,4 +173,12 @@ class ExactMatchCallback(TrainerCallback):
             path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
 
 
-__all__ = ["ExactMatchCallback", "answer_prompts", "exact_match_by_task", "is_exact_match", "parse_answer", "subset_per_task"]
+__all__ = [
+    "ExactMatchCallback",
+    "answer_prompts",
+    "exact_match_by_task",
+    "generate_answers",
+    "is_exact_match",
+    "parse_answer",
+    "subset_per_task",
+]

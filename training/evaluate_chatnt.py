@@ -25,6 +25,7 @@ import torch
 from chatnt.evaluation.metrics import score_task
 from chatnt.evaluation.plots import plot_predictions
 from chatnt.training.chatnt_collator import row_sequences
+from chatnt.training.chatnt_generation_eval import generate_answers
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from chatnt.training.instruction_data import (
     NO_LABELS,
@@ -60,21 +61,14 @@ def held_out_questions(
 def answer_rows(
     model, processor, rows: list[dict], batch_size: int = 16, max_new_tokens: int = 16, bf16: bool = False
 ) -> list[dict]:
-    """Greedy answers to the single question of each row, with the parsed answer and the gold one.
-
-    ``bf16`` runs the model under bfloat16 autocast (as the ``mini`` recipe trains it; 1.5x faster on a
-    CPU with AMX)."""
+    """Greedy answers to the single question of each row, with the parsed answer and the gold one
+    (``bf16``: see :func:`~chatnt.training.chatnt_generation_eval.generate_answers`)."""
     model.eval()
     predictions = []
     for start in tqdm(range(0, len(rows), batch_size), desc="answering", unit="batch"):
         chunk = rows[start : start + batch_size]
         questions = [[message for message in row["messages"] if message["role"] != "assistant"] for row in chunk]
-        inputs = processor(
-            questions, [row_sequences(row) for row in chunk], replace_unknown_with_n=True, return_tensors="pt"
-        ).to(model.device)
-        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        answers = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        answers = generate_answers(model, processor, questions, [row_sequences(row) for row in chunk], max_new_tokens, bf16)
         for row, question, answer in zip(chunk, questions, answers):
             gold = row["answers"][0]
             predictions.append(

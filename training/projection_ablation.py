@@ -134,9 +134,10 @@ def train_single_task_classifier(
         encoder, num_labels=num_labels, problem_type=problem_type
     )
     max_length = model.config.max_position_embeddings
+    records = load_task(task, seed=seed)
     splits = {}
     for split in ("train", "test"):
-        data = load_task(task, seed=seed, split=split).shuffle(seed=seed)
+        data = records.filter(lambda row, split=split: row["split"] == split).shuffle(seed=seed)
         if split == "train" and max_train_records is not None:
             data = data.select(range(min(max_train_records, data.num_rows)))
         targets = _targets(task, data["label"])
