@@ -37,6 +37,9 @@ setup(
         "scipy>=1.11",
         "rouge-score>=0.1.2",
         "matplotlib>=3.8",
+        # Sequence logos of attribution maps, and JASPAR motifs for the attribution check.
+        "logomaker>=0.8",
+        "pyjaspar>=3.0",
         "tqdm",
     ],
     entry_points={"console_scripts": ["chatnt = chatnt.cli:main"]},
