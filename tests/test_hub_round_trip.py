@@ -9,6 +9,7 @@ import textwrap
 import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
+from chatnt.perplexity_classifier import PlattCalibrator
 from helpers import random_dna
 from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
@@ -46,15 +47,18 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
     pipe = pipeline("text-generation", model=resaved, trust_remote_code=True)
     report["pipeline_class"] = type(pipe).__name__
     report["pipeline_output"] = pipe("Is <DNA> a promoter?", dna_sequences=["%s"], max_new_tokens=4, do_sample=False)
+    report["classify"] = model.classify(processor, "Is <DNA> a promoter?", ["%s"])
     print(json.dumps(report))
     """
-    % (SEQUENCE, SEQUENCE)
+    % (SEQUENCE, SEQUENCE, SEQUENCE)
 )
 
 
 @pytest.fixture
 def saved_model(tmp_path, make_model, make_processor):
     model, processor = make_model(), make_processor()
+    model.calibrator = PlattCalibrator()
+    model.calibrator.coef, model.calibrator.intercept = 1.5, 0.2
     directory = tmp_path / "chatnt-tiny"
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
@@ -70,6 +74,7 @@ def test_save_writes_auto_map_custom_pipeline_and_code(saved_model):
     assert processor_config["auto_map"] == {"AutoProcessor": "processing_chatnt.ChatNTProcessor"}
     for name in ["configuration_chatnt.py", "modeling_chatnt.py", "modeling_nucleotide_transformer.py",
                  "configuration_nucleotide_transformer.py", "pipeline_chatnt.py", "processing_chatnt.py", "fasta.py",
+                 "perplexity_classifier.py", "calibration.json",
                  "dna_tokenizer/tokenization_nucleotide_transformer.py"]:
         assert (directory / name).is_file(), name
 
@@ -98,6 +103,9 @@ def test_fresh_process_without_chatnt_loads_with_trust_remote_code(tmp_path, sav
     assert report["same_logits"] and report["same_hidden"] and report["resaved_same_logits"]
     assert report["pipeline_class"] == "ChatNTPipeline"
     assert isinstance(report["pipeline_output"][0]["generated_text"], str)
+    expected = model.classify(processor, "Is <DNA> a promoter?", [SEQUENCE])
+    assert report["classify"]["calibrated"] and report["classify"]["label"] == expected["label"]
+    assert report["classify"]["p_positive"] == pytest.approx(expected["p_positive"], abs=1e-5)
 
 
 def test_plugin_loads_without_trust_remote_code(saved_model):

@@ -1,0 +1,82 @@
+"""`model.classify` and `pipeline(..., return_confidence=True)`: yes/no answers with a calibrated probability."""
+
+import math
+
+import pytest
+import torch
+from chatnt import ChatNTForConditionalGeneration
+from chatnt.perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
+from transformers import pipeline
+
+QUESTION = "Is @seq a promoter? Answer yes or no."
+SEQUENCES = {"seq": "ACGTACGTAAGGCTTTGACAATCGTTAGC"}
+
+
+def fixed_calibrator(coef=1.7, intercept=-0.3) -> PlattCalibrator:
+    calibrator = PlattCalibrator()
+    calibrator.coef, calibrator.intercept = coef, intercept
+    return calibrator
+
+
+def test_uncalibrated_probability_is_the_softmax_of_the_class_scores(make_model, make_processor):
+    model, processor = make_model(), make_processor()
+    verdict = model.classify(processor, QUESTION, SEQUENCES)
+    scores = PerplexityClassifier().class_scores(model, processor, [QUESTION], [SEQUENCES])
+    p_yes = scores.softmax(dim=1)[0, 1].item()
+    assert verdict["calibrated"] is False
+    assert verdict["p_positive"] == pytest.approx(p_yes, abs=1e-6)
+    assert verdict["p_positive"] == verdict["p_positive_uncalibrated"]
+    assert verdict["label"] == ("yes" if p_yes >= 0.5 else "no")
+    assert 0.5 <= verdict["probability"] <= 1.0
+    assert verdict["probability"] == pytest.approx(max(p_yes, 1 - p_yes), abs=1e-6)
+
+
+def test_calibrated_probability_applies_the_model_calibrator(make_model, make_processor):
+    model, processor = make_model(), make_processor()
+    model.calibrator = fixed_calibrator()
+    questions = [QUESTION, "Is <DNA> a promoter? Answer yes or no."]
+    dna = [SEQUENCES, ["TTTTAAAACCCCGGGGACGTAC"]]
+    verdicts = model.classify(processor, questions, dna)
+    logits = PerplexityClassifier().logit_difference(model, processor, questions, dna).double().numpy()
+    for verdict, logit in zip(verdicts, logits):
+        assert verdict["calibrated"] is True
+        assert verdict["p_positive"] == pytest.approx(1 / (1 + math.exp(-(1.7 * logit - 0.3))), abs=1e-6)
+        assert verdict["p_positive_uncalibrated"] == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-6)
+        assert verdict["probability"] == pytest.approx(max(verdict["p_positive"], 1 - verdict["p_positive"]))
+
+
+def test_classify_keeps_the_training_mode_and_checks_counts(make_model, make_processor):
+    model, processor = make_model().train(), make_processor()
+    model.classify(processor, QUESTION, SEQUENCES)
+    assert model.training
+    with pytest.raises(ValueError, match="one entry per question"):
+        model.classify(processor, [QUESTION, QUESTION], [SEQUENCES])
+
+
+def test_calibrator_travels_with_the_checkpoint(tmp_path, make_model, make_processor):
+    model = make_model()
+    model.save_pretrained(tmp_path / "plain")
+    assert not (tmp_path / "plain" / CALIBRATION_FILE).exists()
+    assert ChatNTForConditionalGeneration.from_pretrained(tmp_path / "plain").calibrator is None
+
+    model.calibrator = fixed_calibrator()
+    model.save_pretrained(tmp_path / "calibrated")
+    loaded = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "calibrated")
+    assert (loaded.calibrator.coef, loaded.calibrator.intercept) == (1.7, -0.3)
+
+
+def test_pipeline_returns_the_answer_and_its_calibrated_probability(tmp_path, make_model, make_processor):
+    model, processor = make_model(), make_processor()
+    model.calibrator = fixed_calibrator()
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    pipe = pipeline("text-generation", model=str(tmp_path / "model"), trust_remote_code=True)
+    outputs = pipe([QUESTION, QUESTION], dna_sequences=[SEQUENCES, SEQUENCES], max_new_tokens=3,
+                   do_sample=False, return_confidence=True, batch_size=2)
+    expected = model.classify(processor, QUESTION, SEQUENCES)
+    for output in outputs:
+        assert isinstance(output[0]["generated_text"], str)
+        assert output[0]["label"] == expected["label"] and output[0]["calibrated"] is True
+        assert output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
+    plain = pipe(QUESTION, dna_sequences=SEQUENCES, max_new_tokens=3, do_sample=False)
+    assert set(plain[0]) == {"generated_text"}
