@@ -14,6 +14,14 @@ per-task exact-match accuracy of generated answers.
     accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml -m chatnt.training.chatnt_sft \\
         --preset paper --dataset data/chatnt-instructions --output_dir runs/chatnt-paper
 
+``--init_from DIR`` continues from a saved ChatNT checkpoint (e.g. ``checkpoints/chatnt-mini``, loaded with
+its processor and the decoder it references) instead of assembling a new model; the preset then only
+sets the training arguments, and the model-shape flags (``--encoder``, ``--decoder``,
+``--projector_type``, ``--num_latents``) are refused, since the checkpoint fixes them::
+
+    python -m chatnt.training.chatnt_sft --preset mini --init_from checkpoints/chatnt-mini \\
+        --dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions --output_dir runs/chatnt-mini-tata
+
 ``--dataset`` is a ``save_to_disk`` directory (a ``DatasetDict`` with ``train``/``test`` or one dataset
 with the ``split`` column), a JSON/JSONL/Parquet file, or a builder ``module:function`` that returns
 either (keyword arguments as JSON in ``--builder_kwargs``).
@@ -50,7 +58,8 @@ from transformers import HfArgumentParser, set_seed
 from trl import SFTConfig, SFTTrainer
 
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-from chatnt.offline_models import resolve_decoder
+from chatnt.offline_models import decoder_kwargs, resolve_decoder
+from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
 from chatnt.training.instruction_data import normalize_answer
@@ -132,6 +141,10 @@ class ChatNTScriptArguments:
         default=None, metadata={"help": "Causal LM (path, Hub id, or smollm2-135m-instruct); preset default."}
     )
     builder_kwargs: str = field(default="{}", metadata={"help": "JSON keyword arguments for a builder --dataset."})
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "A saved ChatNT checkpoint to continue from (with its processor) instead of encoder + decoder."},
+    )
     projector_type: str | None = field(default=None, metadata={"help": "english_aware_perceiver, perceiver or linear."})
     num_latents: int | None = field(default=None, metadata={"help": "Vectors per sequence of a Perceiver."})
     train_dna_encoder: bool = field(
@@ -209,7 +222,9 @@ def lora_config(
 
 
 def build_model(script_args: ChatNTScriptArguments):
-    """ChatNT from the preset's (or the given) encoder and decoder, with its processor."""
+    """ChatNT from the preset's (or the given) encoder and decoder, or from ``--init_from``, with its processor."""
+    if script_args.init_from is not None:
+        return load_initial_model(script_args)
     preset = PRESETS[script_args.preset]
     overrides = {"projector_type": script_args.projector_type, "num_latents": script_args.num_latents}
     model_kwargs = preset["model"] | {key: value for key, value in overrides.items() if value is not None}
@@ -223,6 +238,27 @@ def build_model(script_args: ChatNTScriptArguments):
         # Record the portable name, not this machine's cache path; loaders resolve it again (decoder_kwargs).
         model.config.text_model_reference["name_or_path"] = decoder_name
     return model, processor
+
+
+def load_initial_model(script_args: ChatNTScriptArguments):
+    """The ``--init_from`` checkpoint and its processor, with what trains set as for a new model.
+
+    Raises:
+        ValueError: a model-shape flag was given too (the checkpoint fixes the shape).
+    """
+    clashing = [name for name in ("encoder", "decoder", "projector_type", "num_latents")
+                if getattr(script_args, name) is not None]
+    if clashing:
+        raise ValueError(
+            f"--init_from {script_args.init_from} fixes the model; drop --{', --'.join(clashing)} or drop --init_from."
+        )
+    path = script_args.init_from
+    model = ChatNTForConditionalGeneration.from_pretrained(path, **decoder_kwargs(path))
+    # Same policy as a new model: encoder as asked, projection always, decoder never.
+    model.config.train_dna_encoder = script_args.train_dna_encoder
+    model.config.train_projector, model.config.train_text_model = True, False
+    model.apply_trainable_parts()
+    return model, ChatNTProcessor.from_pretrained(path)
 
 
 def build_sft_trainer(

@@ -1,0 +1,921 @@
+"""Does attribution find real biology? Motif recovery on splice sites and on a planted TATA box.
+
+For every record with a known motif, the gradient x input attribution of the TRUE answer's first token
+(:func:`chatnt.evaluation.attribution.attribute`) is compared with the motif's span: do the most
+attributed positions fall on the motif more often than chance?
+
+Motifs
+------
+* **Splice sites** (registry task ``splice_site``, the GUE human splice task as published in DNAHL, 400 bp).
+  Every window puts its splice junction between bases 199 and 200 (0-based): 49 of the 50 windows
+  labelled "Acceptor Sites" carry GT at [200, 202) and 65 of the 65 labelled "Non-Splice Sites" carry AG
+  at [198, 200). The consensus around the junction says which site each DNAHL label really holds:
+
+  ==================  ==============================================  ================
+  DNAHL label         consensus at the junction (>60% / >40% of records) biological site
+  ==================  ==============================================  ================
+  "Acceptor Sites"    ``aG|GTaAGt`` (exon MAG, intron GTRAGT)          donor
+  "Non-Splice Sites"  ``ttttttttTttttt.cAG|g`` (polypyrimidine + YAG)  acceptor
+  "Donor Sites"       no consensus (GT and AG each in ~1/3)            none (decoys)
+  ==================  ==============================================  ================
+
+  So DNAHL's label names are permuted relative to the biology (:data:`SPLICE_SITE_OF_LABEL`). The
+  check keeps the DNAHL label as the answer the model is asked to explain (it is what it was trained
+  to say) and takes the motif from the biology: the donor GT at [200, 202), the acceptor AG at
+  [198, 200). A record whose window lacks that dinucleotide at the junction is left out and counted
+  (``skipped``); the junction is fixed, so no search for the nearest GT/AG is needed. The decoys
+  ("Donor Sites") have no motif and are not scored.
+* **Planted TATA box** (task ``planted_tata``, built here): 200 bp windows of the *E. coli* 536 genome
+  (:data:`BACKGROUND_GENOME`), half with a TATA box sampled from the JASPAR TBP matrix (MA0108.3,
+  ``TATAAAA``) planted at a uniform position, half with a DECOY: the same kind of sampled instance with
+  its bases shuffled, planted the same way. The decoy keeps the base composition of the positives, so
+  AT content alone cannot tell the classes apart; it also gives a control span on the negatives. The
+  background is a bacterial genome on purpose: it holds no TBP-driven core promoters (bacteria have no
+  TBP), ~88% of it is protein-coding, it is real sequence with real composition and dinucleotide
+  structure, and no ChatNT task trains on it. The other files do not fit: the fly windows are promoters,
+  janggu's human windows are ChIP-seq peaks that the oct4_mafk/gc_content tasks train on, the yeast ORFs
+  are only 30 kb, and rRNA genes are few and repetitive. Windows are non-overlapping 200 bp tiles,
+  N-free and deduplicated; every background window must have no PWM hit of
+  ``max_background_score`` bits or more on either strand (so a negative is clean), every planted
+  instance scores at least ``min_motif_score`` bits, and every decoy window stays below
+  ``max_background_score``. The genome is cut into 100 kb blocks and 20% of the blocks (by hash) are TEST.
+
+The statistic
+-------------
+The attribution's resolution is one DNA token (a 6-mer; leftover bases and N are single-base tokens):
+``base_scores`` spread each token's score evenly over its bases, so bases of one token always tie and a
+base-level rule would break ties by position, not by evidence. Both rules therefore work on tokens,
+ranked by ``|token_score|``, the gradient x input of one input embedding each:
+
+* ``peak``: the top token overlaps the motif;
+* ``top5``: one of the top 5 tokens overlaps it.
+
+Among 6-mers this is the ranking of ``SequenceAttribution.peak()`` and ``top_kmers(6, 5)`` (their
+non-overlapping 6 bp windows fall on 6-mer tokens, since scores are constant within a token). They
+differ only on the few leftover single-base tokens at a window's end, which per-base scores (``|score| /
+1`` against ``|score| / 6``) would favour six-fold for no biological reason.
+
+The null hypothesis is "the ranking of tokens carries no position information" (a uniformly random
+ranking), so the chance rate is exact from the token spans: with ``T`` tokens of which ``h`` overlap the
+motif, ``h / T`` for ``peak`` and ``1 - C(T - h, n) / C(T, n)`` for the top ``n``. The rate over a group
+is compared with the mean chance rate by a one-sided binomial test (``scipy.stats.binomtest``;
+per-record chance rates of one group differ only by the motif's offset within its token, so the mean is
+an accurate stand-in for the Poisson-binomial). NOTE: with tokens starting at 0, the donor GT
+[200, 202) and the acceptor AG [198, 200) lie in the SAME token [198, 204): at this resolution "peak on
+GT" and "peak on AG" both mean "peak on the junction token".
+
+Run::
+
+    python -m chatnt.evaluation.motif_recovery --model checkpoints/chatnt-mini --output_dir runs/motif-recovery \\
+        --task both --max_per_label 20
+
+writes ``motif_recovery.json`` (per-group results, per-record hits and scores), ``motif_recovery.md`` (the
+table), ``motif_recovery.png`` (observed vs chance bars; mean |attribution| aligned on the motif start) and
+ends its output with ``key: value`` headline lines.
+
+To fine-tune on the planted task, ``--dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions``
+gives :mod:`chatnt.training.chatnt_sft` its rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import math
+import random
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import binomtest
+
+from tqdm.auto import tqdm
+
+from chatnt.training.genomic_tasks import DEFAULT_DATA_DIR, TaskSpec, get_task, hash_split, load_task, stable_hash
+from chatnt.training.instruction_data import (
+    PHRASINGS,
+    YES_NO_QUESTIONS,
+    InstructionConfig,
+    TaskPhrasing,
+    build_task_rows,
+)
+
+# --------------------------------------------------------------------------------------------------
+# Splice sites
+# --------------------------------------------------------------------------------------------------
+
+SPLICE_TASK = "splice_site"
+SPLICE_JUNCTION = 200
+"""0-based index of the first base after the splice junction in every 400 bp window of the task."""
+SPLICE_SITE_OF_LABEL = {"Acceptor Sites": "donor", "Non-Splice Sites": "acceptor"}
+"""DNAHL label -> the splice site its windows really hold (see the module docstring for the evidence)."""
+SPLICE_DINUCLEOTIDES = {"donor": ("GT", 0), "acceptor": ("AG", -2)}
+"""Site -> (canonical dinucleotide, its start relative to the junction): intron starts GT, ends AG."""
+
+# --------------------------------------------------------------------------------------------------
+# Planted TATA box
+# --------------------------------------------------------------------------------------------------
+
+PLANTED_TASK = "planted_tata"
+BACKGROUND_GENOME = "ecoli/NC_008253.fna.gz"
+TBP_MATRIX_ID = "MA0108.3"
+PLANTED_LABELS = ("TATA box", "no TATA box")
+PLANTED_BLOCK = 100_000
+"""Genome block (bp) that goes to one side of the train/test split as a whole."""
+PLANTED_TATA_PREDICATE = "contains a TATA box"
+
+PLANTED_TATA_SPEC = TaskSpec(
+    name=PLANTED_TASK,
+    type="binary",
+    description="TATA box detection (200 bp)",
+    metric="mcc",
+    sources=(BACKGROUND_GENOME,),
+    licence="E. coli 536 RefSeq NC_008253.1 (public domain, via Debian bowtie-examples); JASPAR matrices CC BY 4.0",
+    sequence_length=200,
+    labels=PLANTED_LABELS,
+    notes="E. coli 536 200 bp windows without a TBP PWM hit; half carry a TATA box sampled from JASPAR MA0108.3, "
+    "half a base-shuffled decoy of one; 20% of 100 kb genome blocks are TEST.",
+)
+PLANTED_TATA_PHRASING = TaskPhrasing(
+    {
+        "train": (
+            "Does {seq} contain a TATA box? Answer with one of: {options}.",
+            "Is there a TATA box in the sequence {seq}? Options: {options}.",
+            "Classify {seq} by whether it carries a TATA box. Choose from {options}.",
+        ),
+        "test": (
+            "Scan {seq} for a TBP binding site (TATA box). Possible answers: {options}.",
+            "Assign {seq} to one of {options}.",
+        ),
+    },
+    {"TATA box": PLANTED_TATA_PREDICATE},
+)
+
+# Group -> (task, motif word of the headline keys). Each group is one (task, label) of the check.
+GROUPS = {
+    "splice_donor": (SPLICE_TASK, "gt"),
+    "splice_acceptor": (SPLICE_TASK, "ag"),
+    "planted_tata": (PLANTED_TASK, "motif"),
+    "planted_tata_decoy": (PLANTED_TASK, "decoy"),
+}
+TASK_CHOICES = (SPLICE_TASK, PLANTED_TASK, "both")
+
+
+@dataclasses.dataclass(frozen=True)
+class MotifRecord:
+    """One sequence with a known motif span, and the question whose true answer is attributed.
+
+    Attributes:
+        group: key of :data:`GROUPS` (a task and label).
+        task: the task the question belongs to.
+        id: record id.
+        sequence: the DNA.
+        label: the record's label in its task.
+        answer: the true answer the attribution explains (the label, or ``"yes"``/``"no"``).
+        question: the question, naming the sequence ``@seq``.
+        motif_start, motif_end: the motif's span ``[start, end)`` in the sequence.
+        motif_name: ``"GT"``, ``"AG"``, ``"TATA box"`` or ``"decoy"``.
+    """
+
+    group: str
+    task: str
+    id: str
+    sequence: str
+    label: str
+    answer: str
+    question: str
+    motif_start: int
+    motif_end: int
+    motif_name: str
+
+
+def splice_motif_span(sequence: str, site: str, junction: int = SPLICE_JUNCTION) -> tuple[int, int] | None:
+    """The span of the site's canonical dinucleotide at the junction, or ``None`` when it is not there.
+
+    Args:
+        sequence: the window.
+        site: ``"donor"`` (GT starting at ``junction``) or ``"acceptor"`` (AG ending at ``junction``).
+        junction: index of the first base after the exon/intron boundary.
+
+    Example:
+        >>> splice_motif_span("CAGGTAAGT", "donor", junction=3)
+        (3, 5)
+        >>> splice_motif_span("TTCAGGT", "acceptor", junction=5)
+        (3, 5)
+    """
+    if site not in SPLICE_DINUCLEOTIDES:
+        raise ValueError(f"site must be one of {sorted(SPLICE_DINUCLEOTIDES)}, got {site!r}.")
+    dinucleotide, offset = SPLICE_DINUCLEOTIDES[site]
+    start = junction + offset
+    if start < 0 or start + len(dinucleotide) > len(sequence):
+        raise ValueError(f"A {len(sequence)} bp window has no room for a {site} dinucleotide at junction {junction}.")
+    return (start, start + len(dinucleotide)) if sequence[start : start + 2].upper() == dinucleotide else None
+
+
+def splice_question() -> str:
+    """The splice task's first training question (the wording the model learned), about ``@seq``."""
+    spec = get_task(SPLICE_TASK)
+    template = PHRASINGS[SPLICE_TASK].questions["train"][0]
+    return template.format(seq="@seq", options=", ".join(spec.labels), context=spec.context)
+
+
+def _capped(records: list[MotifRecord], max_per_label: int | None, seed: int) -> list[MotifRecord]:
+    """At most ``max_per_label`` records per group, the first in a seeded hash order (stable across runs)."""
+    if max_per_label is None:
+        return records
+    if max_per_label < 1:
+        raise ValueError(f"max_per_label must be at least 1 or None, got {max_per_label}.")
+    kept, counts = [], {}
+    for record in sorted(records, key=lambda record: (stable_hash(f"{seed}:{record.id}"), record.id)):
+        if counts.get(record.group, 0) < max_per_label:
+            counts[record.group] = counts.get(record.group, 0) + 1
+            kept.append(record)
+    return kept
+
+
+def _splits(split: str) -> tuple[str, ...]:
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    return ("train", "test") if split == "all" else (split,)
+
+
+def splice_site_records(
+    data_dir: str | Path | None = None, split: str = "test", max_per_label: int | None = None, seed: int = 0
+) -> tuple[list[MotifRecord], dict[str, int]]:
+    """Donor and acceptor windows of the splice task with their dinucleotide span.
+
+    Args:
+        data_dir: the shared data folder (default: the registry's).
+        split: ``"test"``, ``"train"`` or ``"all"``.
+        max_per_label: cap per group (seeded hash order); ``None`` keeps all.
+        seed: seeds the cap's order.
+
+    Returns:
+        ``(records, skipped)``: ``skipped[group]`` counts windows without the canonical dinucleotide at
+        the junction, which are left out.
+    """
+    data = load_task(SPLICE_TASK, data_dir, max_per_class=None, seed=seed)
+    question = splice_question()
+    records, skipped = [], {}
+    for row in data:
+        site = SPLICE_SITE_OF_LABEL.get(row["label"])
+        if site is None or row["split"] not in _splits(split):
+            continue
+        group = f"splice_{site}"
+        span = splice_motif_span(row["sequence"], site)
+        if span is None:
+            skipped[group] = skipped.get(group, 0) + 1
+            continue
+        records.append(
+            MotifRecord(group, SPLICE_TASK, row["id"], row["sequence"], row["label"], row["label"], question,
+                        span[0], span[1], SPLICE_DINUCLEOTIDES[site][0])
+        )
+    return _capped(records, max_per_label, seed), skipped
+
+
+# --------------------------------------------------------------------------------------------------
+# Position weight matrix
+# --------------------------------------------------------------------------------------------------
+
+_BASE_INDEX = np.full(256, 4, dtype=np.int64)  # anything but ACGT (N, IUPAC) -> column 4
+for _index, _base in enumerate("ACGT"):
+    _BASE_INDEX[ord(_base)] = _BASE_INDEX[ord(_base.lower())] = _index
+_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+
+
+def reverse_complement(sequence: str) -> str:
+    """The reverse complement (``N`` stays ``N``)."""
+    return sequence.translate(_COMPLEMENT)[::-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionWeightMatrix:
+    """A motif's per-column base probabilities (A, C, G, T), with log-odds scoring and sampling.
+
+    Attributes:
+        probabilities: ``(length, 4)`` rows summing to 1, over A, C, G, T.
+        matrix_id, name: where it comes from (e.g. ``"MA0108.3"``, ``"TBP"``).
+    """
+
+    probabilities: np.ndarray
+    matrix_id: str = ""
+    name: str = ""
+
+    def __post_init__(self):
+        probabilities = np.asarray(self.probabilities, dtype=np.float64)
+        if probabilities.ndim != 2 or probabilities.shape[1] != 4 or len(probabilities) == 0:
+            raise ValueError(f"probabilities must have shape (length, 4), got {probabilities.shape}.")
+        if (probabilities <= 0).any() or not np.allclose(probabilities.sum(1), 1.0):
+            raise ValueError("Every column must hold positive probabilities summing to 1 (add pseudocounts to counts).")
+        object.__setattr__(self, "probabilities", probabilities)
+
+    @classmethod
+    def from_counts(cls, counts, matrix_id: str = "", name: str = "", pseudocount: float = 0.5):
+        """From a count matrix ``{"A": [...], "C": [...], "G": [...], "T": [...]}`` plus ``pseudocount`` per cell."""
+        missing = set("ACGT") - set(counts)
+        if missing:
+            raise ValueError(f"counts lacks the base(s) {sorted(missing)}.")
+        table = np.array([list(counts[base]) for base in "ACGT"], dtype=np.float64).T + pseudocount
+        return cls(table / table.sum(1, keepdims=True), matrix_id, name)
+
+    @classmethod
+    def from_jaspar(cls, matrix_id: str = TBP_MATRIX_ID, pseudocount: float = 0.5):
+        """A JASPAR matrix by id, from the ``pyjaspar`` package's bundled database (offline)."""
+        from pyjaspar import jaspardb
+
+        motif = jaspardb().fetch_motif_by_id(matrix_id)
+        if motif is None:
+            raise KeyError(f"JASPAR has no matrix {matrix_id!r} in pyjaspar's database; try e.g. {TBP_MATRIX_ID!r}.")
+        return cls.from_counts({base: motif.counts[base] for base in "ACGT"}, matrix_id, motif.name, pseudocount)
+
+    @property
+    def length(self) -> int:
+        return len(self.probabilities)
+
+    @property
+    def log_odds(self) -> np.ndarray:
+        """``(length, 4)`` log2 odds against a uniform background, in bits."""
+        return np.log2(self.probabilities / 0.25)
+
+    @property
+    def max_score(self) -> float:
+        return float(self.log_odds.max(1).sum())
+
+    def scores(self, sequence: str) -> np.ndarray:
+        """Log-odds score of every ``length``-bp window on the given strand (N scores the column minimum)."""
+        if len(sequence) < self.length:
+            return np.empty(0)
+        table = np.concatenate([self.log_odds, self.log_odds.min(1, keepdims=True)], axis=1)
+        codes = _BASE_INDEX[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
+        windows = np.lib.stride_tricks.sliding_window_view(codes, self.length)
+        return table[np.arange(self.length), windows].sum(1)
+
+    def best_score(self, sequence: str, both_strands: bool = True) -> float:
+        """The highest window score of ``sequence`` (and of its reverse complement); ``-inf`` if too short."""
+        scores = [self.scores(sequence)] + ([self.scores(reverse_complement(sequence))] if both_strands else [])
+        return max((float(part.max()) for part in scores if len(part)), default=-math.inf)
+
+    def sample(self, rng: random.Random) -> str:
+        """One instance: each column's base drawn from its probabilities."""
+        return "".join(rng.choices("ACGT", weights=column)[0] for column in self.probabilities.tolist())
+
+
+# --------------------------------------------------------------------------------------------------
+# The planted-TATA task
+# --------------------------------------------------------------------------------------------------
+
+
+def read_genome(path: str | Path) -> str:
+    """The uppercase sequence of a one-record (optionally gzipped) FASTA file."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="ascii") as handle:
+        text = handle.read()
+    if not text.startswith(">"):
+        raise ValueError(f"{path} is not a FASTA file: it does not start with a '>' header.")
+    if "\n>" in text:
+        raise ValueError(f"{path} holds several records; read_genome expects one genome sequence.")
+    return "".join(text.partition("\n")[2].split()).upper()
+
+
+def _sample_instance(matrix: PositionWeightMatrix, rng: random.Random, min_score: float) -> tuple[str, float]:
+    for _ in range(10_000):
+        instance = matrix.sample(rng)
+        score = float(matrix.scores(instance)[0])
+        if score >= min_score:
+            return instance, score
+    raise ValueError(
+        f"No instance of {matrix.matrix_id} reached min_motif_score={min_score} in 10,000 draws (the matrix's "
+        f"maximum is {matrix.max_score:.1f} bits); lower min_motif_score."
+    )
+
+
+def _plant(background: str, instance: str, rng: random.Random) -> tuple[str, int]:
+    start = rng.randrange(len(background) - len(instance) + 1)
+    return background[:start] + instance + background[start + len(instance) :], start
+
+
+def planted_tata_records(
+    data_dir: str | Path | None = None,
+    n_train_per_label: int = 1000,
+    n_test_per_label: int = 200,
+    window: int = 200,
+    seed: int = 0,
+    min_motif_score: float = 8.0,
+    max_background_score: float = 6.0,
+    matrix_id: str = TBP_MATRIX_ID,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """The planted-TATA task: real *E. coli* windows, half with a sampled TATA box, half with a shuffled decoy.
+
+    Every tile (non-overlapping ``window``-bp tiles, visited in a seeded order) gets its own seeded rng, so
+    a record depends only on ``seed``, its tile and the thresholds, never on the other split's size.
+
+    Args:
+        data_dir: the shared data folder (default: the registry's).
+        n_train_per_label, n_test_per_label: records per label in each split.
+        window: window length in bp.
+        seed: seeds the tile order, label choice, instances, decoys and positions.
+        min_motif_score: least log-odds score (bits) of a planted instance.
+        max_background_score: every background window and every decoy window scores below this on both
+            strands (so a negative carries no TATA box by the PWM); must not exceed ``min_motif_score``.
+        matrix_id: the JASPAR matrix (default TBP, MA0108.3).
+        test_fraction: share of 100 kb genome blocks that are TEST.
+
+    Returns:
+        A ``Dataset`` with ``id, sequence, label, split, planted_start, planted_end, planted_kind``
+        (``"motif"`` or ``"decoy"``), ``planted_instance`` and ``planted_score`` (bits of the planted bases).
+
+    Raises:
+        ValueError: bad thresholds or counts, or the genome has too few clean windows.
+    """
+    if max_background_score > min_motif_score:
+        raise ValueError(
+            f"max_background_score ({max_background_score}) must not exceed min_motif_score ({min_motif_score}): "
+            "a negative's background could then hold a motif as strong as a planted one."
+        )
+    if n_train_per_label < 0 or n_test_per_label < 0 or n_train_per_label + n_test_per_label == 0:
+        raise ValueError("n_train_per_label and n_test_per_label must be >= 0 and not both 0.")
+    matrix = PositionWeightMatrix.from_jaspar(matrix_id)
+    if window < 2 * matrix.length:
+        raise ValueError(f"window ({window} bp) must be at least twice the motif length ({matrix.length} bp).")
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    genome_path = data_dir / BACKGROUND_GENOME
+    if not genome_path.is_file():
+        raise FileNotFoundError(f"Background genome not found: {str(genome_path)!r}. Pass data_dir=<shared data folder>.")
+    genome = read_genome(genome_path)
+    quota = {"train": n_train_per_label, "test": n_test_per_label}
+    counts = {(split, label): 0 for split in quota for label in PLANTED_LABELS}
+    starts = list(range(0, len(genome) - window + 1, window))
+    random.Random(f"{PLANTED_TASK}:{seed}:tiles").shuffle(starts)
+    rows, seen = [], set()
+    for start in starts:
+        if all(counts[key] >= quota[key[0]] for key in counts):
+            break
+        split = hash_split(f"{PLANTED_TASK}:block{start // PLANTED_BLOCK}", test_fraction)
+        open_labels = [label for label in PLANTED_LABELS if counts[(split, label)] < quota[split]]
+        background = genome[start : start + window]
+        if not open_labels or set(background) - set("ACGT") or background in seen:
+            continue
+        if matrix.best_score(background) >= max_background_score:
+            continue
+        seen.add(background)
+        rng = random.Random(f"{PLANTED_TASK}:{seed}:{start}")
+        # The label with fewer records so far; a coin on ties. Either way the tile's rng draws the same.
+        coin = rng.random() < 0.5
+        label = min(open_labels, key=lambda name: (counts[(split, name)], name != PLANTED_LABELS[0 if coin else 1]))
+        instance, score = _sample_instance(matrix, rng, min_motif_score)
+        if label == PLANTED_LABELS[0]:
+            sequence, planted_at = _plant(background, instance, rng)
+            kind = "motif"
+        else:
+            # A decoy: the instance's bases shuffled (same composition), kept only if the window stays clean.
+            for _ in range(100):
+                decoy = "".join(rng.sample(instance, len(instance)))
+                sequence, planted_at = _plant(background, decoy, rng)
+                if matrix.best_score(sequence) < max_background_score:
+                    break
+            else:
+                continue
+            instance, score, kind = decoy, float(matrix.scores(decoy)[0]), "decoy"
+        counts[(split, label)] += 1
+        rows.append(
+            {
+                "id": f"ecoli536_{start}_{start + window}_{kind}",
+                "sequence": sequence,
+                "label": label,
+                "split": split,
+                "planted_start": planted_at,
+                "planted_end": planted_at + matrix.length,
+                "planted_kind": kind,
+                "planted_instance": instance,
+                "planted_score": score,
+            }
+        )
+    short = {key: quota[key[0]] - count for key, count in counts.items() if count < quota[key[0]]}
+    if short:
+        raise ValueError(f"The genome ran out of clean windows; missing records per (split, label): {short}.")
+    rows.sort(key=lambda row: row["split"] != "train")  # train first, then test; stable within a split
+    return Dataset.from_list(rows)
+
+
+def planted_tata_question() -> str:
+    """The yes/no question attributed on the planted task, in instruction_data's training wording."""
+    return YES_NO_QUESTIONS["train"][0].format(context_prefix="", seq="@seq", predicate=PLANTED_TATA_PREDICATE)
+
+
+def build_planted_tata_instructions(
+    data_dir: str | Path | None = None,
+    n_train_per_label: int = 1000,
+    n_test_per_label: int = 200,
+    seed: int = 0,
+    min_motif_score: float = 8.0,
+    max_background_score: float = 6.0,
+    **config: object,
+) -> DatasetDict:
+    """Instruction rows of the planted-TATA task (``--dataset`` of :mod:`chatnt.training.chatnt_sft`).
+
+    By default every row asks a yes/no question ("Is it true that @seq contains a TATA box? Answer yes
+    or no."), answered ``yes`` for a planted TATA box and ``no`` for a decoy, in
+    :mod:`~chatnt.training.instruction_data`'s yes/no wordings (train and test pools disjoint).
+
+    Args:
+        data_dir, n_train_per_label, n_test_per_label, seed, min_motif_score, max_background_score: see
+            :func:`planted_tata_records`.
+        **config: fields of :class:`~chatnt.training.instruction_data.InstructionConfig`; defaults here
+            are ``yes_no_fraction=1.0`` (``0.5`` mixes in "Answer with one of: TATA box, no TATA box"
+            questions), ``pair_fraction=0.0`` and ``multi_turn_fraction=0.0``.
+
+    Returns:
+        ``DatasetDict`` with ``train`` and ``test`` rows of the instruction schema.
+    """
+    records = planted_tata_records(
+        data_dir, n_train_per_label, n_test_per_label, seed=seed,
+        min_motif_score=min_motif_score, max_background_score=max_background_score,
+    )
+    settings = {"yes_no_fraction": 1.0, "pair_fraction": 0.0, "multi_turn_fraction": 0.0} | config | {"seed": seed}
+    rows = build_task_rows(
+        PLANTED_TATA_SPEC, records.select_columns(["id", "sequence", "label", "split"]),
+        InstructionConfig(**settings), PLANTED_TATA_PHRASING,
+    )
+    return DatasetDict({split: rows.filter(lambda row, split=split: row["split"] == split) for split in ("train", "test")})
+
+
+def planted_tata_motif_records(
+    data_dir: str | Path | None = None,
+    split: str = "test",
+    max_per_label: int | None = None,
+    seed: int = 0,
+    **builder_kwargs,
+) -> list[MotifRecord]:
+    """The planted task's records as :class:`MotifRecord` s: ``planted_tata`` (the TATA box, answer ``yes``)
+    and ``planted_tata_decoy`` (the decoy span as a control, answer ``no``).
+
+    ``builder_kwargs`` go to :func:`planted_tata_records`; give the ones a model was tuned with so the test
+    records are the ones it did not see (test records do not depend on ``n_train_per_label``).
+    """
+    data = planted_tata_records(data_dir, seed=seed, **builder_kwargs)
+    question = planted_tata_question()
+    records = []
+    for row in data:
+        if row["split"] not in _splits(split):
+            continue
+        is_motif = row["planted_kind"] == "motif"
+        records.append(
+            MotifRecord(
+                PLANTED_TASK if is_motif else f"{PLANTED_TASK}_decoy", PLANTED_TASK, row["id"], row["sequence"],
+                row["label"], "yes" if is_motif else "no", question, row["planted_start"], row["planted_end"],
+                PLANTED_LABELS[0] if is_motif else "decoy",
+            )
+        )
+    return _capped(records, max_per_label, seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# The statistic
+# --------------------------------------------------------------------------------------------------
+
+
+def token_spans(tokens: Sequence[str], sequence_length: int | None = None) -> np.ndarray:
+    """``(len(tokens), 2)`` base spans ``[start, end)`` of consecutive DNA tokens (a token covers len(token) bases).
+
+    Raises:
+        ValueError: the tokens do not cover ``sequence_length`` bases exactly (when given).
+    """
+    widths = np.array([len(token) for token in tokens], dtype=np.int64)
+    ends = np.cumsum(widths)
+    if sequence_length is not None and (len(ends) == 0 or ends[-1] != sequence_length):
+        covered = int(ends[-1]) if len(ends) else 0
+        raise ValueError(f"The {len(tokens)} tokens cover {covered} bp, not the sequence's {sequence_length} bp.")
+    return np.stack([ends - widths, ends], axis=1)
+
+
+def _overlapping(spans: np.ndarray, start: int, end: int) -> np.ndarray:
+    return (spans[:, 0] < end) & (spans[:, 1] > start)
+
+
+def ranked_tokens(attribution) -> np.ndarray:
+    """Token indices by decreasing ``|token_score|``, first index on ties.
+
+    Not by per-base magnitude: a leftover single-base token would then count six times its 6-mer
+    neighbours (see the module docstring).
+    """
+    magnitude = np.abs(np.asarray(attribution.token_scores, dtype=np.float64))
+    return np.argsort(-magnitude, kind="stable")
+
+
+def chance_of_overlap(spans: np.ndarray, start: int, end: int, top_n: int = 1) -> float:
+    """Probability that one of ``top_n`` tokens drawn at random (without replacement) overlaps ``[start, end)``.
+
+    ``1 - C(T - h, n) / C(T, n)`` for ``T`` tokens of which ``h`` overlap the span: exact under a uniformly
+    random ranking of the tokens.
+    """
+    total, hits = len(spans), int(_overlapping(spans, start, end).sum())
+    draws = min(top_n, total)
+    if total == 0:
+        raise ValueError("No token: the chance rate needs at least one.")
+    return 1.0 - math.comb(total - hits, draws) / math.comb(total, draws)
+
+
+def score_attribution(attribution, motif_start: int, motif_end: int, top_n: int = 5) -> dict:
+    """Whether the peak token / one of the top ``top_n`` tokens overlaps the motif, with each rule's chance rate.
+
+    Args:
+        attribution: a :class:`~chatnt.evaluation.attribution.SequenceAttribution` (``sequence``, ``tokens``,
+            ``token_scores``).
+        motif_start, motif_end: the motif's span ``[start, end)``.
+        top_n: tokens of the top rule.
+
+    Returns:
+        ``{"peak_hit", "peak_chance", "top_hit", "top_chance", "peak_span", "top_spans"}``.
+    """
+    length = len(attribution.sequence)
+    if not 0 <= motif_start < motif_end <= length:
+        raise ValueError(f"Motif span [{motif_start}, {motif_end}) lies outside the {length} bp sequence.")
+    if top_n < 1:
+        raise ValueError(f"top_n must be at least 1, got {top_n}.")
+    spans = token_spans(attribution.tokens, length)
+    if len(spans) != len(attribution.token_scores):
+        raise ValueError(f"{len(attribution.tokens)} tokens but {len(attribution.token_scores)} token scores.")
+    order = ranked_tokens(attribution)
+    top = order[:top_n]
+    overlapping = _overlapping(spans, motif_start, motif_end)
+    return {
+        "peak_hit": bool(overlapping[order[0]]),
+        "peak_chance": chance_of_overlap(spans, motif_start, motif_end, 1),
+        "top_hit": bool(overlapping[top].any()),
+        "top_chance": chance_of_overlap(spans, motif_start, motif_end, top_n),
+        "peak_span": [int(value) for value in spans[order[0]]],
+        "top_spans": [[int(value) for value in spans[index]] for index in top],
+    }
+
+
+@dataclasses.dataclass
+class RecoveryRate:
+    """How often one rule's top positions hit the motif in one group, against chance.
+
+    Attributes:
+        group, task, label, motif: which (task, label) and motif.
+        rule: ``"peak"`` or ``"top{n}"``.
+        n: sequences scored; hits: of them, those whose top position(s) overlap the motif.
+        rate: ``hits / n``; chance: mean exact chance rate; ratio: ``rate / chance``.
+        p_value: one-sided binomial test of ``hits`` out of ``n`` at ``chance`` (greater).
+        skipped: records of the group left out (no canonical dinucleotide at the junction).
+    """
+
+    group: str
+    task: str
+    label: str
+    motif: str
+    rule: str
+    n: int
+    hits: int
+    rate: float
+    chance: float
+    ratio: float
+    p_value: float
+    skipped: int = 0
+
+
+def recovery_rate(hits: Sequence[bool], chances: Sequence[float]) -> tuple[float, float, float, float]:
+    """``(rate, chance, ratio, p_value)`` of per-sequence hits against their chance rates.
+
+    Example:
+        >>> recovery_rate([True, True, False, False], [0.25] * 4)[:3]
+        (0.5, 0.25, 2.0)
+    """
+    if len(hits) == 0 or len(hits) != len(chances):
+        raise ValueError(f"Need as many chance rates as hits (at least one); got {len(hits)} and {len(chances)}.")
+    count, n = int(sum(bool(hit) for hit in hits)), len(hits)
+    chance = float(np.mean(chances))
+    if not 0.0 < chance < 1.0:
+        raise ValueError(f"The chance rate must lie strictly between 0 and 1, got {chance}.")
+    return count / n, chance, (count / n) / chance, float(binomtest(count, n, chance, alternative="greater").pvalue)
+
+
+def summarize(scored: Sequence[dict], top_n: int = 5, skipped: dict[str, int] | None = None) -> list[RecoveryRate]:
+    """One :class:`RecoveryRate` per (group, rule) of scored records (dicts with the :class:`MotifRecord`
+    fields and :func:`score_attribution`'s), groups in :data:`GROUPS` order."""
+    skipped = skipped or {}
+    results = []
+    for group in sorted({item["group"] for item in scored}, key=lambda name: list(GROUPS).index(name)):
+        items = [item for item in scored if item["group"] == group]
+        for rule, prefix in (("peak", "peak"), (f"top{top_n}", "top")):
+            rate, chance, ratio, p_value = recovery_rate(
+                [item[f"{prefix}_hit"] for item in items], [item[f"{prefix}_chance"] for item in items]
+            )
+            results.append(
+                RecoveryRate(group, items[0]["task"], items[0]["label"], items[0]["motif_name"], rule, len(items),
+                             sum(item[f"{prefix}_hit"] for item in items), rate, chance, ratio, p_value,
+                             skipped.get(group, 0))
+            )
+    return results
+
+
+def aligned_profile(items: Iterable[tuple[Sequence[float], int]], flank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean share of |attribution| per base, aligned on the motif start.
+
+    Each sequence's ``|base_scores|`` are divided by their sum (every sequence weighs the same), then read
+    at offsets ``-flank .. +flank`` from its motif start; offsets outside a sequence are left out of the mean.
+
+    Args:
+        items: ``(base_scores, motif_start)`` pairs.
+        flank: bases on each side of the motif start.
+
+    Returns:
+        ``(offsets, mean_share)``; a share of ``1 / length`` at every base is a flat (uninformative) profile.
+    """
+    offsets = np.arange(-flank, flank + 1)
+    rows = []
+    for base_scores, motif_start in items:
+        magnitude = np.abs(np.asarray(base_scores, dtype=np.float64))
+        total = magnitude.sum()
+        share = magnitude / total if total > 0 else np.full(len(magnitude), 1.0 / len(magnitude))
+        positions = motif_start + offsets
+        inside = (positions >= 0) & (positions < len(share))
+        row = np.full(len(offsets), np.nan)
+        row[inside] = share[positions[inside]]
+        rows.append(row)
+    if not rows:
+        raise ValueError("No sequence to profile.")
+    with np.errstate(all="ignore"):
+        return offsets, np.nanmean(np.stack(rows), axis=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running the check
+# --------------------------------------------------------------------------------------------------
+
+
+def attribute_records(model, processor, records: Sequence[MotifRecord], top_n: int = 5, bf16: bool = False) -> list[dict]:
+    """Attributes the TRUE answer of every record and scores it against the motif.
+
+    The true answer, not the model's own: the check asks which bases raise the correct label's first
+    token, the same target for every model, and a weak model's own answer is often one label for every
+    record, which would attribute the same token for both classes. It also saves a generation per record.
+
+    Returns:
+        One dict per record: the record's fields, ``target_token``, :func:`score_attribution`'s fields, and
+        ``base_scores`` (for the profiles).
+    """
+    from chatnt.evaluation.attribution import attribute  # torch and the model code only when attributing
+
+    scored = []
+    for record in tqdm(records, desc="attributing", unit="seq"):
+        result = attribute(model, processor, record.question, {"seq": record.sequence}, answer=record.answer, bf16=bf16)
+        sequence_attribution = result.sequences[0]
+        scored.append(
+            dataclasses.asdict(record)
+            | {"target_token": result.target_token}
+            | score_attribution(sequence_attribution, record.motif_start, record.motif_end, top_n)
+            | {"base_scores": [round(float(value), 8) for value in sequence_attribution.base_scores]}
+        )
+    return scored
+
+
+def headline(results: Sequence[RecoveryRate]) -> list[str]:
+    """``key: value`` lines: per group, each rule's rate and chance (``splice_donor_peak_in_gt: 0.31``, ...)."""
+    lines = []
+    for result in results:
+        word = GROUPS[result.group][1]
+        key = f"{result.group}_{result.rule}"
+        chance_key = f"{result.group}_chance" if result.rule == "peak" else f"{key}_chance"
+        lines += [f"{key}_in_{word}: {result.rate:.3f}", f"{chance_key}: {result.chance:.3f}",
+                  f"{key}_p_value: {result.p_value:.3g}"]
+    return lines
+
+
+def markdown_table(results: Sequence[RecoveryRate]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| group | task label | motif | rule | n | hits | rate | chance | ratio | p (binomial, >) | skipped |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.group} | {r.label} | {r.motif} | {r.rule} | {r.n} | {r.hits} | {r.rate:.3f} | {r.chance:.3f} | "
+            f"{r.ratio:.2f} | {r.p_value:.3g} | {r.skipped} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def recovery_plot(results: Sequence[RecoveryRate], scored: Sequence[dict], path: str | Path, flank: int = 30) -> Path:
+    """Observed vs chance rates per group and rule (bars), and per group the mean |attribution| share aligned
+    on the motif start (the motif shaded; the dashed line is a flat profile)."""
+    groups = list(dict.fromkeys(result.group for result in results))
+    figure = Figure(figsize=(max(7.0, 3.2 * len(groups)), 7.0))
+    grid = figure.add_gridspec(2, len(groups))
+    bars = figure.add_subplot(grid[0, :])
+    labels = [f"{r.group}\n{r.rule}" for r in results]
+    x = np.arange(len(results))
+    bars.bar(x - 0.2, [r.rate for r in results], 0.4, label="observed")
+    bars.bar(x + 0.2, [r.chance for r in results], 0.4, label="chance", color="0.6")
+    for index, r in enumerate(results):
+        bars.text(index - 0.2, r.rate, f"{r.hits}/{r.n}", ha="center", va="bottom", fontsize=7)
+    bars.set_xticks(x, labels, fontsize=7)
+    bars.set_ylabel("top position(s) on the motif")
+    bars.set_ylim(0, 1.05)
+    bars.legend(fontsize=8)
+    for column, group in enumerate(groups):
+        axes = figure.add_subplot(grid[1, column])
+        items = [item for item in scored if item["group"] == group]
+        offsets, profile = aligned_profile(((item["base_scores"], item["motif_start"]) for item in items), flank)
+        axes.plot(offsets, profile, color="C0")
+        width = items[0]["motif_end"] - items[0]["motif_start"]
+        axes.axvspan(-0.5, width - 0.5, color="C1", alpha=0.25, label=items[0]["motif_name"])
+        flat = float(np.mean([1.0 / len(item["sequence"]) for item in items]))
+        axes.axhline(flat, color="0.5", linestyle="--", linewidth=0.8)
+        axes.set_title(f"{group} (n = {len(items)})", fontsize=9)
+        axes.set_xlabel("offset from motif start (bp)", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.legend(fontsize=7)
+        if column == 0:
+            axes.set_ylabel("mean share of |attribution|", fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure).print_png(str(path))
+    return path
+
+
+def collect_records(
+    task: str, data_dir: str | Path | None, split: str, max_per_label: int | None, seed: int
+) -> tuple[list[MotifRecord], dict[str, int]]:
+    """The records of ``task`` (``splice_site``, ``planted_tata`` or ``both``) and the skipped counts."""
+    if task not in TASK_CHOICES:
+        raise ValueError(f"task must be one of {TASK_CHOICES}, got {task!r}.")
+    records, skipped = [], {}
+    if task in (SPLICE_TASK, "both"):
+        records, skipped = splice_site_records(data_dir, split, max_per_label, seed)
+    if task in (PLANTED_TASK, "both"):
+        records += planted_tata_motif_records(data_dir, split, max_per_label, seed)
+    return records, skipped
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="A saved ChatNT checkpoint (e.g. checkpoints/chatnt-mini).")
+    parser.add_argument("--output_dir", required=True, help="Where motif_recovery.json / .md / .png are written.")
+    parser.add_argument("--task", default="both", choices=TASK_CHOICES)
+    parser.add_argument("--max_per_label", type=int, default=None, help="Records per group (default: all).")
+    parser.add_argument("--split", default="test", choices=("test", "train", "all"))
+    parser.add_argument("--data_dir", default=None, help="The shared data folder (default: the registry's).")
+    parser.add_argument("--seed", type=int, default=0, help="Seeds the planted task and the record caps.")
+    parser.add_argument("--top_n", type=int, default=5, help="Tokens of the top rule (top_kmers' default n).")
+    parser.add_argument("--flank", type=int, default=30, help="Bases each side of the motif start in the profiles.")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on a CPU: faster, noisier gradients.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[RecoveryRate]:
+    args = parse_args(argv)
+    import torch
+
+    from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
+    from chatnt.offline_models import decoder_kwargs
+    from chatnt.processing_chatnt import ChatNTProcessor
+
+    records, skipped = collect_records(args.task, args.data_dir, args.split, args.max_per_label, args.seed)
+    if not records:
+        raise ValueError(f"No record with a motif for --task {args.task} --split {args.split}.")
+    model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model)).eval()
+    processor = ChatNTProcessor.from_pretrained(args.model)
+    started = time.perf_counter()
+    scored = attribute_records(model, processor, records, args.top_n, args.bf16)
+    seconds = time.perf_counter() - started
+    results = summarize(scored, args.top_n, skipped)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = {
+        "model": str(args.model),
+        "settings": vars(args) | {"threads": torch.get_num_threads()},
+        "attribution_seconds": round(seconds, 1),
+        "splice_site_of_label": SPLICE_SITE_OF_LABEL,
+        "planted_matrix": TBP_MATRIX_ID,
+        "results": [dataclasses.asdict(result) for result in results],
+        "records": scored,
+    }
+    (output_dir / "motif_recovery.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (output_dir / "motif_recovery.md").write_text(
+        f"# Motif recovery of {args.model}\n\nTrue answer's first token, gradient x input; rules on DNA tokens "
+        f"(see chatnt.evaluation.motif_recovery). {len(scored)} sequences, {seconds:.0f} s.\n\n"
+        + markdown_table(results),
+        encoding="utf-8",
+    )
+    recovery_plot(results, scored, output_dir / "motif_recovery.png", args.flank)
+    print(markdown_table(results))
+    print(f"sequences: {len(scored)}")
+    print(f"attribution_seconds: {seconds:.1f}")
+    for line in headline(results):
+        print(line)
+    return results
+
+
+if __name__ == "__main__":
+    main()
