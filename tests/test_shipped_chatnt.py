@@ -40,3 +40,11 @@ def test_shipped_checkpoint_answers_a_test_question_with_a_label(smollm2_cache):
     output = model.generate(**inputs, max_new_tokens=16, do_sample=False)
     answer = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert normalize_answer("oct4_mafk", answer, record["label"]) in spec.labels, answer
+
+
+def test_shipped_checkpoint_carries_the_current_remote_code():
+    """trust_remote_code loads the checkpoint's own copies: they must be the repository's files."""
+    copies = sorted(SHIPPED.glob("*.py")) + sorted((SHIPPED / "dna_tokenizer").glob("*.py"))
+    assert {path.name for path in copies} >= {"modeling_chatnt.py", "perplexity_classifier.py", "processing_chatnt.py"}
+    stale = [str(path.relative_to(SHIPPED)) for path in copies if path.read_text() != (REPO_ROOT / path.name).read_text()]
+    assert not stale, f"refresh these copies from the repository root: {stale}"

@@ -13,6 +13,7 @@ Data flow of one forward pass:
 
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +21,7 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, Generat
 from transformers import initialization as init
 from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.utils import cached_file
 
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
@@ -31,6 +33,7 @@ from .decoder_reference import (
     trained_parts_state_dict,
 )
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
+from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
 from .processing_chatnt import DNA_TOKEN, ChatNTProcessor
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
@@ -401,6 +404,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{name}"}
         self.post_init()
         self.apply_trainable_parts()
+        # Platt scaling of yes/no probabilities (see classify); saved as calibration.json beside the weights.
+        self.calibrator: PlattCalibrator | None = None
         # The placeholder is an input-only token: an answer must never contain it.
         if self.generation_config is not None:
             self.generation_config.suppress_tokens = sorted(
@@ -494,6 +499,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         ``torch.bfloat16``, to halve a shipped checkpoint) stores the floating-point trained parts in that
         dtype; loading copies them into the model's own dtype.
         """
+        if self.calibrator is not None:
+            self.calibrator.save(save_directory)
         if include_text_model:
             return super().save_pretrained(save_directory, *args, **kwargs)
         reference = self.config.text_model_reference
@@ -536,10 +543,16 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         if not isinstance(config, ChatNTConfig):
             config = ChatNTConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         if config.text_model_included:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        return cls._from_trained_parts(
-            pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        else:
+            model = cls._from_trained_parts(
+                pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs
+            )
+        calibration = cached_file(
+            pretrained_model_name_or_path, CALIBRATION_FILE, _raise_exceptions_for_missing_entries=False, **hub_kwargs
         )
+        model.calibrator = PlattCalibrator.load(calibration) if calibration else None
+        return model
 
     @classmethod
     def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
@@ -576,6 +589,70 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             model.to(dtype)
         model.apply_trainable_parts()
         return model.eval()
+
+    @torch.no_grad()
+    def classify(
+        self,
+        processor: ChatNTProcessor,
+        questions,
+        dna_sequences=None,
+        *,
+        classifier: PerplexityClassifier | None = None,
+    ):
+        """Answers yes/no questions with a probability: the perplexity-based classifier of the ChatNT paper.
+
+        Each question is scored by how likely the model finds held-out "yes" versus "no" phrasings
+        (:class:`PerplexityClassifier`); the softmax of the two scores is P(yes), which the model's Platt
+        calibrator (``calibration.json`` beside the weights, fitted on training-split questions) maps to a
+        calibrated probability. Without a calibrator the raw P(yes) is returned and ``calibrated`` is False.
+
+        Args:
+            processor: the model's :class:`ChatNTProcessor`.
+            questions: a yes/no question (string, or chat messages ending with the user's turn), or a list.
+            dna_sequences: what the processor takes for one question (a list for ``<DNA>``, a dict or FASTA
+                path for ``@name``); for a list of questions, one such entry per question.
+            classifier: other answer phrasings (e.g. label names); default: yes/no.
+
+        Returns:
+            Per question a dict: ``label`` ("yes" or "no", or the classifier's label names), ``probability``
+            (of that label), ``p_positive`` (P(yes)), ``p_positive_uncalibrated`` and ``calibrated``. A dict
+            for a single question, a list for a list.
+
+        Example:
+            >>> model.classify(processor, "Is @seq a promoter? Answer yes or no.", {"seq": "TATAAA..."})
+            {'label': 'yes', 'probability': 0.71, 'p_positive': 0.71, 'p_positive_uncalibrated': 0.93, 'calibrated': True}
+        """
+        single = isinstance(questions, str) or (
+            isinstance(questions, (list, tuple)) and bool(questions) and isinstance(questions[0], dict)
+        )
+        if single:
+            questions, dna_sequences = [questions], [dna_sequences]
+        elif dna_sequences is None or len(dna_sequences) != len(questions):
+            raise ValueError(
+                f"For {len(questions)} questions pass dna_sequences as a list with one entry per question."
+            )
+        classifier = classifier or PerplexityClassifier()
+        was_training = self.training
+        self.eval()
+        try:
+            logit = classifier.logit_difference(self, processor, list(questions), list(dna_sequences)).double().numpy()
+        finally:
+            self.train(was_training)
+        raw = 1.0 / (1.0 + np.exp(-logit))  # softmax of the two class scores, as P(positive)
+        calibrated = self.calibrator.transform(logit) if self.calibrator is not None else raw
+        results = []
+        for p_raw, p in zip(raw.tolist(), calibrated.tolist()):
+            positive = p >= 0.5
+            results.append(
+                {
+                    "label": classifier.labels[1] if positive else classifier.labels[0],
+                    "probability": p if positive else 1.0 - p,
+                    "p_positive": p,
+                    "p_positive_uncalibrated": p_raw,
+                    "calibrated": self.calibrator is not None,
+                }
+            )
+        return results[0] if single else results
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()

@@ -16,6 +16,12 @@ Inputs (``pipe(inputs, dna_sequences=..., **generate_kwargs)``):
 Output: the standard ``[{"generated_text": ...}]`` per input: the answer for a string question, the
 conversation with the new assistant message for chat input (``return_full_text=True`` prepends the
 question to a string answer, as in the stock pipeline).
+
+``return_confidence=True`` (for yes/no questions) adds the perplexity-based classifier's verdict with its
+calibrated probability (``ChatNTForConditionalGeneration.classify``): ``label`` ("yes"/"no"),
+``probability`` (of that label) and ``calibrated`` (False when the checkpoint has no calibration.json).
+The generated text and the classifier are two readings of the model and can disagree; the classifier's
+is the one the probability belongs to.
 """
 
 from transformers import TextGenerationPipeline
@@ -45,7 +51,9 @@ class ChatNTPipeline(TextGenerationPipeline):
         # The parent copies generation arguments into preprocess; the processor gets only its own options.
         return processor_options, forward, postprocess
 
-    def __call__(self, inputs=None, dna_sequences=None, batch_size: int | None = None, **kwargs):
+    def __call__(
+        self, inputs=None, dna_sequences=None, batch_size: int | None = None, return_confidence: bool = False, **kwargs
+    ):
         examples, single = self._examples(inputs, dna_sequences)
         preprocess, forward, postprocess = self._sanitize_parameters(**kwargs)
         preprocess = {**self._preprocess_params, **preprocess}
@@ -66,6 +74,16 @@ class ChatNTPipeline(TextGenerationPipeline):
                 # the conversation with the new assistant turn for chat input (as the stock pipeline).
                 default_type = ReturnType.FULL_TEXT if isinstance(prompt, Chat) else ReturnType.NEW_TEXT
                 results.append(self.postprocess(per_example, **{"return_type": default_type, **postprocess}))
+            if return_confidence:
+                chunk = examples[start : start + batch_size]
+                verdicts = self.model.classify(
+                    self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk]
+                )
+                for outputs, verdict in zip(results[start:], verdicts):
+                    for output in outputs:
+                        output.update(
+                            label=verdict["label"], probability=verdict["probability"], calibrated=verdict["calibrated"]
+                        )
         return results[0] if single else results
 
     @staticmethod

@@ -1,0 +1,314 @@
+"""Yes/no confidence from answer likelihoods: the perplexity-based classifier and its Platt calibrator.
+
+Parsing a generated answer gives a label but no confidence. The perplexity-based classifier of the
+ChatNT paper instead asks how likely the model finds each possible answer:
+
+1. For a binary question, N positive phrasings (``"Yes, that is true."``, ...) and N negative ones
+   (``"No, that is not true."``, ...) are scored by their mean token log-likelihood given the prompt.
+   The phrasings are held out: none is an answer template of the training data, so the score measures
+   the model's belief, not its memory of a template.
+2. The two class scores are treated as logits: a softmax gives P(positive).
+3. Those raw probabilities are rarely calibrated (a 0.8 is not right 80% of the time), so Platt
+   scaling, a one-feature logistic regression (``C=0.1``, lbfgs) fitted on TRAINING-split examples,
+   maps them to calibrated ones.
+
+This is a remote-code file (``ChatNTForConditionalGeneration.classify`` uses it, and a checkpoint carries
+its ``calibration.json``), so it needs only torch and numpy; scikit-learn is imported to fit a calibrator,
+never to apply one. The metrics and plots that judge calibration live in ``chatnt.evaluation.confidence``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CALIBRATION_FILE = "calibration.json"
+CALIBRATION_FORMAT = "chatnt-platt-calibration"
+
+# Held out: the yes/no answer templates of chatnt.training.instruction_data are "yes", "Yes.",
+# "My answer is yes." and "Yes, going by the sequence."; none of these is among them.
+YES_PHRASINGS = ("Yes, that is true.", "Yes, that is correct.", "I believe so, yes.", "Affirmative.")
+NO_PHRASINGS = ("No, that is not true.", "No, that is incorrect.", "I believe not, no.", "Negative.")
+
+# Probabilities are read as logits for Platt scaling; 0 and 1 would be infinite.
+_PROBABILITY_EPS = 1e-7
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+@torch.no_grad()
+def answer_log_likelihoods(
+    model,
+    processor,
+    conversations: Sequence,
+    sequences: Sequence,
+    answers: Sequence[str],
+    *,
+    replace_unknown_with_n: bool = True,
+) -> torch.Tensor:
+    """Mean token log-likelihood of each answer given its prompt, in one batched forward pass.
+
+    Each ``(conversation, sequences, answer)`` triple is one row; to score several candidates for one
+    prompt, repeat the prompt. The processor's own labelled tokenization (the one training uses) marks
+    the answer tokens plus the end-of-turn token, so the score covers exactly what the model learned to
+    produce. The English-aware Perceiver reads the prompt only, as at generation time, so a candidate
+    cannot change the DNA summary it is scored against.
+
+    Args:
+        model: a :class:`~chatnt.ChatNTForConditionalGeneration`.
+        processor: its :class:`~chatnt.ChatNTProcessor`.
+        conversations: per row, a question string or a list of chat messages without an assistant turn.
+        sequences: per row, what the processor accepts for one example (a list, a dict of named
+            sequences or a FASTA path).
+        answers: per row, the candidate answer text.
+        replace_unknown_with_n: read IUPAC ambiguity codes as N, as the training collator does.
+
+    Returns:
+        A float32 tensor of shape ``(rows,)`` on the CPU: the mean over the answer tokens of
+        ``log p(token | prefix)``; higher is more likely (its negative exponential is the perplexity).
+    """
+    if not len(conversations) == len(sequences) == len(answers):
+        raise ValueError(
+            f"Got {len(conversations)} conversations, {len(sequences)} sequence entries and {len(answers)} answers: "
+            "pass one of each per row (repeat a prompt to score several candidates)."
+        )
+    if not answers:
+        raise ValueError("No rows to score: pass at least one (conversation, sequences, answer) triple.")
+    for index, conversation in enumerate(conversations):
+        if not isinstance(conversation, str) and any(m.get("role") == "assistant" for m in conversation):
+            raise ValueError(
+                f"Conversation {index} already has an assistant turn; its tokens would count in the score. "
+                "Pass the conversation up to the question only: the candidate answer is appended here."
+            )
+    batch = processor(
+        list(conversations),
+        list(sequences),
+        answers=list(answers),
+        padding_side="right",
+        replace_unknown_with_n=replace_unknown_with_n,
+        return_tensors="pt",
+    )
+    labels = batch.pop("labels")
+    # Hide the candidate from the English-aware Perceiver: it reads the prompt only, as at generation.
+    batch["english_attention_mask"] = (batch["attention_mask"].bool() & (labels == -100)).long()
+    logits = model(**_to_device(dict(batch), model.device)).logits
+
+    # The token at position t is predicted by the logits at position t - 1.
+    targets = labels[:, 1:].to(logits.device)
+    scored = targets != -100
+    counts = scored.sum(dim=1)
+    if bool((counts == 0).any()):
+        empty = [index for index, count in enumerate(counts.tolist()) if count == 0]
+        raise ValueError(f"Rows {empty} have no answer tokens to score: give every candidate non-empty text.")
+    # Log-softmax only where an answer token is predicted: a full (rows, length, vocab) one is large.
+    token_log_probs = logits[:, :-1][scored].float().log_softmax(dim=-1)
+    token_log_probs = token_log_probs.gather(-1, targets[scored].unsqueeze(-1)).squeeze(-1)
+    rows = torch.arange(targets.shape[0], device=logits.device).unsqueeze(1).expand_as(targets)[scored]
+    totals = torch.zeros(targets.shape[0], device=logits.device).index_add_(0, rows, token_log_probs)
+    return (totals / counts).cpu()
+
+
+@dataclass
+class PerplexityClassifier:
+    """Scores a binary question by the likelihood of positive versus negative answer phrasings.
+
+    A class's score is the MEAN over its phrasings of their mean token log-likelihoods. Why the mean:
+    it is the log of the geometric-mean likelihood, so one odd phrasing cannot dominate, and it does
+    not grow with the number of phrasings, so two lists of different lengths stay comparable (a
+    log-sum-exp would favour the longer list by ``log N``). Why the per-token mean inside: a long
+    phrasing is not penalized for its length.
+
+    Args:
+        positive: phrasings of the positive answer (e.g. yes, or a label such as "promoter").
+        negative: phrasings of the negative answer.
+        labels: names of the (negative, positive) classes, for reports.
+        batch_size: (prompt, candidate) rows per forward pass; a question takes
+            ``len(positive) + len(negative)`` rows.
+
+    Example (a labelled task)::
+
+        PerplexityClassifier(
+            positive=("This sequence is a promoter.", "It acts as a promoter."),
+            negative=("This sequence is not a promoter.", "It does not act as a promoter."),
+            labels=("non_promoter", "promoter"),
+        )
+    """
+
+    positive: Sequence[str] = YES_PHRASINGS
+    negative: Sequence[str] = NO_PHRASINGS
+    labels: tuple[str, str] = ("no", "yes")
+    batch_size: int = 32
+
+    def __post_init__(self):
+        if isinstance(self.positive, str) or isinstance(self.negative, str):
+            raise TypeError("positive and negative take lists of phrasings, not a single string.")
+        if not self.positive or not self.negative:
+            raise ValueError("Give at least one positive and one negative phrasing.")
+        shared = set(self.positive) & set(self.negative)
+        if shared:
+            raise ValueError(
+                f"Phrasings {sorted(shared)} are both positive and negative; each must belong to one class."
+            )
+        if len(self.labels) != 2:
+            raise ValueError(f"labels names the (negative, positive) classes: two names, got {self.labels!r}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
+
+    def class_scores(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
+        """``(questions, 2)`` class scores, columns (negative, positive): mean log-likelihoods, usable as logits."""
+        if len(questions) != len(sequences):
+            raise ValueError(
+                f"Got {len(questions)} questions but {len(sequences)} sequence entries; pass one per question."
+            )
+        candidates = list(self.negative) + list(self.positive)
+        rows = [(question, dna, answer) for question, dna in zip(questions, sequences) for answer in candidates]
+        scores = torch.cat(
+            [
+                answer_log_likelihoods(model, processor, *zip(*rows[start : start + self.batch_size]))
+                for start in range(0, len(rows), self.batch_size)
+            ]
+        ).view(len(questions), len(candidates))
+        negative, positive = scores[:, : len(self.negative)], scores[:, len(self.negative) :]
+        return torch.stack([negative.mean(dim=1), positive.mean(dim=1)], dim=1)
+
+    def logit_difference(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
+        """Positive minus negative class score, shape ``(questions,)``: the feature Platt scaling is fitted on."""
+        scores = self.class_scores(model, processor, questions, sequences)
+        return scores[:, 1] - scores[:, 0]
+
+    def predict_proba(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
+        """Uncalibrated P(positive) per question: the softmax of the two class scores, in [0, 1]."""
+        return self.class_scores(model, processor, questions, sequences).softmax(dim=1)[:, 1]
+
+
+def as_values(values, name: str) -> np.ndarray:
+    array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one value per example (1-D), got shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite values.")
+    return array
+
+
+def as_binary_labels(labels, size: int) -> np.ndarray:
+    array = as_values(labels, "labels")
+    if array.shape[0] != size:
+        raise ValueError(f"Got {array.shape[0]} labels for {size} scores; pass one 0/1 label per example.")
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError("labels must be 0 (negative) or 1 (positive).")
+    return array.astype(int)
+
+
+def as_probabilities(probs, name: str = "probs") -> np.ndarray:
+    array = as_values(probs, name)
+    if ((array < 0) | (array > 1)).any():
+        raise ValueError(f"{name} must lie in [0, 1]; pass probabilities, not logits.")
+    return array
+
+
+class PlattCalibrator:
+    """Platt scaling: ``P(positive) = sigmoid(coef * x + intercept)`` fitted by logistic regression.
+
+    ``x`` is the classifier's logit difference (``input_kind="logit"``) or its raw P(positive)
+    (``input_kind="probability"``), which is first turned back into a logit so both inputs give the same
+    calibration. Fit it on TRAINING-split examples: fitted on the test split it would report its own
+    fit. Stored as plain JSON (no pickle: loading it runs no code), and applied with the formula above
+    rather than with scikit-learn, so a loaded calibrator gives exactly the same outputs.
+
+    Args:
+        input_kind: ``"logit"`` or ``"probability"``.
+        C: inverse regularization strength of the logistic regression (0.1 in the ChatNT paper).
+    """
+
+    def __init__(self, input_kind: str = "logit", C: float = 0.1):
+        if input_kind not in ("logit", "probability"):
+            raise ValueError(f"input_kind must be 'logit' or 'probability', got {input_kind!r}.")
+        self.input_kind = input_kind
+        self.C = C
+        self.coef: float | None = None
+        self.intercept: float | None = None
+
+    def _feature(self, scores) -> np.ndarray:
+        if self.input_kind == "logit":
+            return as_values(scores, "scores")
+        probs = np.clip(as_probabilities(scores, "scores"), _PROBABILITY_EPS, 1 - _PROBABILITY_EPS)
+        return np.log(probs) - np.log1p(-probs)
+
+    def fit(self, scores, labels) -> PlattCalibrator:
+        """Fits on training-split scores and their 0/1 labels; returns ``self``."""
+        feature = self._feature(scores)
+        targets = as_binary_labels(labels, feature.shape[0])
+        if len(np.unique(targets)) < 2:
+            raise ValueError("Platt scaling needs examples of both classes; the labels hold only one.")
+        from sklearn.linear_model import LogisticRegression  # only to fit: applying needs numpy alone
+
+        regression = LogisticRegression(C=self.C, solver="lbfgs").fit(feature.reshape(-1, 1), targets)
+        self.coef, self.intercept = float(regression.coef_[0, 0]), float(regression.intercept_[0])
+        return self
+
+    def transform(self, scores) -> np.ndarray:
+        """Calibrated P(positive) for scores of the kind it was fitted on."""
+        if self.coef is None:
+            raise ValueError(
+                "The calibrator is not fitted: call fit(scores, labels) or PlattCalibrator.load(directory)."
+            )
+        z = self.coef * self._feature(scores) + self.intercept
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings for large |z|
+
+    def save(self, directory: str | Path) -> Path:
+        """Writes ``calibration.json`` into ``directory`` (e.g. next to the model) and returns its path."""
+        if self.coef is None:
+            raise ValueError("Nothing to save: the calibrator is not fitted.")
+        path = Path(directory) / CALIBRATION_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": CALIBRATION_FORMAT,
+            "method": "platt",
+            "input_kind": self.input_kind,
+            "C": self.C,
+            "coef": self.coef,  # Python floats round-trip exactly through JSON
+            "intercept": self.intercept,
+        }
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PlattCalibrator:
+        """Reads ``calibration.json`` from ``directory`` (or that file's own path)."""
+        path = Path(directory)
+        path = path / CALIBRATION_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No calibration file at {path}. Fit one with PlattCalibrator().fit(...) on training-split "
+                "examples and save it with .save(directory)."
+            )
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("format") != CALIBRATION_FORMAT:
+                raise ValueError(f"format is {record.get('format')!r}, expected {CALIBRATION_FORMAT!r}")
+            calibrator = cls(input_kind=record["input_kind"], C=float(record["C"]))
+            coef, intercept = record["coef"], record["intercept"]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (coef, intercept)):
+                raise ValueError("coef and intercept must be finite numbers")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not a valid Platt calibration file ({error}); re-fit and save it.") from None
+        calibrator.coef, calibrator.intercept = float(coef), float(intercept)
+        return calibrator
+
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "NO_PHRASINGS",
+    "YES_PHRASINGS",
+    "PerplexityClassifier",
+    "PlattCalibrator",
+    "answer_log_likelihoods",
+]
