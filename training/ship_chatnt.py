@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -64,7 +65,27 @@ def _training_facts(run: Path) -> dict:
     }
 
 
-def card(out: str, metrics: str, run: str, ablation: str | None, command: str) -> None:
+def calibration_section(calibration_dir: str, out: str) -> str:
+    """The card's confidence section from a ``calibrate_chatnt`` run; copies its reliability diagram."""
+    source = Path(calibration_dir)
+    fitted = json.loads((source / "metrics.json").read_text())["calibrator"]
+    plot = Path(out) / "plots" / "confidence" / "reliability.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "reliability.png", plot)
+    return (
+        "`model.classify(processor, question, dna)` and `pipeline(..., return_confidence=True)` answer a yes/no "
+        "question with a probability: the perplexity-based classifier compares held-out yes and no phrasings, and "
+        f"Platt scaling (`calibration.json`: coef {fitted['coef']:.3f}, intercept {fitted['intercept']:.3f}) fitted "
+        f"on {fitted['train_questions']} TRAINING-split yes/no questions maps P(yes) to a calibrated probability. "
+        "On TEST-split questions (held-out phrasings, balanced yes/no per task):\n\n"
+        + (source / "table.md").read_text().strip()
+        + "\n\n```bash\npython -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini "
+        "--output_dir runs/calibrate-chatnt-mini --train_per_task 20 --test_per_task 30 --bf16 --save_to_model\n```\n\n"
+        "![reliability diagram](plots/confidence/reliability.png)"
+    )
+
+
+def card(out: str, metrics: str, run: str, ablation: str | None, command: str, calibration: str | None = None) -> None:
     summary = json.loads(Path(metrics).read_text())
     facts = _training_facts(Path(run))
     config = json.loads((Path(out) / "config.json").read_text())
@@ -138,6 +159,8 @@ def card(out: str, metrics: str, run: str, ablation: str | None, command: str) -
             "values, from the evaluation's predictions (`chatnt.evaluation.plots`):\n\n"
             + "\n".join(f"![{path.stem}](plots/{path.name})" for path in plots)
         )
+    if calibration:
+        sections["Calibrated yes/no confidence"] = calibration_section(calibration, out)
     if ablation:
         sections["Ablations"] = Path(ablation).read_text().strip() + (
             "\n\nCommand: `python -m chatnt.training.projection_ablation --output_dir runs/ablation "
@@ -179,11 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     card_parser.add_argument("--run", required=True, help="The SFT run directory (its trainer state).")
     card_parser.add_argument("--ablation", default=None, help="ablation.md of projection_ablation.")
     card_parser.add_argument("--training_command", required=True, help="The training command, as run.")
+    card_parser.add_argument("--calibration", default=None, help="output_dir of calibrate_chatnt on the checkpoint.")
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.run, args.out, args.tasks)
     else:
-        card(args.out, args.metrics, args.run, args.ablation, args.training_command)
+        card(args.out, args.metrics, args.run, args.ablation, args.training_command, args.calibration)
 
 
 if __name__ == "__main__":
