@@ -191,7 +191,10 @@ def main(argv=None) -> int:
     )
     attribute_parser.add_argument("question", help='English question; refer to records as @id, e.g. "Is @seq1 bound?"')
     attribute_parser.add_argument("--fasta", required=True, help="FASTA file (plain or gzip) of the @tagged records")
-    attribute_parser.add_argument("--answer", help="the answer to explain (default: the model's greedy answer)")
+    attribute_parser.add_argument(
+        "--answer", help="the answer to explain (default: the model's greedy answer); pass the label alone (e.g. "
+        "Mafk) when the model opens with a preamble such as 'The answer is', so that the label's token is explained",
+    )
     attribute_parser.add_argument("--model", help=f"ChatNT directory or Hub id (default: {SHIPPED_MODEL} if present)")
     attribute_parser.add_argument(
         "--out", default="attribution", help="folder for the PNGs and attribution.json (default: %(default)s)"

@@ -5,7 +5,9 @@ the logit of the FIRST answer token is the model's decision in one number. Its g
 to the DNA encoder's input token embeddings, taken back through the decoder, the projection and the
 encoder, says how a small change of each DNA token would move that decision; multiplied by the
 embedding itself and summed over the hidden dimension (gradient x input) it is a first-order estimate
-of each token's contribution (Shrikumar et al. 2016; the ChatNT paper's attribution maps).
+of each token's contribution (Shrikumar et al. 2016; the ChatNT paper's attribution maps). A model
+that opens with a preamble ("The answer is Oct4.") puts no label in its first token: pass the label
+itself as ``answer`` to explain the label's logit right after the assistant prefix.
 
 Each 6-mer token's score is then spread evenly over the 6 bases it covers (single-base and N tokens
 cover one), giving one signed score per base pair: the input of the track and logo plots
