@@ -2,6 +2,7 @@
 6-mer, a finite-difference check of the gradient, aggregation and plots (tiny models, seconds)."""
 
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -166,7 +167,7 @@ def test_top_kmers_are_non_overlapping_and_sorted():
     assert top[0][0] == 10 and top[0][2] == pytest.approx(6.0)
     assert [score for _, _, score in top] == sorted((score for _, _, score in top), reverse=True)
     spans = sorted((start, start + 6) for start, _, _ in top)
-    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(spans))
     assert all(kmer == attribution.sequence[start : start + 6] for start, kmer, _ in top)
     assert attribution.peak() == 10
     assert _attribution([1.0] * 8, "ACGTACGT").top_kmers(6, 5) == [(0, "ACGTAC", 6.0)]  # room for one window
