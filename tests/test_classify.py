@@ -80,3 +80,18 @@ def test_pipeline_returns_the_answer_and_its_calibrated_probability(tmp_path, ma
         assert output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
     plain = pipe(QUESTION, dna_sequences=SEQUENCES, max_new_tokens=3, do_sample=False)
     assert set(plain[0]) == {"generated_text"}
+
+
+@pytest.mark.parametrize("projector_type", ["english_aware_perceiver", "linear"])
+def test_shared_prompt_scores_equal_full_scoring(make_model, make_processor, projector_type):
+    """Scoring candidates from the prompt's cache gives the numbers of scoring each full (prompt, answer)."""
+    from chatnt.perplexity_classifier import answer_log_likelihoods, shared_prompt_log_likelihoods
+
+    model, processor = make_model(projector_type), make_processor(projector_type)
+    questions = [QUESTION, "Is <DNA> a promoter? Answer yes or no.", "Tell me if @seq is a promoter."]
+    dna = [SEQUENCES, ["TTTTAAAACCCCGGGGACGTACAAT"], {"seq": "GGGCCCAAATTT"}]
+    candidates = ["Yes, that is true.", "No.", "Negative."]
+    shared = shared_prompt_log_likelihoods(model, processor, questions, dna, candidates)
+    rows = [(q, d, c) for q, d in zip(questions, dna) for c in candidates]
+    full = answer_log_likelihoods(model, processor, *zip(*rows)).view(3, 3)
+    torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-4)

@@ -12,7 +12,7 @@ P(yes) by comparing held-out "yes" and "no" answer phrasings. This script
    weights, where ``model.classify`` and ``pipeline(..., return_confidence=True)`` pick it up.
 
     python -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini --output_dir runs/calibrate-chatnt-mini \\
-        --train_per_task 40 --test_per_task 60 --bf16 --save_to_model
+        --train_per_task 30 --test_per_task 40 --bf16 --save_to_model
 
 writes ``metrics.json``, ``table.md``, ``table.csv``, ``predictions.jsonl`` (task, question, label, raw and
 calibrated P(yes)), ``reliability.png``, and ends with one ``key: value`` line per headline figure.
@@ -85,7 +85,7 @@ def yes_no_questions(
 
 def logit_differences(model, processor, rows: list[dict], batch_size: int = 4, bf16: bool = False) -> np.ndarray:
     """The classifier's yes-minus-no score per row (``batch_size`` questions per forward pass)."""
-    classifier = PerplexityClassifier(batch_size=batch_size * 8)
+    classifier = PerplexityClassifier(batch_size=batch_size)
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     scores = []
     with autocast:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", nargs="+", default=list(CLASSIFICATION_TASKS), help="classification tasks (default: all)")
     parser.add_argument("--train_per_task", type=int, default=40, help="training-split questions per task (fit)")
     parser.add_argument("--test_per_task", type=int, default=60, help="test-split questions per task (report)")
-    parser.add_argument("--batch_size", type=int, default=4, help="questions per forward pass (x8 phrasings)")
+    parser.add_argument("--batch_size", type=int, default=4, help="questions per forward pass")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (as chatnt-mini was trained)")
     parser.add_argument("--save_to_model", action="store_true", help="also write calibration.json beside the model")
     parser.add_argument("--data_dir", default=None, help="the shared data folder (default ../shared/data)")

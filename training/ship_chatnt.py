@@ -80,7 +80,7 @@ def calibration_section(calibration_dir: str, out: str) -> str:
         "On TEST-split questions (held-out phrasings, balanced yes/no per task):\n\n"
         + (source / "table.md").read_text().strip()
         + "\n\n```bash\npython -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini "
-        "--output_dir runs/calibrate-chatnt-mini --train_per_task 20 --test_per_task 30 --bf16 --save_to_model\n```\n\n"
+        "--output_dir runs/calibrate-chatnt-mini --train_per_task 30 --test_per_task 40 --bf16 --save_to_model\n```\n\n"
         "![reliability diagram](plots/confidence/reliability.png)"
     )
 
