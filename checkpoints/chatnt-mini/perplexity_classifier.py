@@ -116,6 +116,80 @@ def answer_log_likelihoods(
     return (totals / counts).cpu()
 
 
+
+def _continuation_tokens(processor, conversation, sequences, answer: str, prompt_ids: list[int]) -> tuple[list[int], list[bool]]:
+    """The tokens that follow the generation prompt when ``answer`` is the assistant's turn, and which of
+    them are scored (the answer and end-of-turn tokens the processor labels, as in training).
+
+    Taken from the processor's own labelled tokenization, so they are exactly what training saw; raises
+    when that tokenization does not start with ``prompt_ids`` (a template that rewrites the prompt once an
+    answer follows), in which case the prompt cannot be shared and ``answer_log_likelihoods`` applies.
+    """
+    full = processor([conversation], [sequences], answers=[answer], padding_side="right", replace_unknown_with_n=True,
+                     return_tensors="pt")
+    ids, labels = full["input_ids"][0], full["labels"][0]
+    length = int(full["attention_mask"][0].sum())
+    labelled = (labels[:length] != -100).nonzero().flatten()
+    if ids[: len(prompt_ids)].tolist() != prompt_ids or len(labelled) == 0 or int(labelled[0]) < len(prompt_ids):
+        raise ValueError("the chat template does not extend the generation prompt with the answer")
+    end = int(labelled[-1]) + 1
+    continuation = ids[len(prompt_ids) : end].tolist()
+    scored = (labels[len(prompt_ids) : end] != -100).tolist()
+    return continuation, scored
+
+
+@torch.no_grad()
+def shared_prompt_log_likelihoods(model, processor, conversations: Sequence, sequences: Sequence, candidates: Sequence[str]) -> torch.Tensor:
+    """Mean token log-likelihood of every candidate answer for every prompt: ``(prompts, candidates)``.
+
+    Same numbers as :func:`answer_log_likelihoods` over all (prompt, candidate) pairs, but each prompt
+    (system message, question, DNA vectors: hundreds of tokens) runs through the model once, and the
+    candidates (a few tokens each) continue from its key/value cache. With eight phrasings this is
+    several times cheaper than scoring eight full copies of the prompt.
+    """
+    prompts = processor(list(conversations), list(sequences), padding_side="left", replace_unknown_with_n=True,
+                        return_tensors="pt")
+    mask = prompts["attention_mask"]
+    first_prompt = prompts["input_ids"][0][mask[0].bool()].tolist()
+    continuations = [_continuation_tokens(processor, conversations[0], sequences[0], c, first_prompt) for c in candidates]
+
+    # Left padding puts every prompt's last token in the last column; positions count real tokens only.
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
+    output = model(**prompt_inputs, position_ids=positions.to(model.device), use_cache=True, logits_to_keep=1)
+    cache, last_logits = output.past_key_values, output.logits[:, -1]
+
+    n_prompts, n_candidates = mask.shape[0], len(candidates)
+    width = max(len(tokens) for tokens, _ in continuations)
+    pad = processor.tokenizer.pad_token_id
+    tokens = torch.full((n_candidates, width), pad, dtype=torch.long)
+    scored = torch.zeros((n_candidates, width), dtype=torch.bool)
+    for index, (ids, is_scored) in enumerate(continuations):
+        tokens[index, : len(ids)] = torch.tensor(ids)
+        scored[index, : len(ids)] = torch.tensor(is_scored)
+    tokens, scored = tokens.repeat(n_prompts, 1), scored.repeat(n_prompts, 1)  # row = prompt * C + candidate
+    real = torch.zeros_like(tokens)
+    for index, (ids, _) in enumerate(continuations):
+        real[index::n_candidates, : len(ids)] = 1
+    cache.batch_repeat_interleave(n_candidates)
+    attention = torch.cat([mask.repeat_interleave(n_candidates, dim=0), real], dim=1)
+    continuation_positions = mask.sum(-1).repeat_interleave(n_candidates).unsqueeze(1) + torch.arange(width)
+    logits = model(
+        input_ids=tokens.to(model.device),
+        attention_mask=attention.to(model.device),
+        position_ids=continuation_positions.to(model.device),
+        past_key_values=cache,
+        use_cache=False,
+    ).logits
+    # Token j of a candidate is predicted by the prompt's last logits (j = 0) or the continuation's j - 1.
+    predicting = torch.cat([last_logits.repeat_interleave(n_candidates, dim=0).unsqueeze(1), logits[:, :-1]], dim=1)
+    scored = scored.to(predicting.device)
+    log_probs = predicting[scored].float().log_softmax(-1).gather(-1, tokens.to(predicting.device)[scored].unsqueeze(-1)).squeeze(-1)
+    rows = torch.arange(tokens.shape[0], device=predicting.device).unsqueeze(1).expand_as(scored)[scored]
+    totals = torch.zeros(tokens.shape[0], device=predicting.device).index_add_(0, rows, log_probs)
+    return (totals / scored.sum(1)).view(n_prompts, n_candidates).cpu()
+
+
 @dataclass
 class PerplexityClassifier:
     """Scores a binary question by the likelihood of positive versus negative answer phrasings.
@@ -130,8 +204,9 @@ class PerplexityClassifier:
         positive: phrasings of the positive answer (e.g. yes, or a label such as "promoter").
         negative: phrasings of the negative answer.
         labels: names of the (negative, positive) classes, for reports.
-        batch_size: (prompt, candidate) rows per forward pass; a question takes
-            ``len(positive) + len(negative)`` rows.
+        batch_size: questions per forward pass. Each question's prompt runs once and its
+            ``len(positive) + len(negative)`` candidates continue from the prompt's cache
+            (:func:`shared_prompt_log_likelihoods`).
 
     Example (a labelled task)::
 
@@ -145,7 +220,7 @@ class PerplexityClassifier:
     positive: Sequence[str] = YES_PHRASINGS
     negative: Sequence[str] = NO_PHRASINGS
     labels: tuple[str, str] = ("no", "yes")
-    batch_size: int = 32
+    batch_size: int = 4
 
     def __post_init__(self):
         if isinstance(self.positive, str) or isinstance(self.negative, str):
@@ -169,13 +244,15 @@ class PerplexityClassifier:
                 f"Got {len(questions)} questions but {len(sequences)} sequence entries; pass one per question."
             )
         candidates = list(self.negative) + list(self.positive)
-        rows = [(question, dna, answer) for question, dna in zip(questions, sequences) for answer in candidates]
         scores = torch.cat(
             [
-                answer_log_likelihoods(model, processor, *zip(*rows[start : start + self.batch_size]))
-                for start in range(0, len(rows), self.batch_size)
+                shared_prompt_log_likelihoods(
+                    model, processor, questions[start : start + self.batch_size],
+                    sequences[start : start + self.batch_size], candidates,
+                )
+                for start in range(0, len(questions), self.batch_size)
             ]
-        ).view(len(questions), len(candidates))
+        )
         negative, positive = scores[:, : len(self.negative)], scores[:, len(self.negative) :]
         return torch.stack([negative.mean(dim=1), positive.mean(dim=1)], dim=1)
 
@@ -311,4 +388,5 @@ __all__ = [
     "PerplexityClassifier",
     "PlattCalibrator",
     "answer_log_likelihoods",
+    "shared_prompt_log_likelihoods",
 ]
