@@ -90,13 +90,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, DatasetDict
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from scipy.stats import binomtest
-
-from tqdm.auto import tqdm
-
 from chatnt.training.genomic_tasks import DEFAULT_DATA_DIR, TaskSpec, get_task, hash_split, load_task, stable_hash
 from chatnt.training.instruction_data import (
     PHRASINGS,
@@ -105,6 +98,11 @@ from chatnt.training.instruction_data import (
     TaskPhrasing,
     build_task_rows,
 )
+from datasets import Dataset, DatasetDict
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import binomtest
+from tqdm.auto import tqdm
 
 # --------------------------------------------------------------------------------------------------
 # Splice sites
@@ -667,6 +665,8 @@ class RecoveryRate:
         rate: ``hits / n``; chance: mean exact chance rate; ratio: ``rate / chance``.
         p_value: one-sided binomial test of ``hits`` out of ``n`` at ``chance`` (greater).
         skipped: records of the group left out (no canonical dinucleotide at the junction).
+        peaks_on_single_bases: sequences whose peak token is a single-base token (a leftover base or N), a
+            diagnostic: a model that leans on the few leftover bases at a window's end shows it here.
     """
 
     group: str
@@ -681,6 +681,7 @@ class RecoveryRate:
     ratio: float
     p_value: float
     skipped: int = 0
+    peaks_on_single_bases: int = 0
 
 
 def recovery_rate(hits: Sequence[bool], chances: Sequence[float]) -> tuple[float, float, float, float]:
@@ -713,7 +714,8 @@ def summarize(scored: Sequence[dict], top_n: int = 5, skipped: dict[str, int] | 
             results.append(
                 RecoveryRate(group, items[0]["task"], items[0]["label"], items[0]["motif_name"], rule, len(items),
                              sum(item[f"{prefix}_hit"] for item in items), rate, chance, ratio, p_value,
-                             skipped.get(group, 0))
+                             skipped.get(group, 0),
+                             sum(item["peak_span"][1] - item["peak_span"][0] == 1 for item in items))
             )
     return results
 
@@ -794,13 +796,14 @@ def headline(results: Sequence[RecoveryRate]) -> list[str]:
 def markdown_table(results: Sequence[RecoveryRate]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| group | task label | motif | rule | n | hits | rate | chance | ratio | p (binomial, >) | skipped |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ("| group | task label | motif | rule | n | hits | rate | chance | ratio | p (binomial, >) | skipped "
+         "| peaks on single-base tokens |"),
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.group} | {r.label} | {r.motif} | {r.rule} | {r.n} | {r.hits} | {r.rate:.3f} | {r.chance:.3f} | "
-            f"{r.ratio:.2f} | {r.p_value:.3g} | {r.skipped} |"
+            f"{r.ratio:.2f} | {r.p_value:.3g} | {r.skipped} | {r.peaks_on_single_bases} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -876,7 +879,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[RecoveryRate]:
     args = parse_args(argv)
     import torch
-
     from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
     from chatnt.offline_models import decoder_kwargs
     from chatnt.processing_chatnt import ChatNTProcessor

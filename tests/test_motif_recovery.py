@@ -28,7 +28,6 @@ from chatnt.evaluation.motif_recovery import (
 from chatnt.training.chatnt_sft import build_model, load_instruction_dataset, parse_args, train_chatnt
 from chatnt.training.genomic_tasks import load_task
 from chatnt.training.instruction_data import ROW_FEATURES
-from datasets import Dataset
 from helpers import random_dna
 
 PLANTED_BUILDER = "chatnt.evaluation.motif_recovery:build_planted_tata_instructions"
@@ -76,7 +75,7 @@ def test_dnahl_splice_labels_are_permuted_and_the_records_carry_their_dinucleoti
     # The fact the annotation rests on: "Acceptor Sites" windows hold a donor GT, "Non-Splice Sites" an acceptor AG.
     data = load_task("splice_site", max_per_class=None)
     by_label = {label: [row["sequence"] for row in data if row["label"] == label] for label in set(data["label"])}
-    at = lambda label, start, pair: np.mean([s[start : start + 2] == pair for s in by_label[label]])  # noqa: E731
+    at = lambda label, start, pair: np.mean([s[start : start + 2] == pair for s in by_label[label]])
     assert at("Acceptor Sites", SPLICE_JUNCTION, "GT") > 0.95
     assert at("Non-Splice Sites", SPLICE_JUNCTION - 2, "AG") == 1.0
     assert at("Donor Sites", SPLICE_JUNCTION, "GT") < 0.5 and at("Donor Sites", SPLICE_JUNCTION - 2, "AG") < 0.5
@@ -194,6 +193,10 @@ def test_a_peak_on_the_motif_scores_one_and_a_peak_elsewhere_zero():
     assert results[("planted_tata", "peak")].rate == 1.0 and results[("planted_tata", "top5")].rate == 1.0
     assert results[("planted_tata_decoy", "peak")].rate == 0.0
     assert results[("planted_tata", "peak")].ratio == pytest.approx(35 / 2)
+    assert results[("planted_tata", "peak")].peaks_on_single_bases == 0
+    single = score_attribution(fake_attribution(sequence, 34), *motif)  # token 34: the last leftover base
+    assert single["peak_span"] == [199, 200]
+    assert summarize([dict(single, group="planted_tata", task="t", label="l", motif_name="m")])[0].peaks_on_single_bases == 1
     lines = headline(summarize(scored))
     assert "planted_tata_peak_in_motif: 1.000" in lines and "planted_tata_chance: 0.057" in lines
     with pytest.raises(ValueError, match="outside the 200 bp sequence"):
@@ -290,7 +293,7 @@ def test_script_runs_end_to_end_on_a_tiny_model(saved_tiny_chatnt, tmp_path, cap
     assert len(report["records"]) == 8 and len(report["results"]) == 8
     assert report["records"][0]["target_token"]
     assert (tmp_path / "motif_recovery.png").stat().st_size > 0
-    assert "| splice_donor | Acceptor Sites | GT | peak |" in (tmp_path / "motif_recovery.md").read_text()
+    assert "| splice_donor | Acceptor Sites | GT | peak | 2 |" in (tmp_path / "motif_recovery.md").read_text()
     last = capsys.readouterr().out.strip().splitlines()[-24:]
     assert last[0].startswith("splice_donor_peak_in_gt: ") and last[1].startswith("splice_donor_chance: ")
     assert any(line.startswith("planted_tata_peak_in_motif: ") for line in last)
