@@ -72,6 +72,13 @@ def calibration_section(calibration_dir: str, out: str) -> str:
     plot = Path(out) / "plots" / "confidence" / "reliability.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "reliability.png", plot)
+    predictions = [json.loads(line) for line in (source / "predictions.jsonl").read_text().splitlines()]
+    raw, calibrated = [p["p_yes_raw"] for p in predictions], [p["p_yes"] for p in predictions]
+    spread = (
+        f"Raw P(yes) on these questions spans {min(raw):.3f}-{max(raw):.3f}, calibrated "
+        f"{min(calibrated):.3f}-{max(calibrated):.3f}: a calibrated probability near 0.5 everywhere means the "
+        "classifier carries no usable signal, and says so instead of a confident guess."
+    )
     return (
         "`model.classify(processor, question, dna)` and `pipeline(..., return_confidence=True)` answer a yes/no "
         "question with a probability: the perplexity-based classifier compares held-out yes and no phrasings, and "
@@ -79,6 +86,7 @@ def calibration_section(calibration_dir: str, out: str) -> str:
         f"on {fitted['train_questions']} TRAINING-split yes/no questions maps P(yes) to a calibrated probability. "
         "On TEST-split questions (held-out phrasings, balanced yes/no per task):\n\n"
         + (source / "table.md").read_text().strip()
+        + "\n\n" + spread
         + "\n\n```bash\npython -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini "
         "--output_dir runs/calibrate-chatnt-mini --train_per_task 30 --test_per_task 40 --bf16 --save_to_model\n```\n\n"
         "![reliability diagram](plots/confidence/reliability.png)"
