@@ -186,7 +186,11 @@ TASKS: dict[str, TaskSpec] = {
             sequence_length=400,
             labels=("Non-Splice Sites", "Acceptor Sites", "Donor Sites"),
             species="human",
-            notes="GUE splice site task (human) as published in DNAHL; split by the DNAHLM sha256 rule.",
+            notes="GUE splice site task (human) as published in DNAHL; split by the DNAHLM sha256 rule. The "
+            "label names do not match the windows' biology (the junction is between bases 199 and 200): "
+            "'Acceptor Sites' windows carry the donor consensus (GT at 200-201), 'Non-Splice Sites' windows the "
+            "acceptor consensus (AG at 198-199 after a pyrimidine tract), 'Donor Sites' windows neither "
+            "(chatnt.evaluation.motif_recovery). The names are kept as published, so scores compare with DNAHLM.",
         ),
         TaskSpec(
             name="promoter_terminator",
