@@ -121,6 +121,7 @@ def test_answers_are_scored_on_their_first_line_ignoring_case_and_spaces():
     assert not is_exact_match("not a promoter", "promoter")
     assert not is_exact_match("", "promoter")
     assert is_exact_match("promoter.", "promoter") and not is_exact_match("I would say promoter.", "promoter")
+    assert is_exact_match("It is a 16S ribosomal RNA.", "It is a 16S ribosomal RNA.")  # gold sentences keep their period
     find_label = lambda task, text, gold: "promoter" if "promoter" in text else ""  # noqa: E731
     assert is_exact_match("I would say promoter.", "promoter", "core_promoter", find_label)
     row = instruction_rows(2)[1]

@@ -44,8 +44,10 @@ def is_exact_match(generated: str, gold: str, task: str | None = None, normalize
     replaces that rule (e.g. :func:`chatnt.training.instruction_data.normalize_answer`, which finds the
     label inside a sentence).
     """
-    answer = parse_answer(generated) if normalize is None else normalize(task, generated, gold)
-    return answer.casefold() == gold.strip().casefold()
+    if normalize is not None:
+        return normalize(task, generated, gold).casefold() == gold.strip().casefold()
+    # Both sides lose closing punctuation: sentence answers (RNA-GPT's "It is a 16S rRNA.") keep it in gold.
+    return parse_answer(generated).casefold() == parse_answer(gold).casefold()
 
 
 def answer_prompts(row: dict) -> list[tuple[list[dict], str]]:
