@@ -70,8 +70,10 @@ Run::
         --task both --max_per_label 20
 
 writes ``motif_recovery.json`` (per-group results, per-record hits and scores), ``motif_recovery.md`` (the
-table), ``motif_recovery.png`` (observed vs chance bars; mean |attribution| aligned on the motif start) and
-ends its output with ``key: value`` headline lines.
+table), ``motif_recovery.png`` (observed vs chance bars; mean |attribution| aligned on the motif start),
+``kmer_frequencies.png`` (top 6-mers per group, i.e. per task and label), ``<group>_track.png`` and
+``<group>_logo.png`` (the best-recovered record of each group: an example, not a typical one) and ends its
+output with ``key: value`` headline lines.
 
 To fine-tune on the planted task, ``--dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions``
 gives :mod:`chatnt.training.chatnt_sft` its rows.
@@ -776,9 +778,35 @@ def attribute_records(model, processor, records: Sequence[MotifRecord], top_n: i
             dataclasses.asdict(record)
             | {"target_token": result.target_token}
             | score_attribution(sequence_attribution, record.motif_start, record.motif_end, top_n)
-            | {"base_scores": [round(float(value), 8) for value in sequence_attribution.base_scores]}
+            | {
+                "tokens": list(sequence_attribution.tokens),
+                "token_scores": [round(float(value), 8) for value in sequence_attribution.token_scores],
+                "base_scores": [round(float(value), 8) for value in sequence_attribution.base_scores],
+            }
         )
     return scored
+
+
+def attribution_plots(scored: Sequence[dict], output_dir: Path) -> list[Path]:
+    """The top-6-mer frequencies per group (a task and label) and, per group, the track and logo of its
+    best-recovered record (its motif token ranked highest; the first record on ties)."""
+    from chatnt.evaluation.attribution import SequenceAttribution, aggregate_by_label
+    from chatnt.evaluation.plots import attribution_logo, attribution_track, kmer_frequency_plot
+
+    def as_attribution(item: dict) -> SequenceAttribution:
+        return SequenceAttribution(
+            item["id"], item["sequence"], item["tokens"], np.array(item["token_scores"]), np.array(item["base_scores"])
+        )
+
+    paths = [kmer_frequency_plot(aggregate_by_label((item["group"], as_attribution(item)) for item in scored),
+                                 output_dir / "kmer_frequencies.png")]
+    for group in dict.fromkeys(item["group"] for item in scored):
+        items = [item for item in scored if item["group"] == group]
+        best = max(items, key=lambda item: (item["peak_hit"], item["top_hit"]))
+        title = f"{group}: {best['id']} ({best['motif_name']} at {best['motif_start']}-{best['motif_end']})"
+        paths.append(attribution_track(as_attribution(best), output_dir / f"{group}_track.png", title=title))
+        paths.append(attribution_logo(as_attribution(best), output_dir / f"{group}_logo.png", title=title))
+    return paths
 
 
 def headline(results: Sequence[RecoveryRate]) -> list[str]:
@@ -911,6 +939,7 @@ def main(argv: list[str] | None = None) -> list[RecoveryRate]:
         encoding="utf-8",
     )
     recovery_plot(results, scored, output_dir / "motif_recovery.png", args.flank)
+    attribution_plots(scored, output_dir)
     print(markdown_table(results))
     print(f"sequences: {len(scored)}")
     print(f"attribution_seconds: {seconds:.1f}")

@@ -283,7 +283,6 @@ def test_init_from_continues_training_a_saved_checkpoint(saved_tiny_chatnt, tmp_
 
 
 def test_script_runs_end_to_end_on_a_tiny_model(saved_tiny_chatnt, tmp_path, capsys):
-    pytest.importorskip("chatnt.evaluation.attribution")
     results = main(["--model", saved_tiny_chatnt, "--output_dir", str(tmp_path), "--max_per_label", "2"])
     assert {(result.group, result.rule) for result in results} == {
         (group, rule) for group in ("splice_donor", "splice_acceptor", "planted_tata", "planted_tata_decoy")
@@ -293,6 +292,9 @@ def test_script_runs_end_to_end_on_a_tiny_model(saved_tiny_chatnt, tmp_path, cap
     assert len(report["records"]) == 8 and len(report["results"]) == 8
     assert report["records"][0]["target_token"]
     assert (tmp_path / "motif_recovery.png").stat().st_size > 0
+    for name in ["kmer_frequencies"] + [f"{group}_{kind}" for group in ("splice_donor", "planted_tata")
+                                        for kind in ("track", "logo")]:
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000, name
     assert "| splice_donor | Acceptor Sites | GT | peak | 2 |" in (tmp_path / "motif_recovery.md").read_text()
     last = capsys.readouterr().out.strip().splitlines()[-24:]
     assert last[0].startswith("splice_donor_peak_in_gt: ") and last[1].startswith("splice_donor_chance: ")
