@@ -1,10 +1,14 @@
-"""The ``chatnt`` command line: ask questions about the sequences of a FASTA file.
+"""The ``chatnt`` command line: ask questions about the sequences of FASTA files.
 
     chatnt ask "Is @YAL003W a protein-coding region?" --fasta ../shared/data/yeast/someORF.fa
+    chatnt predict --fasta records.fa --question "Is @seq a promoter? Answer yes or no." --out results.tsv
+    chatnt compare --ref @wt --alt @mut --fasta variants.fa
+    chatnt chat --fasta ../shared/data/yeast/someORF.fa
     chatnt attribute "Is @YAL003W a protein-coding region?" --fasta ../shared/data/yeast/someORF.fa --out attr/
     chatnt evaluate --model checkpoints/chatnt-mini --output_dir runs/eval   (see chatnt evaluate --help)
 
-``ask`` and ``attribute`` are also Python functions.
+Every command but evaluate is also a Python function (chatnt.cli.ask, predict, compare, chat, attribute).
+Bad input prints "chatnt: error: ..." and exits with status 2.
 """
 
 import argparse
@@ -13,57 +17,10 @@ import re
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent
-SHIPPED_MODEL = REPO_ROOT / "checkpoints" / "chatnt-mini"
-
-
-def default_model() -> str:
-    """The shipped ChatNT checkpoint, or, until one is trained, an untrained starter built offline.
-
-    The starter is the real SmolLM2-135M-Instruct decoder with a freshly initialised NT v2 encoder and
-    English-aware Perceiver: it answers in English, but its answers are not informed by the DNA.
-    """
-    if SHIPPED_MODEL.is_dir():
-        return str(SHIPPED_MODEL)
-    from .configuration_nucleotide_transformer import NucleotideTransformerConfig
-    from .modeling_chatnt import ChatNTForConditionalGeneration
-    from .modeling_nucleotide_transformer import NucleotideTransformerModel
-    from .offline_models import default_cache_dir, smollm2_instruct
-
-    starter = default_cache_dir() / "chatnt-untrained-starter"
-    if not (starter / "config.json").is_file():
-        print(f"No trained ChatNT checkpoint in {SHIPPED_MODEL}; building an UNTRAINED starter in {starter} "
-              "(SmolLM2 decoder + random NT encoder).", file=sys.stderr)
-        encoder_dir = starter / "encoder"
-        NucleotideTransformerModel(
-            NucleotideTransformerConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, intermediate_size=1024)
-        ).save_pretrained(encoder_dir)
-        model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder_dir, smollm2_instruct())
-        model.save_pretrained(starter, include_text_model=False)
-        processor.save_pretrained(starter)
-    return str(starter)
-
-
-def ask(question: str, fasta: str | None = None, sequences=None, model: str | None = None, max_new_tokens: int = 64) -> str:
-    """One answer to a question about DNA.
-
-    Args:
-        question: English, referring to sequences by ``@record_id`` (FASTA) or ``<DNA>`` (in order).
-        fasta: a FASTA file whose record ids the ``@`` tags name.
-        sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
-        model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``).
-    """
-    from transformers import pipeline
-
-    from .offline_models import decoder_kwargs
-
-    model = model or default_model()
-    generator = pipeline(
-        "text-generation", model=model, trust_remote_code=True, model_kwargs=decoder_kwargs(model)
-    )
-    output = generator(question, dna_sequences=fasta if fasta is not None else sequences,
-                       max_new_tokens=max_new_tokens, do_sample=False)
-    return output[0]["generated_text"].strip()
+from .commands import ask, chat, compare, predict
+from .commands.compare import DEFAULT_QUESTION as COMPARE_QUESTION
+from .commands.loading import SHIPPED_MODEL, default_model  # noqa: F401  (chatnt.cli.default_model, public)
+from .commands.questions import CONFIDENCE_MODES
 
 
 def attribute(
@@ -86,7 +43,8 @@ def attribute(
         question: English, referring to sequences by ``@record_id`` (FASTA) or ``<DNA>`` (in order).
         fasta: a FASTA file whose record ids the ``@`` tags name.
         sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
-        model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``).
+        model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``); loaded once per
+            process (:func:`chatnt.commands.loading.load_chatnt`).
         answer: the answer to explain; default: the model's greedy answer.
         out: a folder for ``<name>_track.png``, ``<name>_logo.png`` and ``attribution.json``; ``None``
             writes nothing.
@@ -96,18 +54,14 @@ def attribute(
     Returns:
         The :class:`~chatnt.evaluation.attribution.AnswerAttribution`.
     """
+    from .commands.loading import load_chatnt
     from .evaluation.attribution import attribute as attribute_answer
-    from .modeling_chatnt import ChatNTForConditionalGeneration
-    from .offline_models import decoder_kwargs
-    from .processing_chatnt import ChatNTProcessor
 
     if fasta is None and sequences is None:
         raise ValueError("attribute needs DNA: pass a FASTA file (--fasta) or sequences.")
-    model = model or default_model()
-    chatnt_model = ChatNTForConditionalGeneration.from_pretrained(model, **decoder_kwargs(model))
-    processor = ChatNTProcessor.from_pretrained(model)
+    loaded = load_chatnt(model)
     result = attribute_answer(
-        chatnt_model, processor, question, fasta if fasta is not None else sequences, answer=answer,
+        loaded.model, loaded.processor, question, fasta if fasta is not None else sequences, answer=answer,
         max_new_tokens=max_new_tokens, bf16=bf16,
     )
     if out is not None:
@@ -174,18 +128,73 @@ def _evaluate(arguments: list[str]) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "evaluate":
-        # Forwarded untouched, --help included, so evaluate_chatnt's own parser answers.
-        return _evaluate(argv[1:])
+def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, confidence: bool = True) -> None:
+    """Options every answering command shares."""
+    parser.add_argument("--model", help=f"ChatNT directory or Hub id (default: {SHIPPED_MODEL} if present)")
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
+                        help="length limit of each answer (default: %(default)s)")
+    if confidence:
+        parser.add_argument(
+            "--confidence", choices=CONFIDENCE_MODES, default="auto",
+            help="add the calibrated yes/no probability: auto = for yes/no questions (default), always, never",
+        )
+    parser.add_argument("--truncate", action="store_true",
+                        help="keep the start of a sequence longer than the encoder's limit (default: an error)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                        help="bfloat16 autocast, as chatnt-mini was trained and calibrated (default: on)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chatnt`` argument parser (``evaluate`` is forwarded before parsing; see :func:`main`)."""
     parser = argparse.ArgumentParser(prog="chatnt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    ask_parser = commands.add_parser("ask", help="answer one question about sequences in a FASTA file")
+    ask_parser = commands.add_parser(
+        "ask", help="answer one question about sequences in a FASTA file",
+        description="One answer; for a yes/no question also the calibrated probability, e.g. "
+        "'Yes. (P(yes) = 0.50, calibrated)'.",
+    )
     ask_parser.add_argument("question", help='English question; refer to records as @id, e.g. "Is @seq1 a promoter?"')
     ask_parser.add_argument("--fasta", help="FASTA file (plain or gzip) whose record ids the @tags name")
-    ask_parser.add_argument("--model", help=f"ChatNT directory or Hub id (default: {SHIPPED_MODEL} if present)")
-    ask_parser.add_argument("--max-new-tokens", type=int, default=64)
+    _add_model_options(ask_parser, max_new_tokens=64)
+
+    predict_parser = commands.add_parser(
+        "predict", help="the same question over every record of a FASTA file, into a TSV (resumable)",
+        description="Asks QUESTION about every record (streamed, batched). The question names the record as <DNA> "
+        "or a single @tag (e.g. @seq). Rows collect in OUT.partial, flushed per batch; re-running the same "
+        "command after an interruption skips finished records; OUT appears only when every record is done. "
+        "Columns: id, answer, parsed (label or value), probability (calibrated P(yes)), calibrated.",
+    )
+    predict_parser.add_argument("--fasta", required=True, help="FASTA file (plain or gzip), read one record at a time")
+    predict_parser.add_argument("--question", required=True,
+                                help='asked of each record, e.g. "Is @seq a promoter? Answer yes or no."')
+    predict_parser.add_argument("--out", required=True, help="TSV to write (e.g. results.tsv)")
+    predict_parser.add_argument("--batch-size", type=int, default=8, help="records answered together (default: %(default)s)")
+    predict_parser.add_argument("--task", help="task registry name whose parser fills 'parsed' (e.g. core_promoter, gc_content)")
+    predict_parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT and start again")
+    predict_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(predict_parser, max_new_tokens=32)
+
+    compare_parser = commands.add_parser(
+        "compare", help="one question over a reference and a variant sequence",
+        description="Asks one question about two records of a FASTA file, a reference (--ref) and a variant (--alt): "
+        "the ChatNT paper's variant use. The question names them @ref and @alt (or their ids). Default question: "
+        + COMPARE_QUESTION.replace("%", "%%"),
+    )
+    compare_parser.add_argument("--ref", required=True, help="reference record id, e.g. @wt")
+    compare_parser.add_argument("--alt", required=True, help="variant record id, e.g. @mut")
+    compare_parser.add_argument("--fasta", required=True, help="FASTA file holding both records")
+    compare_parser.add_argument("--question", help="the question (default: does the variant change the function?)")
+    _add_model_options(compare_parser, max_new_tokens=64)
+
+    chat_parser = commands.add_parser(
+        "chat", help="an interactive conversation about FASTA records (reads standard input)",
+        description="Reads questions line by line from standard input (a terminal or a pipe); questions name records "
+        "as @id or <DNA>; the conversation is kept across turns. Commands: /load FILE, /list, /reset, /history, "
+        "/help, /quit.",
+    )
+    chat_parser.add_argument("--fasta", action="append", default=[], help="FASTA file to load (repeatable)")
+    _add_model_options(chat_parser, max_new_tokens=64)
+
     attribute_parser = commands.add_parser(
         "attribute", help="which bases an answer rests on: gradient x input maps, logos and a table"
     )
@@ -205,19 +214,51 @@ def main(argv=None) -> int:
         "evaluate", add_help=False,
         help="per-task test scores of a model (python -m chatnt.training.evaluate_chatnt; see chatnt evaluate --help)",
     )
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "attribute":
-            result = attribute(args.question, fasta=args.fasta, model=args.model, answer=args.answer, out=args.out,
-                               max_new_tokens=args.max_new_tokens, bf16=args.bf16)
-            print(attribution_table(result))
-            print(f"\nwrote {len(result.sequences)} track(s), logo(s) and attribution.json to {args.out}")
-        else:
-            print(ask(args.question, fasta=args.fasta, model=args.model, max_new_tokens=args.max_new_tokens))
-    except (ValueError, FileNotFoundError, IsADirectoryError) as error:
-        print(f"chatnt: error: {error}", file=sys.stderr)
-        return 2
+    return parser
+
+
+def _run(args) -> int:
+    shared = dict(model=args.model, max_new_tokens=args.max_new_tokens) if args.command != "attribute" else {}
+    if args.command in ("ask", "predict", "compare", "chat"):
+        shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16)
+    if args.command == "ask":
+        print(ask(args.question, fasta=args.fasta, **shared))
+    elif args.command == "predict":
+        summary = predict(args.fasta, args.question, args.out, batch_size=args.batch_size, task=args.task,
+                          overwrite=args.overwrite, progress=not args.no_progress, **shared)
+        print(summary.report())
+    elif args.command == "compare":
+        outcome = compare(args.ref, args.alt, fasta=args.fasta, question=args.question, **shared)
+        print(f"question: {outcome.question}")
+        print(f"@{outcome.ref} vs @{outcome.alt}: {outcome.describe_difference()}")
+        print(outcome.result)
+    elif args.command == "chat":
+        chat(args.fasta, **shared)
+    else:
+        result = attribute(args.question, fasta=args.fasta, model=args.model, answer=args.answer, out=args.out,
+                           max_new_tokens=args.max_new_tokens, bf16=args.bf16)
+        print(attribution_table(result))
+        print(f"\nwrote {len(result.sequences)} track(s), logo(s) and attribution.json to {args.out}")
     return 0
+
+
+def main(argv=None) -> int:
+    """Runs ``chatnt``; returns the exit status (0, 2 for bad input, 130 when interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        # Forwarded untouched, --help included, so evaluate_chatnt's own parser answers.
+        return _evaluate(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as error:
+        message = " ".join(str(error).split())  # one line, whatever the message held
+        print(f"chatnt: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = " Rows so far are in the .partial file: run the same command again to resume." if args.command == "predict" else ""
+        print(f"chatnt: interrupted.{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import each other only relatively, so ``trust_remote_code=True`` can load them w
 
 from setuptools import setup
 
-SUBPACKAGES = ["training", "training.dnahlm", "tokenizer", "evaluation"]
+SUBPACKAGES = ["training", "training.dnahlm", "tokenizer", "evaluation", "commands"]
 
 setup(
     name="chatnt",

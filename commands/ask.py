@@ -1,0 +1,51 @@
+"""``chatnt ask``: one answer to a question about named sequences, with a probability for yes/no questions."""
+
+from ..fasta import read_fasta
+from .answering import AnswerResult, answer_batch
+from .loading import load_chatnt
+from .questions import wants_confidence
+from .sequences import truncated_to_limit
+
+
+def ask(
+    question: str,
+    fasta: str | None = None,
+    sequences=None,
+    model: str | None = None,
+    max_new_tokens: int = 64,
+    confidence: str = "auto",
+    truncate: bool = False,
+    bf16: bool = True,
+) -> AnswerResult:
+    """One answer to a question about DNA.
+
+    Args:
+        question: English, referring to sequences by ``@record_id`` (FASTA) or ``<DNA>`` (in order).
+        fasta: a FASTA file whose record ids the ``@`` tags name.
+        sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
+        model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``).
+        max_new_tokens: length limit of the answer.
+        confidence: ``auto`` adds the calibrated P(yes/no) to yes/no questions, ``always`` to any question,
+            ``never`` skips it (the classifier costs about as much as generating a long answer).
+        truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
+        bf16: bfloat16 autocast (as chatnt-mini was trained and calibrated; faster on a CPU).
+
+    Returns:
+        An :class:`~chatnt.commands.answering.AnswerResult`; ``str(result)`` is the answer with its
+        probability, e.g. ``"Yes. (P(yes) = 0.50, calibrated)"``.
+
+    Example:
+        >>> result = ask("Is @seq1 a promoter?", fasta="records.fa")
+        >>> result.answer, result.label, result.probability, result.calibrated
+        ('Yes.', 'yes', 0.5, True)
+    """
+    chatnt = load_chatnt(model)
+    dna = read_fasta(fasta) if fasta is not None else sequences
+    dna = truncated_to_limit(chatnt.processor, dna, truncate)
+    (result,) = answer_batch(
+        chatnt, [question], [dna], [wants_confidence(question, confidence)], max_new_tokens=max_new_tokens, bf16=bf16
+    )
+    return result
+
+
+__all__ = ["ask"]

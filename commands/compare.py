@@ -1,0 +1,124 @@
+"""``chatnt compare``: one question over a reference and a variant sequence (the ChatNT paper's variant use).
+
+The ChatNT paper proposes asking about two sequences at once, e.g. a reference allele and a variant,
+so the model's answer contrasts them. The question names them ``@ref`` and ``@alt`` (the records
+passed as ``--ref`` and ``--alt``; their own ``@ids`` work too). The default question is
+:data:`DEFAULT_QUESTION`, a yes/no question, so a calibrated probability comes with the answer.
+"""
+
+from dataclasses import dataclass
+
+from ..fasta import read_fasta
+from .answering import AnswerResult, answer_batch
+from .loading import load_chatnt
+from .questions import wants_confidence
+from .sequences import checked_sequence
+
+DEFAULT_QUESTION = (
+    "Here is a reference DNA sequence, @ref, and the same region carrying a variant, @alt. "
+    "Does the variant change the function of the sequence? Answer yes or no."
+)
+# Substitutions listed by position; beyond this many the list is cut (the count stays exact).
+MAX_LISTED_DIFFERENCES = 10
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """The answer about a reference/variant pair and how the two sequences differ.
+
+    Attributes:
+        ref: the reference record id; alt: the variant's.
+        question: the question asked (with ``@ref``/``@alt`` or the ids).
+        result: the :class:`~chatnt.commands.answering.AnswerResult`.
+        differences: ``"position:ref>alt"`` (1-based) for up to ten substitutions when both sequences have the
+            same length; empty otherwise.
+        substitutions: the number of differing positions (``None`` when the lengths differ).
+        ref_length, alt_length: the sequences' lengths in bp.
+    """
+
+    ref: str
+    alt: str
+    question: str
+    result: AnswerResult
+    differences: tuple[str, ...] = ()
+    substitutions: int | None = None
+    ref_length: int = 0
+    alt_length: int = 0
+
+    def describe_difference(self) -> str:
+        """``"1 substitution: 101:A>G"``, or the lengths when they differ."""
+        if self.substitutions is None:
+            return f"@{self.ref} and @{self.alt} differ in length ({self.ref_length} vs {self.alt_length} bp)"
+        listed = ", ".join(self.differences) + (", ..." if self.substitutions > len(self.differences) else "")
+        plural = "" if self.substitutions == 1 else "s"
+        return f"{self.substitutions} substitution{plural}" + (f": {listed}" if listed else "")
+
+
+def substitutions(reference: str, variant: str) -> tuple[int | None, tuple[str, ...]]:
+    """How many positions differ (case-insensitive) and the first few as ``"pos:ref>alt"``; ``None`` if lengths differ."""
+    if len(reference) != len(variant):
+        return None, ()
+    found = [
+        f"{position}:{a}>{b}"
+        for position, (a, b) in enumerate(zip(reference.upper(), variant.upper()), start=1)
+        if a != b
+    ]
+    return len(found), tuple(found[:MAX_LISTED_DIFFERENCES])
+
+
+def compare(
+    ref: str,
+    alt: str,
+    fasta: str | None = None,
+    sequences: dict | None = None,
+    question: str | None = None,
+    model: str | None = None,
+    max_new_tokens: int = 64,
+    confidence: str = "auto",
+    truncate: bool = False,
+    bf16: bool = True,
+) -> CompareResult:
+    """Asks one question about a reference sequence and a variant of it.
+
+    Args:
+        ref: the reference record id (``"wt"`` or ``"@wt"``).
+        alt: the variant record id (``"mut"`` or ``"@mut"``).
+        fasta: a FASTA file holding both records.
+        sequences: instead of a FASTA file, a dict of named sequences.
+        question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default :data:`DEFAULT_QUESTION`.
+        model: a ChatNT directory or Hub id; default: the shipped model.
+        max_new_tokens: length limit of the answer.
+        confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
+        truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
+        bf16: bfloat16 autocast.
+
+    Returns:
+        A :class:`CompareResult`.
+
+    Raises:
+        ValueError: a record id that is not in the file, a record the model cannot read, no sequences given.
+    """
+    if fasta is None and sequences is None:
+        raise ValueError("compare needs the two sequences: pass a FASTA file (--fasta) holding both records.")
+    named = read_fasta(fasta) if fasta is not None else dict(sequences)
+    ref, alt = ref.removeprefix("@"), alt.removeprefix("@")
+    for role, name in (("--ref", ref), ("--alt", alt)):
+        if name not in named:
+            known = ", ".join("@" + n for n in list(named)[:10]) + (", ..." if len(named) > 10 else "")
+            raise ValueError(f"{role} @{name}: no such record. Known names: {known}.")
+    if ref == alt:
+        raise ValueError(f"--ref and --alt are both @{ref}; pass two different records.")
+    chatnt = load_chatnt(model)
+    reference = checked_sequence(chatnt.processor, ref, named[ref], truncate)
+    variant = checked_sequence(chatnt.processor, alt, named[alt], truncate)
+    question = question or DEFAULT_QUESTION
+    # @ref/@alt name the pair; the records' own ids work as well (they may not be "ref" and "alt").
+    dna = {**named, ref: reference, alt: variant, "ref": reference, "alt": variant}
+    (result,) = answer_batch(
+        chatnt, [question], [dna], [wants_confidence(question, confidence)], max_new_tokens=max_new_tokens, bf16=bf16
+    )
+    count, listed = substitutions(named[ref], named[alt])
+    return CompareResult(ref, alt, question, result, listed, count, len(named[ref]), len(named[alt]))
+
+
+__all__ = ["CompareResult", "DEFAULT_QUESTION", "compare", "substitutions"]

@@ -1,0 +1,107 @@
+"""Finding and loading the ChatNT model behind every command, with errors that say what to pass instead."""
+
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = REPO_ROOT / "checkpoints" / "chatnt-mini"
+# "owner/name" as the Hub spells repository ids; anything else that does not exist locally is a wrong path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def default_model() -> str:
+    """The shipped ChatNT checkpoint, or, until one is trained, an untrained starter built offline.
+
+    The starter is the real SmolLM2-135M-Instruct decoder with a freshly initialised NT v2 encoder and
+    English-aware Perceiver: it answers in English, but its answers are not informed by the DNA.
+
+    Returns:
+        The checkpoint directory as a string.
+    """
+    if SHIPPED_MODEL.is_dir():
+        return str(SHIPPED_MODEL)
+    from ..configuration_nucleotide_transformer import NucleotideTransformerConfig
+    from ..modeling_chatnt import ChatNTForConditionalGeneration
+    from ..modeling_nucleotide_transformer import NucleotideTransformerModel
+    from ..offline_models import default_cache_dir, smollm2_instruct
+
+    starter = default_cache_dir() / "chatnt-untrained-starter"
+    if not (starter / "config.json").is_file():
+        print(f"No trained ChatNT checkpoint in {SHIPPED_MODEL}; building an UNTRAINED starter in {starter} "
+              "(SmolLM2 decoder + random NT encoder).", file=sys.stderr)
+        encoder_dir = starter / "encoder"
+        NucleotideTransformerModel(
+            NucleotideTransformerConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, intermediate_size=1024)
+        ).save_pretrained(encoder_dir)
+        model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder_dir, smollm2_instruct())
+        model.save_pretrained(starter, include_text_model=False)
+        processor.save_pretrained(starter)
+    return str(starter)
+
+
+@dataclass(frozen=True)
+class LoadedChatNT:
+    """A ChatNT model in eval mode, its processor, and where both came from."""
+
+    model: object
+    processor: object
+    path: str
+
+
+def check_model_path(model: str) -> None:
+    """Raises a one-line error when ``model`` can be neither a local checkpoint nor a Hub id.
+
+    Raises:
+        FileNotFoundError: the path does not exist and is not shaped like a Hub id.
+        ValueError: the path exists but is not a checkpoint folder (a file, or no ``config.json``).
+    """
+    path = Path(model)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"--model {model!r} is a file; pass the checkpoint folder that holds config.json.")
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"--model {model!r} is not a ChatNT checkpoint: it has no config.json. Pass the folder written by "
+                "save_pretrained (e.g. checkpoints/chatnt-mini), or leave --model out for the shipped model."
+            )
+        return
+    if not _HUB_ID.match(model):
+        raise FileNotFoundError(
+            f"model directory not found: {model!r}. Pass --model DIR (a ChatNT checkpoint folder) or leave it out "
+            "for the shipped checkpoints/chatnt-mini."
+        )
+
+
+@lru_cache(maxsize=2)
+def load_chatnt(model: str | None = None) -> LoadedChatNT:
+    """The model and processor of a ChatNT checkpoint, loaded once per process (later calls reuse them).
+
+    Args:
+        model: a checkpoint folder or Hub id; default: :func:`default_model`.
+
+    Returns:
+        A :class:`LoadedChatNT` with the model in eval mode.
+
+    Raises:
+        FileNotFoundError, ValueError: the checkpoint is missing or cannot be loaded (one-line message).
+    """
+    from ..modeling_chatnt import ChatNTForConditionalGeneration
+    from ..offline_models import decoder_kwargs
+    from ..processing_chatnt import ChatNTProcessor
+
+    model = str(model or default_model())
+    check_model_path(model)
+    try:
+        chatnt = ChatNTForConditionalGeneration.from_pretrained(model, **decoder_kwargs(model))
+        processor = ChatNTProcessor.from_pretrained(model)
+    except (OSError, ValueError, KeyError) as error:
+        # Loaders raise long multi-line messages; the first line names the missing piece.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot load the ChatNT model from {model!r}: {first_line}") from None
+    return LoadedChatNT(chatnt.eval(), processor, model)
+
+
+__all__ = ["LoadedChatNT", "SHIPPED_MODEL", "check_model_path", "default_model", "load_chatnt"]

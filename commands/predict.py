@@ -1,0 +1,250 @@
+"""``chatnt predict``: the same question over every record of a FASTA file, into a resumable TSV.
+
+The question refers to the record as ``<DNA>`` or by any single ``@tag`` ("Is @seq a promoter? Answer
+yes or no."); every record is asked that question in turn.
+
+- Streamed: records are read one at a time (:func:`chatnt.fasta.iter_fasta`); memory does not grow
+  with the file.
+- Batched: ``batch_size`` records are generated together, and their probabilities scored together.
+- Resumable: rows go to ``<out>.partial``, flushed after every batch, beside ``<out>.partial.json`` (the
+  settings the rows were made with). A re-run with the same settings reads the ids already there,
+  drops a torn last line, and goes on with the records that are missing. Only a finished run renames
+  ``<out>.partial`` to ``<out>``, so a file named ``<out>`` is always complete.
+
+Columns of the TSV (tab-separated, one header line):
+  ``id`` (record id), ``answer`` (generated text, tabs and newlines turned into spaces), ``parsed`` (the
+  label or value: with ``task`` the task registry's parser, else yes/no for a yes/no question, else
+  empty), ``probability`` (calibrated P(yes) of the perplexity classifier; empty when not asked for),
+  ``calibrated`` (``true``/``false``; empty when there is no probability).
+"""
+
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fasta import iter_fasta
+from .answering import answer_batch
+from .loading import load_chatnt
+from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
+from .sequences import checked_sequence
+
+COLUMNS = ("id", "answer", "parsed", "probability", "calibrated")
+PARTIAL_SUFFIX = ".partial"
+SETTINGS_SUFFIX = ".partial.json"
+# Tabs and every character some reader takes for a line break: a cell must stay one cell of one line.
+_TSV_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+
+
+@dataclass
+class PredictSummary:
+    """What a :func:`predict` run wrote.
+
+    Attributes:
+        out: the finished TSV.
+        records: rows in it (one per FASTA record).
+        answered: records answered by this run (the rest came from an interrupted earlier run).
+        parsed_counts: rows per parsed label or value.
+        unparsed: rows whose answer gave no label or value (always 0 when nothing is parsed).
+        seconds: wall time of this run's answering.
+    """
+
+    out: str
+    records: int
+    answered: int
+    parsed_counts: dict[str, int] = field(default_factory=dict)
+    unparsed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def records_per_second(self) -> float:
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+    def report(self) -> str:
+        """The summary printed at the end of ``chatnt predict``."""
+        resumed = self.records - self.answered
+        lines = [f"records: {self.records} -> {self.out}" + (f" ({resumed} from an earlier run)" if resumed else "")]
+        if self.parsed_counts or self.unparsed:
+            counts = ", ".join(f"{label} {count}" for label, count in sorted(self.parsed_counts.items()))
+            lines.append(f"parsed: {counts or '-'}")
+            lines.append(f"unparsed: {self.unparsed}")
+        lines.append(f"speed: {self.records_per_second:.2f} records/s ({self.answered} answered in {self.seconds:.1f} s)")
+        return "\n".join(lines)
+
+
+def _clean_cell(text: str) -> str:
+    return _TSV_UNSAFE.sub(" ", text).strip()
+
+
+def _row(record_id: str, result, parsed: str) -> str:
+    probability = "" if result.p_yes is None else f"{result.p_yes:.4f}"
+    calibrated = "" if result.calibrated is None else str(result.calibrated).lower()
+    return "\t".join((record_id, _clean_cell(result.answer), _clean_cell(parsed), probability, calibrated)) + "\n"
+
+
+def finished_ids(partial: Path) -> set[str]:
+    """Ids of the complete rows of an interrupted run's ``.partial`` file; a torn last line is cut off.
+
+    A run killed mid-write can leave half a row; the file is truncated to its last complete line so the
+    re-run appends whole rows after it.
+
+    Raises:
+        ValueError: the file does not start with this command's header (not a predict output).
+    """
+    data = partial.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with open(partial, "r+b") as handle:
+            handle.truncate(len(complete))
+    lines = complete.decode("utf-8").split("\n")[:-1]
+    if not lines or lines[0].split("\t") != list(COLUMNS):
+        raise ValueError(
+            f"{partial} is not a chatnt predict file (its first line is not the header {' '.join(COLUMNS)}). "
+            "Delete it, or pick another --out."
+        )
+    return {line.split("\t", 1)[0] for line in lines[1:] if line.count("\t") == len(COLUMNS) - 1}
+
+
+def count_records(fasta) -> int:
+    """Records in a FASTA file, streamed: the ``>`` header lines (for the progress bar's total)."""
+    return sum(1 for _ in iter_fasta(fasta))
+
+
+def summarize(out: Path, answered: int, seconds: float, parsing: bool) -> PredictSummary:
+    """Counts rows and parsed labels of a finished TSV, streamed; ``parsing``: whether answers were parsed."""
+    counts, unparsed, records = Counter(), 0, 0
+    with open(out, encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            records += 1
+            cells = line.rstrip("\n").split("\t")
+            if cells[2]:
+                counts[cells[2]] += 1
+            else:
+                unparsed += 1
+    return PredictSummary(str(out), records, answered, dict(counts), unparsed if parsing else 0, seconds)
+
+
+def _settings(question, task, confidence, model, max_new_tokens, bf16) -> dict:
+    """What the rows of a run depend on; a resumed run must match them. (``truncate`` is not among them: a
+    record that fits is never cut, so adding ``--truncate`` after an over-long record stopped a run is safe.)"""
+    local = Path(model)
+    return {
+        "question": question, "task": task, "confidence": confidence, "max_new_tokens": max_new_tokens, "bf16": bf16,
+        "model": str(local.resolve()) if local.exists() else model,
+    }
+
+
+def predict(
+    fasta: str | os.PathLike,
+    question: str,
+    out: str | os.PathLike,
+    model: str | None = None,
+    batch_size: int = 8,
+    confidence: str = "auto",
+    task: str | None = None,
+    truncate: bool = False,
+    max_new_tokens: int = 32,
+    bf16: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PredictSummary:
+    """Asks ``question`` about every record of ``fasta`` and writes one TSV row per record to ``out``.
+
+    See the module docstring for the question form, the columns and how a run resumes.
+
+    Args:
+        fasta: a FASTA file (plain or gzip), read one record at a time.
+        question: refers to the record as ``<DNA>`` or by a single ``@tag``, e.g. ``"Is @seq a promoter?"``.
+        out: the TSV to write; rows collect in ``<out>.partial`` until the run finishes.
+        model: a ChatNT directory or Hub id; default: the shipped model.
+        batch_size: records generated (and scored) together.
+        confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
+        task: a task registry name whose parser fills ``parsed`` (e.g. ``core_promoter``, ``gc_content``).
+        truncate: keep the start of a record longer than the encoder's limit instead of raising.
+        max_new_tokens: length limit of each answer.
+        bf16: bfloat16 autocast.
+        overwrite: replace an existing ``out`` (and drop any ``.partial``) instead of refusing.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        A :class:`PredictSummary` (``summary.report()`` is what the command prints).
+
+    Raises:
+        FileNotFoundError, ValueError: bad input (missing or malformed FASTA, duplicate ids, a record the
+            model cannot read, a question without a record reference, an existing ``out``). A record that
+            fails mid-run leaves the rows so far in ``<out>.partial``; fix it and re-run to resume.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    partial, settings_path = Path(f"{out}{PARTIAL_SUFFIX}"), Path(f"{out}{SETTINGS_SUFFIX}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}.")
+    template, placeholders = record_question_template(question)
+    parse_task = task_parser(task)
+    with_confidence = wants_confidence(question, confidence)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} already exists (a finished run). Pass --overwrite to replace it, or pick another --out.")
+    if overwrite:
+        for path in (out, partial, settings_path):
+            path.unlink(missing_ok=True)
+    total = count_records(fasta)  # also checks the whole file (format, duplicate ids) before any work
+    chatnt = load_chatnt(model)
+    settings = _settings(question, task, confidence, chatnt.path, max_new_tokens, bf16)
+
+    if partial.exists():
+        earlier = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else None
+        if earlier != settings:
+            changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
+            raise ValueError(
+                f"{partial} holds an interrupted run with other settings ({', '.join(changed)} differ). Re-run with "
+                "the same settings to resume it, or pass --overwrite to start again."
+            )
+        done = finished_ids(partial)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("\t".join(COLUMNS) + "\n", encoding="utf-8")
+        settings_path.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+        done = set()
+
+    answered, started = 0, time.perf_counter()
+    bar = tqdm(total=total, initial=min(len(done), total), unit="record", desc="predict", disable=not progress,
+               file=sys.stderr)
+    with open(partial, "a", encoding="utf-8") as sink, bar:
+
+        def run(batch):
+            nonlocal answered
+            results = answer_batch(
+                chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
+                [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16,
+            )
+            sink.writelines(
+                _row(record_id, result, parsed_answer(result.answer, question, parse_task))
+                for (record_id, _), result in zip(batch, results)
+            )
+            sink.flush()  # a kill after this loses nothing of the batch
+            answered += len(batch)
+            bar.update(len(batch))
+
+        batch = []
+        for record in iter_fasta(fasta):
+            if record.id in done:
+                continue
+            batch.append((record.id, checked_sequence(chatnt.processor, record.id, record.sequence, truncate)))
+            if len(batch) == batch_size:
+                run(batch)
+                batch = []
+        if batch:
+            run(batch)
+    seconds = time.perf_counter() - started
+    os.replace(partial, out)
+    settings_path.unlink(missing_ok=True)
+    return summarize(out, answered, seconds, parsing=parse_task is not None or is_yes_no_question(question))
+
+
+__all__ = ["COLUMNS", "PredictSummary", "count_records", "finished_ids", "predict"]

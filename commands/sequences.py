@@ -1,0 +1,64 @@
+"""Checking each record against the DNA encoder before a batch runs, so an error names the record.
+
+The processor checks alphabets and lengths too, but it names sequences by position in a batch
+("sequence 0"); a command that streams thousands of records must say WHICH record is wrong and what to
+do about it. Over-long sequences raise unless the user asked for ``--truncate``: never cut silently.
+"""
+
+
+def checked_sequence(processor, name: str, sequence: str, truncate: bool = False) -> str:
+    """``sequence`` if the model can read it, its longest readable start if ``truncate``, else an error.
+
+    Args:
+        processor: the model's :class:`~chatnt.ChatNTProcessor` (its DNA tokenizer and ``max_dna_tokens``).
+        name: how the error names the record (its FASTA id).
+        sequence: the bases (any case; ``U`` reads as ``T``).
+        truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
+
+    Returns:
+        The sequence, or its truncated start.
+
+    Raises:
+        ValueError: empty sequence, letters that are not nucleotides, or too long without ``truncate``.
+    """
+    limit = processor.max_dna_tokens
+    try:
+        token_count = len(processor.dna_tokenizer(sequence)["input_ids"])
+    except ValueError as error:
+        raise ValueError(f"record {name!r}: {error}") from None
+    if token_count <= limit:
+        return sequence
+    if not truncate:
+        raise ValueError(
+            f"record {name!r} has {len(sequence)} bp = {token_count} DNA tokens, more than the model's limit of "
+            f"{limit} tokens (about {6 * (limit - 1)} bp). Pass --truncate (truncate=True) to keep its first "
+            f"{6 * (limit - 1)} bp, or split it into windows."
+        )
+    # 6-mers from the start plus <cls>: 6 * (limit - 1) bases fill the limit exactly unless N splits runs.
+    cut = 6 * (limit - 1)
+    while len(processor.dna_tokenizer(sequence[:cut])["input_ids"]) > limit:
+        cut -= 6
+    return sequence[:cut]
+
+
+def truncated_to_limit(processor, sequences, truncate: bool):
+    """``sequences`` (a list, a dict of named ones, or ``None``) with over-long ones cut when ``truncate``.
+
+    Without ``truncate`` nothing changes: the processor then raises for an over-long sequence that the
+    question actually refers to, naming it. Sequences that cannot exceed the limit are not tokenized.
+    """
+    if not truncate or not sequences:
+        return sequences
+    limit = processor.max_dna_tokens
+
+    def fit(name, sequence):
+        return checked_sequence(processor, name, sequence, truncate=True) if len(sequence) + 1 > limit else sequence
+
+    if isinstance(sequences, dict):
+        return {name: fit(name, sequence) for name, sequence in sequences.items()}
+    if isinstance(sequences, str):
+        return fit("sequence 0", sequences)
+    return [fit(f"sequence {index}", sequence) for index, sequence in enumerate(sequences)]
+
+
+__all__ = ["checked_sequence", "truncated_to_limit"]

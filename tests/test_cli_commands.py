@@ -1,0 +1,349 @@
+"""The chatnt commands as Python functions and through cli.main, in-process, on a tiny saved model."""
+
+import importlib
+import io
+import json
+
+import pytest
+from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
+from chatnt.cli import main
+from chatnt.commands import AnswerResult, ask, chat, compare, predict
+from chatnt.commands.answering import answer_batch
+from chatnt.commands.chat import ChatSession
+from chatnt.commands.loading import load_chatnt
+from chatnt.commands.predict import COLUMNS, finished_ids
+from chatnt.commands.questions import is_yes_no_question, parse_yes_no, parsed_answer, record_question_template
+from helpers import random_dna, tiny_chatnt_config
+
+QUESTION = "Is @seq a promoter? Answer yes or no."
+# The modules, not the functions of the same name that chatnt.commands exports.
+predict_module = importlib.import_module("chatnt.commands.predict")
+chat_module = importlib.import_module("chatnt.commands.chat")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, text_tokenizer, dna_tokenizer) -> str:
+    """A tiny random ChatNT saved with a processor whose DNA limit is 40 tokens (about 234 bp)."""
+    import torch
+
+    directory = tmp_path_factory.mktemp("chatnt-tiny")
+    torch.manual_seed(0)
+    ChatNTForConditionalGeneration(tiny_chatnt_config(text_tokenizer)).save_pretrained(directory)
+    ChatNTProcessor(text_tokenizer, dna_tokenizer, dna_tokens_per_sequence=4, max_dna_tokens=40).save_pretrained(directory)
+    return str(directory)
+
+
+def write_fasta(path, records: dict) -> str:
+    path.write_text("".join(f">{name}\n{sequence}\n" for name, sequence in records.items()))
+    return str(path)
+
+
+@pytest.fixture
+def records_fasta(tmp_path) -> str:
+    return write_fasta(tmp_path / "records.fa", {f"rec{i}": random_dna(30 + i, seed=i) for i in range(10)})
+
+
+def read_rows(path) -> list[list[str]]:
+    lines = open(path, encoding="utf-8").read().split("\n")
+    assert lines[0].split("\t") == list(COLUMNS) and lines[-1] == ""
+    return [line.split("\t") for line in lines[1:-1]]
+
+
+# --- questions --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Is @seq1 a promoter?", True),
+        ("Does <DNA> contain a TATA box?", True),
+        ("Can @x be bound by Oct4?", True),
+        ("Promoter? Answer yes or no.", True),
+        ("Tell me (yes/no): promoter.", True),
+        ("The sequence @chr4:126246986-126247186 is human. Has it a GC box?", True),
+        ("Which factor binds @x? Options: Oct4, Mafk.", False),
+        ("Is @x a promoter or an enhancer?", False),
+        ("What is the GC content of @x?", False),
+        ("Describe @x.", False),
+    ],
+)
+def test_yes_no_questions_are_detected(question, expected):
+    assert is_yes_no_question(question) is expected
+
+
+@pytest.mark.parametrize(
+    "answer, label",
+    [("Yes.", "yes"), ("no, it is not", "no"), ("My answer is yes.", "yes"), ("Maybe.", None), ("yes and no", "yes"),
+     ("It could be yes or no", None)],
+)
+def test_yes_no_answers_are_parsed(answer, label):
+    assert parse_yes_no(answer) == label
+
+
+def test_parsed_answer_uses_the_task_parser_or_yes_no_or_nothing():
+    from chatnt.commands.questions import task_parser
+
+    assert parsed_answer("No, sorry.", QUESTION) == "no"
+    assert parsed_answer("A promoter.", "What is @seq?") == ""
+    assert parsed_answer("It is not a promoter.", "What is @seq?", task_parser("core_promoter")) == "Non-promoter"
+    assert parsed_answer("About 41.5%", "GC of @seq?", task_parser("gc_content")) == "41.5"
+    with pytest.raises(ValueError, match="--task: Unknown task 'core_promotr'. Did you mean core_promoter"):
+        task_parser("core_promotr")
+
+
+@pytest.mark.parametrize(
+    "question, template, count",
+    [("Is @seq a promoter?", "Is <DNA> a promoter?", 1),
+     ("Is it @record.", "Is it <DNA>.", 1),
+     ("Compare <DNA> with itself: <DNA>", "Compare <DNA> with itself: <DNA>", 2),
+     ("Is @s bound? Look at @s again.", "Is <DNA> bound? Look at <DNA> again.", 2)],
+)
+def test_the_per_record_question_names_the_record_once_by_tag_or_placeholder(question, template, count):
+    assert record_question_template(question) == (template, count)
+
+
+@pytest.mark.parametrize(
+    "question, message",
+    [("Is it a promoter?", "does not refer to the record"),
+     ("Is @a like @b?", r"names 2 sequences \(@a, @b\)"),
+     ("Is @a like <DNA>?", "mixes <DNA> and an @tag")],
+)
+def test_a_per_record_question_without_exactly_one_reference_is_refused(question, message):
+    with pytest.raises(ValueError, match=message):
+        record_question_template(question)
+
+
+# --- ask ------------------------------------------------------------------------------------------------------------
+
+
+def test_ask_returns_the_answer_with_a_probability_for_a_yes_no_question(tiny_model, records_fasta):
+    result = ask("Is @rec1 a promoter?", fasta=records_fasta, model=tiny_model, max_new_tokens=3)
+    assert isinstance(result, AnswerResult) and result.label in ("yes", "no")
+    assert 0.5 <= result.probability <= 1 and result.calibrated is False  # the tiny model has no calibrator
+    assert abs(result.p_yes - (result.probability if result.label == "yes" else 1 - result.probability)) < 1e-9
+    assert str(result).endswith(f"(P({result.label}) = {result.probability:.2f}, uncalibrated)")
+    plain = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3)
+    assert plain.probability is None and plain.label is None and str(plain) == plain.answer
+    forced = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="always")
+    assert forced.probability is not None
+    never = ask("Is @rec1 a promoter?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="never")
+    assert never.probability is None
+
+
+def test_ask_cli_prints_the_probability(tiny_model, records_fasta, capsys):
+    assert main(["ask", "Is @rec1 a promoter?", "--fasta", records_fasta, "--model", tiny_model,
+                 "--max-new-tokens", "3"]) == 0
+    assert ", uncalibrated)" in capsys.readouterr().out
+
+
+def test_answer_batch_matches_one_at_a_time(tiny_model):
+    chatnt = load_chatnt(tiny_model)
+    questions = ["Is <DNA> a promoter?", "Describe <DNA>."]
+    sequences = [[random_dna(40, seed=1)], [random_dna(50, seed=2)]]
+    together = answer_batch(chatnt, questions, sequences, [True, False], max_new_tokens=4, bf16=False)
+    alone = [answer_batch(chatnt, [q], [s], [flag], max_new_tokens=4, bf16=False)[0]
+             for q, s, flag in zip(questions, sequences, [True, False])]
+    assert [r.answer for r in together] == [r.answer for r in alone]
+    assert together[0].p_yes == pytest.approx(alone[0].p_yes, abs=1e-4) and together[1].p_yes is None
+
+
+# --- predict --------------------------------------------------------------------------------------------------------
+
+
+def test_predict_writes_one_row_per_record_and_a_summary(tiny_model, records_fasta, tmp_path, capsys):
+    out = tmp_path / "results.tsv"
+    assert main(["predict", "--fasta", records_fasta, "--question", QUESTION, "--out", str(out), "--model", tiny_model,
+                 "--batch-size", "3", "--max-new-tokens", "3", "--no-progress"]) == 0
+    rows = read_rows(out)
+    assert [row[0] for row in rows] == [f"rec{i}" for i in range(10)]
+    assert all(len(row) == 5 and 0 <= float(row[3]) <= 1 and row[4] == "false" for row in rows)
+    assert not (tmp_path / "results.tsv.partial").exists() and not (tmp_path / "results.tsv.partial.json").exists()
+    printed = capsys.readouterr().out
+    assert "records: 10 -> " in printed and "unparsed: " in printed and "records/s" in printed
+
+
+def fake_answers(answers: dict):
+    """An answer_batch stand-in that answers by sequence, so parsing and the summary are checked exactly."""
+
+    def answer(chatnt, questions, sequences, confidence, **kwargs):
+        return [AnswerResult(answers[dna[0]], "yes", 0.75, 0.75, True) if flag else AnswerResult(answers[dna[0]])
+                for dna, flag in zip(sequences, confidence)]
+
+    return answer
+
+
+def test_predict_parses_answers_and_counts_labels(tiny_model, tmp_path, monkeypatch):
+    sequences = {f"s{i}": random_dna(30, seed=100 + i) for i in range(5)}
+    texts = ["Yes.", "No, it is not.", "yes", "Maybe\tlater\nperhaps", "No."]
+    monkeypatch.setattr(predict_module, "answer_batch", fake_answers(dict(zip(sequences.values(), texts))))
+    out = tmp_path / "out.tsv"
+    summary = predict(write_fasta(tmp_path / "s.fa", sequences), "Does <DNA> bind Oct4?", out, model=tiny_model,
+                      batch_size=2, progress=False)
+    rows = read_rows(out)
+    assert [row[2] for row in rows] == ["yes", "no", "yes", "", "no"]
+    assert rows[3][1] == "Maybe later perhaps"  # tabs and newlines never break the table
+    assert [row[3:] for row in rows] == [["0.7500", "true"]] * 5
+    assert (summary.records, summary.answered, summary.parsed_counts, summary.unparsed) == (5, 5, {"yes": 2, "no": 2}, 1)
+    not_yes_no = predict(write_fasta(tmp_path / "s.fa", sequences), "Describe <DNA>.", tmp_path / "d.tsv",
+                         model=tiny_model, progress=False)
+    assert [row[2:] for row in read_rows(tmp_path / "d.tsv")] == [["", "", ""]] * 5 and not_yes_no.unparsed == 0
+
+
+def test_predict_resumes_an_interrupted_run_after_a_torn_line(tiny_model, records_fasta, tmp_path, monkeypatch):
+    out = tmp_path / "results.tsv"
+    predict(records_fasta, QUESTION, out, model=tiny_model, batch_size=4, max_new_tokens=3, progress=False)
+    finished = out.read_text().split("\n")
+    # An interrupted run: four complete rows and half of a fifth, still named .partial.
+    partial = tmp_path / "results.tsv.partial"
+    out.rename(partial)
+    partial.write_text("\n".join(finished[:5]) + "\n" + finished[5][:4])
+    settings = predict_module._settings(QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True)
+    (tmp_path / "results.tsv.partial.json").write_text(json.dumps(settings))
+    assert finished_ids(partial) == {"rec0", "rec1", "rec2", "rec3"} and partial.read_text().endswith("\n")
+
+    asked = []
+    original = predict_module.answer_batch
+    monkeypatch.setattr(predict_module, "answer_batch", lambda c, q, s, *a, **k: asked.extend(s) or original(c, q, s, *a, **k))
+    summary = predict(records_fasta, QUESTION, out, model=tiny_model, batch_size=4, max_new_tokens=3, progress=False)
+    assert len(asked) == 6 and (summary.records, summary.answered) == (10, 6)
+    assert out.read_text() == "\n".join(finished)  # every record once, in file order, the same answers
+    assert not partial.exists()
+
+
+def test_predict_refuses_to_resume_with_other_settings_or_to_overwrite(tiny_model, records_fasta, tmp_path, capsys):
+    out = tmp_path / "results.tsv"
+    (tmp_path / "results.tsv.partial").write_text("\t".join(COLUMNS) + "\n")
+    settings = predict_module._settings(QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True)
+    (tmp_path / "results.tsv.partial.json").write_text(json.dumps(settings))
+    arguments = ["predict", "--fasta", records_fasta, "--out", str(out), "--model", tiny_model, "--no-progress"]
+    assert main([*arguments, "--question", "Is @seq bound by Oct4?", "--max-new-tokens", "3"]) == 2
+    assert "holds an interrupted run with other settings (question differ)" in capsys.readouterr().err
+    assert main([*arguments, "--question", QUESTION, "--max-new-tokens", "3", "--overwrite"]) == 0
+    assert main([*arguments, "--question", QUESTION, "--max-new-tokens", "3"]) == 2
+    assert "already exists (a finished run). Pass --overwrite" in capsys.readouterr().err
+
+
+def test_predict_truncates_only_when_asked(tiny_model, tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "long.fa", {"short": random_dna(60), "long": random_dna(400, seed=3)})
+    out = tmp_path / "r.tsv"
+    arguments = ["predict", "--fasta", fasta, "--question", QUESTION, "--out", str(out), "--model", tiny_model,
+                 "--max-new-tokens", "2", "--no-progress", "--batch-size", "1"]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert "chatnt: error: record 'long' has 400 bp" in error and "Pass --truncate" in error
+    assert not out.exists()  # the finished name appears only for a complete run
+    assert main([*arguments, "--truncate"]) == 0  # resumes after 'short', now reading the start of 'long'
+    assert [row[0] for row in read_rows(out)] == ["short", "long"]
+
+
+@pytest.mark.parametrize(
+    "content, question, message",
+    [
+        (">a\nACGT\n>a\nACGA\n", QUESTION, "duplicate record id 'a'"),
+        (">a\nACGTRY\n", QUESTION, "record 'a': DNA sequence contains characters that are not nucleotides"),
+        (">a\nMKVLLPEQ\n", QUESTION, "It looks like a protein sequence"),
+        (">a\n>b\nACGT\n", QUESTION, "record 'a' has no sequence"),
+        ("", QUESTION, "holds no FASTA record"),
+        ("ACGT\n", QUESTION, "is not a FASTA file"),
+        (">a\nACGT\n", "Is it a promoter?", "does not refer to the record"),
+    ],
+)
+def test_predict_reports_bad_input_with_exit_code_2(tiny_model, tmp_path, capsys, content, question, message):
+    fasta = tmp_path / "bad.fa"
+    fasta.write_text(content)
+    out = tmp_path / "r.tsv"
+    assert main(["predict", "--fasta", str(fasta), "--question", question, "--out", str(out), "--model", tiny_model,
+                 "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("chatnt: error: ") and message in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--model", "no/such/dir"], "model directory not found: 'no/such/dir'"),
+        (["--task", "promoterz"], "--task: Unknown task 'promoterz'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_predict_reports_bad_options(tiny_model, records_fasta, tmp_path, capsys, arguments, message):
+    options = {"--model": tiny_model} | dict(zip(arguments[::2], arguments[1::2]))
+    flat = [item for pair in options.items() for item in pair]
+    assert main(["predict", "--fasta", records_fasta, "--question", QUESTION, "--out", str(tmp_path / "r.tsv"),
+                 *flat]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_model_folder_without_config_is_refused(tmp_path, records_fasta, capsys):
+    assert main(["ask", "Is @rec1 bound?", "--fasta", records_fasta, "--model", str(tmp_path)]) == 2
+    assert "is not a ChatNT checkpoint: it has no config.json" in capsys.readouterr().err
+
+
+# --- compare --------------------------------------------------------------------------------------------------------
+
+
+def test_compare_asks_about_both_sequences_and_lists_the_substitutions(tiny_model, tmp_path, capsys):
+    reference = random_dna(60, seed=7)
+    variant = reference[:29] + ("A" if reference[29] != "A" else "C") + reference[30:]
+    fasta = write_fasta(tmp_path / "pair.fa", {"wt": reference, "mut": variant, "other": "ACGT" * 10})
+    outcome = compare("@wt", "mut", fasta=fasta, model=tiny_model, max_new_tokens=3)
+    assert outcome.substitutions == 1 and outcome.differences == (f"30:{reference[29]}>{variant[29]}",)
+    assert outcome.result.label in ("yes", "no")  # the default question is a yes/no question
+    custom = compare("wt", "mut", fasta=fasta, model=tiny_model, max_new_tokens=3,
+                     question="Describe how @mut differs from @wt.")
+    assert custom.result.probability is None
+    assert main(["compare", "--ref", "@wt", "--alt", "@mut", "--fasta", fasta, "--model", tiny_model,
+                 "--max-new-tokens", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "@wt vs @mut: 1 substitution: 30:" in printed and "(P(" in printed
+    assert main(["compare", "--ref", "@wt", "--alt", "@mutant", "--fasta", fasta, "--model", tiny_model]) == 2
+    assert "chatnt: error: --alt @mutant: no such record. Known names: @wt, @mut, @other." in capsys.readouterr().err
+
+
+# --- chat -----------------------------------------------------------------------------------------------------------
+
+
+def test_chat_keeps_the_conversation_and_runs_its_commands(tiny_model, records_fasta, tmp_path, monkeypatch):
+    seen = []
+    original = chat_module.answer_batch
+
+    def spy(chatnt, questions, sequences, confidence, **kwargs):
+        seen.append((questions[0], sequences[0]))
+        return original(chatnt, questions, sequences, confidence, **kwargs)
+
+    monkeypatch.setattr(chat_module, "answer_batch", spy)
+    more = write_fasta(tmp_path / "more.fa", {"extra": random_dna(50, seed=9)})
+    script = "\n".join([
+        "/list", "Is @rec1 a promoter?", "And what about @rec2", "/history", "/load missing.fa", "Is @nope bound?",
+        "/reset", f"/load {more}", "Is <DNA> bound?", "What is the weather?", "/quit", "Is @rec1 ignored?",
+    ]) + "\n"
+    output = io.StringIO()
+    session = chat([records_fasta], model=tiny_model, input=io.StringIO(script), output=output, max_new_tokens=3)
+    printed = output.getvalue()
+    assert "@rec0\t30 bp\t" in printed and "loaded 1 record(s): @extra" in printed
+    assert "user: Is @rec1 a promoter?\nassistant: " in printed and "user: And what about @rec2" in printed
+    assert "error: FASTA file not found: 'missing.fa'" in printed
+    assert "error: unknown sequence reference @nope" in printed and "conversation reset" in printed
+    assert "error: the question holds 1 <DNA> but 11 records are loaded" in printed
+    # Turn 2 saw turn 1 (question and answer); the failed turn added nothing; /reset started again.
+    first, second, failed, after_reset = (questions for questions, _ in seen)
+    assert first == [{"role": "user", "content": "Is @rec1 a promoter?"}]
+    assert second[0] == first[0] and second[1]["role"] == "assistant"
+    assert second[2] == {"role": "user", "content": "And what about @rec2"} and len(failed) == 5
+    assert after_reset == [{"role": "user", "content": "What is the weather?"}] and seen[3][1] is None  # no DNA
+    assert seen[0][1] == seen[1][1] and len(seen[0][1]) == 10  # the loaded records, by id
+    assert [m["content"] for m in session.history] == ["What is the weather?", session.history[1]["content"]]
+    assert printed.count("(P(") == 1  # the yes/no question carries a probability, the others do not
+
+
+def test_chat_session_maps_dna_placeholders_to_the_loaded_record(tiny_model, tmp_path):
+    session = ChatSession(load_chatnt(tiny_model), max_new_tokens=2)
+    session.load(write_fasta(tmp_path / "one.fa", {"only": random_dna(40)}))
+    assert session._with_tags("Is <DNA> bound? And <DNA>?") == "Is @only bound? And @only?"
+    with pytest.raises(ValueError, match="'only' is already loaded"):
+        session.load(str(tmp_path / "one.fa"))
+    session.ask("Is <DNA> bound?")
+    assert [m["content"] for m in session.history][0] == "Is @only bound?"
+    session.reset()
+    assert session.history == [] and list(session.records) == ["only"]
