@@ -347,3 +347,12 @@ def test_chat_session_maps_dna_placeholders_to_the_loaded_record(tiny_model, tmp
     assert [m["content"] for m in session.history][0] == "Is @only bound?"
     session.reset()
     assert session.history == [] and list(session.records) == ["only"]
+
+
+@pytest.mark.parametrize("command", ["ask", "predict", "compare", "chat", "attribute"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_request:
+        main([command, "--help"])
+    assert exit_request.value.code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"usage: chatnt {command}") and "--model" in printed
