@@ -4,6 +4,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -22,6 +23,16 @@ class FastaRecord:
 def looks_like_fasta_path(value) -> bool:
     """Whether a ``dna_sequences`` value names a FASTA file rather than holding a sequence."""
     return isinstance(value, os.PathLike) or (isinstance(value, str) and bool(FASTA_SUFFIXES.search(value)))
+
+
+def _not_fasta_reason(line: str, line_number: int) -> str:
+    """Why a line before any header is not FASTA, and what to do, for the common look-alikes."""
+    start = f"line {line_number} starts with {line[:30]!r}, but FASTA records start with a '>' header line."
+    if line.startswith("@"):
+        return f"{start} It looks like FASTQ: convert it to FASTA (e.g. `seqtk seq -a reads.fq > reads.fa`)."
+    if set(line.upper()) <= set("ACGTUN"):
+        return f"{start} Add a header such as '>seq1' above the sequence, or pass the sequence itself."
+    return f"{start} Pass a FASTA file (a '>id' line, then the sequence lines, per record)."
 
 
 def _open_text(path: str | os.PathLike) -> io.TextIOBase:
@@ -46,7 +57,8 @@ def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = Non
     Raises:
         FileNotFoundError: the path does not exist.
         ValueError: the file is empty, is not FASTA (text before the first ``>``), has a header
-            without an id, a record without sequence, or two records with the same id.
+            without an id, a record without sequence, two records with the same id, or is a damaged
+            gzip file. Every message is one line that names the file (and line) and the fix.
     """
     owns_handle = not hasattr(source, "read")
     handle = _open_text(source) if owns_handle else source
@@ -58,7 +70,10 @@ def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = Non
     def finish_record():
         sequence = "".join(chunks)
         if not sequence:
-            raise ValueError(f"{name}, line {header_line}: record {header.split()[0]!r} has no sequence.")
+            raise ValueError(
+                f"{name}, line {header_line}: record {header.split()[0]!r} has no sequence. Add its sequence "
+                "lines below the header, or delete the header."
+            )
         record_id, _, description = header.partition(" ")
         return FastaRecord(record_id, sequence, description.strip())
 
@@ -72,24 +87,33 @@ def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = Non
                     yield finish_record()
                 header, header_line, chunks = line[1:].strip(), line_number, []
                 if not header:
-                    raise ValueError(f"{name}, line {line_number}: a '>' header without a sequence id.")
+                    raise ValueError(
+                        f"{name}, line {line_number}: a '>' header without a sequence id. Write the id right "
+                        "after '>' (e.g. '>seq1')."
+                    )
                 record_id = header.split()[0]
                 if record_id in seen:
                     raise ValueError(
                         f"{name}, line {line_number}: duplicate record id {record_id!r} (first seen on line "
-                        f"{seen[record_id]}). Record ids must be unique so that @id refers to one sequence."
+                        f"{seen[record_id]}). Rename one of them: record ids must be unique so that @id refers "
+                        "to one sequence."
                     )
                 seen[record_id] = line_number
             elif header is None:
-                raise ValueError(
-                    f"{name} is not a FASTA file: line {line_number} starts with {line[:30]!r}, but FASTA "
-                    "records start with a '>' header line."
-                )
+                raise ValueError(f"{name} is not a FASTA file: {_not_fasta_reason(line, line_number)}")
             else:
                 chunks.append("".join(line.split()))
         if header is None:
-            raise ValueError(f"{name} holds no FASTA record (the file is empty or has only blank lines).")
+            raise ValueError(
+                f"{name} holds no FASTA record (the file is empty or has only blank lines). Pass a file with at "
+                "least one '>id' header line followed by its sequence."
+            )
         yield finish_record()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # A damaged .gz fails mid-read with errors that name neither the file nor a way out.
+        raise ValueError(
+            f"{name} is a damaged gzip file ({error}). Compress it again (gzip FILE) or pass the uncompressed FASTA."
+        ) from None
     finally:
         if owns_handle:
             handle.close()

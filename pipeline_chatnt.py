@@ -54,6 +54,13 @@ class ChatNTPipeline(TextGenerationPipeline):
     def __call__(
         self, inputs=None, dna_sequences=None, batch_size: int | None = None, return_confidence: bool = False, **kwargs
     ):
+        if return_confidence and kwargs.get("truncate_dna"):
+            # classify scores the sequences as given; it would reject what generation silently shortened.
+            raise ValueError(
+                "return_confidence=True cannot be combined with truncate_dna=True: the probability is computed on "
+                f"the full sequences. Cut over-long sequences to the model's limit first ({self.processor.max_dna_tokens} "
+                "DNA tokens), or leave return_confidence out."
+            )
         examples, single = self._examples(inputs, dna_sequences)
         preprocess, forward, postprocess = self._sanitize_parameters(**kwargs)
         preprocess = {**self._preprocess_params, **preprocess}
@@ -105,7 +112,11 @@ class ChatNTPipeline(TextGenerationPipeline):
             if dna_sequences is None:
                 dna_sequences = [None] * len(inputs)
             elif not isinstance(dna_sequences, (list, tuple)) or len(dna_sequences) != len(inputs):
-                raise ValueError(f"For {len(inputs)} inputs, pass dna_sequences as a list with one entry per input.")
+                given = len(dna_sequences) if isinstance(dna_sequences, (list, tuple)) else type(dna_sequences).__name__
+                raise ValueError(
+                    f"For {len(inputs)} inputs, pass dna_sequences as a list with one entry per input (got {given}): "
+                    "a list of sequences, a dict of named ones or a FASTA path per input."
+                )
         examples = []
         for item, dna in zip(inputs, dna_sequences):
             if published(item):

@@ -11,7 +11,9 @@ Data flow of one forward pass:
    the rest.
 """
 
+import json
 import os
+import re
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from transformers.utils import cached_file
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .decoder_reference import (
+    NEW_TOKEN_ROWS_FILE,
     load_new_token_rows,
     load_trained_parts,
     save_new_token_rows,
@@ -40,6 +43,95 @@ from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
 # from_pretrained arguments that say where files are, passed on when fetching the trained parts.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "force_download")
+
+# "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Weight files in pickle formats, which ChatNT never loads: unpickling can run arbitrary code.
+PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# Pickles a transformers Trainer writes next to safetensors weights: training state, not weights.
+_TRAINER_STATE_FILES = re.compile(r"^(training_args\.bin|optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth)$")
+
+
+def check_checkpoint_files(
+    pretrained_model_name_or_path, subfolder: str = "", text_model_included: bool | None = None
+) -> bool:
+    """Refuses, with a one-line error, a local model folder that ChatNT cannot load as it is.
+
+    Without this check transformers builds a default-sized model when ``config.json`` is missing (no
+    error, gigabytes of memory), reads ``pytorch_model.bin`` by unpickling it, and reports a missing
+    weights file as a malformed Hub id.
+
+    Args:
+        pretrained_model_name_or_path: a local folder, or a Hub id (``owner/name``), which is not checked.
+        subfolder: where the model lies inside the folder.
+        text_model_included: whether the weights hold the decoder, when the caller passes its own config
+            (``config.json`` is then not needed); ``None`` reads it from ``config.json``.
+
+    Returns:
+        True for a loadable local folder, False for a Hub id (left to transformers to resolve).
+
+    Raises:
+        FileNotFoundError: the folder does not exist (and is not shaped like a Hub id), or lacks
+            ``config.json`` or a weights file.
+        ValueError: the path is a file, ``config.json`` is not JSON, or the weights are only in a pickle
+            format (``.bin``, ``.pt``, ...): only safetensors are loaded.
+    """
+    path = os.fspath(pretrained_model_name_or_path)
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise ValueError(f"{path!r} is a file; pass the model folder that holds config.json and model.safetensors.")
+        if _HUB_ID.match(path):
+            return False
+        raise FileNotFoundError(
+            f"model directory not found: {path!r}. Pass the folder written by save_pretrained (it holds config.json "
+            f"and model.safetensors, e.g. checkpoints/chatnt-mini); relative paths start at {os.getcwd()!r}."
+        )
+    folder = os.path.join(path, subfolder)
+    config_file = os.path.join(folder, "config.json")
+    if text_model_included is None:
+        if not os.path.isfile(config_file):
+            raise FileNotFoundError(
+                f"{path!r} has no config.json, so it is not a saved ChatNT model. Pass the folder written by "
+                "model.save_pretrained (e.g. checkpoints/chatnt-mini), or copy the whole model folder again."
+            )
+        try:
+            with open(config_file, encoding="utf-8") as handle:
+                text_model_included = json.load(handle).get("text_model_included", True)
+        except (ValueError, AttributeError) as error:
+            raise ValueError(
+                f"{config_file!r} is not a JSON object ({error}): the file is damaged; copy the model folder again."
+            ) from None
+    files = set(os.listdir(folder))
+    if text_model_included:
+        needed = ["model.safetensors"] if "model.safetensors.index.json" not in files else []
+    else:  # saved without its decoder: the trained parts and the new tokens' embedding rows
+        needed = ["model.safetensors", NEW_TOKEN_ROWS_FILE]
+    missing = [name for name in needed if name not in files]
+    if not missing:
+        return True
+    pickles = sorted(
+        name for name in files if name.endswith(PICKLE_WEIGHT_SUFFIXES) and not _TRAINER_STATE_FILES.match(name)
+    )
+    if pickles and "model.safetensors" in missing:
+        raise ValueError(
+            f"{path!r} holds its weights only as {', '.join(pickles)} (pickle), and ChatNT loads only safetensors "
+            "weights: unpickling a file can run any code in it. Where you trust the file, load it with the code that "
+            "wrote it and re-save it with save_pretrained, which writes model.safetensors."
+        )
+    raise FileNotFoundError(
+        f"{path!r} has no {' or '.join(missing)}: the model weights are missing. Copy the whole folder written by "
+        "save_pretrained again (config.json and the .safetensors files travel together)."
+    )
+
+
+def _refuse_pickle_loading(kwargs: dict) -> None:
+    """Makes transformers load safetensors only, and refuses a request for anything else."""
+    if kwargs.get("use_safetensors") is False:
+        raise ValueError(
+            "use_safetensors=False is refused: ChatNT loads only safetensors weights (unpickling a .bin or .pt "
+            "file can run any code in it). Leave use_safetensors out."
+        )
+    kwargs["use_safetensors"] = True
 
 
 class ChatNTPerceiverCrossAttention(nn.Module):
@@ -183,6 +275,12 @@ class ChatNTPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Loads a saved model: safetensors weights only, and a local folder missing a file is refused
+        with the file's name (see :func:`check_checkpoint_files`)."""
+        _refuse_pickle_loading(kwargs)
+        config = kwargs.get("config")
+        included = getattr(config, "text_model_included", True) if isinstance(config, PreTrainedConfig) else None
+        check_checkpoint_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "", included)
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         # Loading materialises fresh parameters (all trainable), so the freezing policy is applied again.
         model.apply_trainable_parts()
@@ -440,10 +538,11 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             >>> model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
             ...     "checkpoints/nt-mini-encoder", smollm2_instruct(), projector_type="english_aware_perceiver")
         """
-        load_kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+        # safetensors only, for both parts: unpickling a .bin or .pt file can run any code in it.
+        load_kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code, "use_safetensors": True}
         dna_config_dict, _ = PreTrainedConfig.get_config_dict(dna_model_name_or_path)
         if NucleotideTransformerConfig.is_nt_v2_config_dict(dna_config_dict):
-            dna_encoder = NucleotideTransformerModel.from_pretrained(dna_model_name_or_path, dtype=dtype)
+            dna_encoder = NucleotideTransformerModel.from_pretrained(dna_model_name_or_path, dtype=dtype, use_safetensors=True)
             try:
                 dna_tokenizer = NucleotideTransformerTokenizer.from_pretrained(dna_model_name_or_path)
             except OSError:  # an encoder saved without tokenizer files uses the standard NT v2 vocabulary
@@ -538,10 +637,22 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             text_model_name_or_path: where to load the referenced decoder from, if not from the recorded
                 path or id (e.g. a local copy). Its weights must match the recorded sha256.
         """
-        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
+        _refuse_pickle_loading(kwargs)
         config = kwargs.get("config")
+        included = config.text_model_included if isinstance(config, ChatNTConfig) else None
+        is_local = check_checkpoint_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "", included)
+        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
         if not isinstance(config, ChatNTConfig):
-            config = ChatNTConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+            try:
+                config = ChatNTConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+            except OSError as error:
+                if is_local:
+                    raise
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise FileNotFoundError(
+                    f"cannot load the model {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
+                    f"copy is not available here ({first_line}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
+                ) from None
         if config.text_model_included:
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         else:
@@ -559,12 +670,14 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         reference = config.text_model_reference
         decoder_source = text_model_name_or_path or reference["name_or_path"]
         try:
-            text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype)
+            text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype, use_safetensors=True)
         except OSError as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise OSError(
                 f"{source} was saved without its decoder and refers to {decoder_source!r}, which could not be "
-                "loaded here. Pass text_model_name_or_path= pointing to that decoder (for 'smollm2-135m-instruct': "
-                "chatnt.offline_models.smollm2_instruct(), or load through the chatnt package, which resolves it)."
+                f"loaded here ({first_line}). Pass text_model_name_or_path= pointing to that decoder, in safetensors "
+                "(for 'smollm2-135m-instruct': chatnt.offline_models.smollm2_instruct(), or load through the chatnt "
+                "package, which resolves it)."
             ) from error
         checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
         if checksum != reference["sha256"]:
@@ -761,4 +874,4 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
 ChatNTModel.register_for_auto_class("AutoModel")
 ChatNTForConditionalGeneration.register_for_auto_class("AutoModelForCausalLM")
 
-__all__ = ["ChatNTForConditionalGeneration", "ChatNTModel", "ChatNTPreTrainedModel"]
+__all__ = ["ChatNTForConditionalGeneration", "ChatNTModel", "ChatNTPreTrainedModel", "check_checkpoint_files"]

@@ -14,6 +14,8 @@ What it does, in order, for each example of a batch:
 """
 
 import difflib
+import json
+import os
 import re
 
 import torch
@@ -44,6 +46,75 @@ VICUNA_CHAT_TEMPLATE = (
 
 # ``@name`` not preceded by a word character (so e-mail addresses are not tags).
 _TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
+
+
+# "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _json_has_key(path: str, key: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return key in json.load(handle)
+    except (OSError, ValueError):
+        return False
+
+
+def check_processor_files(pretrained_model_name_or_path, subfolder: str = "") -> bool:
+    """Refuses, with a one-line error naming the file, a local folder that lacks a processor file.
+
+    transformers fills such gaps silently: without ``processor_config.json`` the processor gets default
+    placeholder counts and limits, without ``dna_tokenizer/`` the decoder's tokenizer stands in for the DNA
+    one, without ``chat_template.jinja`` another prompt format is used; the model then fails (or answers
+    worse) with no word about the missing file.
+
+    Args:
+        pretrained_model_name_or_path: a local folder, or a Hub id (``owner/name``), which is not checked.
+        subfolder: where the processor lies inside the folder.
+
+    Returns:
+        True for a complete local folder, False for a Hub id (left to transformers to resolve).
+
+    Raises:
+        FileNotFoundError: the folder does not exist (and is not shaped like a Hub id), or lacks a file.
+        ValueError: the path is a file.
+    """
+    path = os.fspath(pretrained_model_name_or_path)
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise ValueError(f"{path!r} is a file; pass the model folder that holds processor_config.json.")
+        if _HUB_ID.match(path):
+            return False
+        raise FileNotFoundError(
+            f"model directory not found: {path!r}. Pass the folder written by processor.save_pretrained "
+            "(e.g. checkpoints/chatnt-mini); relative paths start at " + repr(os.getcwd()) + "."
+        )
+    folder = os.path.join(path, subfolder)
+
+    def has(*names: str) -> bool:
+        return any(os.path.isfile(os.path.join(folder, name)) for name in names)
+
+    missing = [name for name in ("processor_config.json", "tokenizer_config.json") if not has(name)]
+    if not has("tokenizer.json", "tokenizer.model", "vocab.json"):
+        missing.append("tokenizer.json")
+    if not has(os.path.join("dna_tokenizer", "tokenizer_config.json")):
+        missing.append("dna_tokenizer/tokenizer_config.json")
+    has_template = has("chat_template.jinja", "chat_template.json") or any(
+        _json_has_key(os.path.join(folder, name), "chat_template") for name in ("processor_config.json", "tokenizer_config.json")
+    )
+    if not has_template:
+        missing.append("chat_template.jinja")
+    if missing:
+        raise FileNotFoundError(
+            f"{path!r} lacks the processor file(s) {', '.join(missing)}. Copy the whole model folder again, or "
+            f"re-save the processor the model was trained with: processor.save_pretrained({path!r})."
+        )
+    return True
+
+
+def _names_a_file(text) -> bool:
+    """Whether a would-be DNA sequence is in fact the path of an existing file (a FASTA with an odd suffix)."""
+    return isinstance(text, str) and len(text) < 4096 and os.path.isfile(text)
 
 
 def _as_batch(value, is_batched: bool) -> list:
@@ -103,6 +174,26 @@ class ChatNTProcessor(ProcessorMixin):
         self.system_prompt = system_prompt
         self.max_dna_tokens = max_dna_tokens
         super().__init__(tokenizer, dna_tokenizer, chat_template=chat_template, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Loads a saved processor; a local folder missing one of its files is refused, naming the file.
+
+        Raises:
+            FileNotFoundError: the folder does not exist or lacks a processor file (see
+                :func:`check_processor_files`), or a Hub id is not available here (offline).
+        """
+        is_local = check_processor_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "")
+        if is_local:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except OSError as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise FileNotFoundError(
+                f"cannot load the processor {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
+                f"copy is not available here ({first_line}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
+            ) from None
 
     @property
     def dna_token_id(self) -> int:
@@ -229,7 +320,10 @@ class ChatNTProcessor(ProcessorMixin):
         elif isinstance(dna, str):
             dna = [dna]
         named = dict(dna) if isinstance(dna, dict) else {}
-        positional = list(named.items()) if named else [(f"sequence {i}", s) for i, s in enumerate(dna or [])]
+        if named:  # named sequences taken in order by <DNA> are called by their names in errors
+            positional = [(f"sequence {name!r}", sequence) for name, sequence in named.items()]
+        else:
+            positional = [(f"sequence {i}", sequence) for i, sequence in enumerate(dna or [])]
 
         ordered: list[tuple[str, str]] = []
         uses_tags = uses_placeholders = False
@@ -297,7 +391,14 @@ class ChatNTProcessor(ProcessorMixin):
         for name, sequence in flat:
             try:
                 ids = self.dna_tokenizer(sequence, replace_unknown_with_n=replace_unknown_with_n)["input_ids"]
+            except TypeError as error:
+                raise TypeError(f"{name}: {error}") from None
             except ValueError as error:
+                if _names_a_file(sequence):
+                    raise ValueError(
+                        f"{name}: {sequence!r} is a file name, not a DNA sequence. FASTA files are read when the name "
+                        "ends in .fa, .fasta, .fna or .fas (optionally .gz): rename it, or pass read_fasta(path)."
+                    ) from None
                 raise ValueError(f"{name}: {error}") from None
             if len(ids) > self.max_dna_tokens:
                 if not truncate:
@@ -367,4 +468,4 @@ class ChatNTProcessor(ProcessorMixin):
 
 ChatNTProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["ChatNTProcessor", "DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE"]
+__all__ = ["ChatNTProcessor", "DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE", "check_processor_files"]

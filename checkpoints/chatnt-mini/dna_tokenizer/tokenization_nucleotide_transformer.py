@@ -47,6 +47,24 @@ def nucleotide_transformer_vocabulary(k_mer: int = 6) -> list[str]:
     return [*SPECIAL_TOKENS, *kmers, *SINGLE_NUCLEOTIDES]
 
 
+def _alphabet_hint(sequence: str, invalid: Counter) -> str:
+    """What the invalid characters suggest the input is, and what to pass instead (one sentence or two)."""
+    letters = {char.upper() for char in invalid}
+    if sequence.lstrip().startswith(">"):
+        return "It looks like FASTA text: read it with parse_fasta_text() (or save it as a .fa file) and pass the records."
+    if letters & _PROTEIN_ONLY_LETTERS:
+        return "It looks like a protein sequence; this model reads DNA or RNA only: pass the nucleotide sequence that encodes it."
+    if letters and letters <= set(IUPAC_AMBIGUITY_CODES):
+        return "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True to read them as N."
+    if any(char.isdigit() for char in invalid):
+        return "Remove the position numbers (e.g. of GenBank-style lines) and pass the bases only."
+    if any(char.isspace() for char in invalid):
+        return "Remove spaces and line breaks from the sequence (FASTA files are joined line by line when read)."
+    if letters <= {"-", ".", "*"}:
+        return "These look like alignment gaps or stop marks: remove them."
+    return "Allowed: A, C, G, T, U (read as T) and N, in any case."
+
+
 def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | None) -> bytes:
     where = "DNA sequence" if index is None else f"DNA sequence {index}"
     if not isinstance(sequence, str):
@@ -63,14 +81,7 @@ def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | N
         if replace_unknown_with_n:
             counts = Counter({char: n for char, n in counts.items() if char not in string.ascii_letters})
         shown = ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
-        letters = {char.upper() for char in counts}
-        if letters & _PROTEIN_ONLY_LETTERS:
-            hint = "It looks like a protein sequence; this model reads DNA or RNA only."
-        elif letters <= set(IUPAC_AMBIGUITY_CODES):
-            hint = "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True to read them as N."
-        else:
-            hint = "Allowed: A, C, G, T, U (read as T) and N, in any case."
-        raise ValueError(f"{where} contains characters that are not nucleotides: {shown}. {hint}")
+        raise ValueError(f"{where} contains characters that are not nucleotides: {shown}. {_alphabet_hint(sequence, counts)}")
     return cleaned
 
 
