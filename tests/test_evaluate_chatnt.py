@@ -107,6 +107,8 @@ def test_evaluate_model_writes_predictions_metrics_and_table(tmp_path, make_mode
     assert json.loads((tmp_path / "metrics.json").read_text()) == summary
     assert summary["tasks"]["core_promoter"]["n"] == 3
     assert (tmp_path / "table.md").read_text() == markdown_table(summary)
+    header, row = (tmp_path / "table.csv").read_text().splitlines()
+    assert header == "task,metric,value,exact_match,n,n_unparsed" and row.startswith("core_promoter,mcc,")
 
 
 def test_rescore_rereads_stored_answers_with_the_current_parser(tmp_path):

@@ -8,7 +8,7 @@ wrong label (its own class in MCC) or, for regression, as a failure reported in 
 
     python -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini --output_dir runs/eval-chatnt-mini
 
-writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json``, ``table.md`` and
+writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json``, ``table.md``, ``table.csv`` and
 ``plots/<task>.png`` (confusion matrices; predicted vs observed for regression), and ends
 with one ``key: value`` line per headline figure. The DNAHL comparison pools the four GUE-derived tasks
 (the published DNAHLM reports 0.846 lenient accuracy on them, 0.728 on promoter vs terminator).
@@ -17,6 +17,7 @@ with one ``key: value`` line per headline figure. The DNAHL comparison pools the
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 from pathlib import Path
@@ -130,6 +131,16 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_csv_table(summary: dict, path: Path) -> None:
+    """The per-task table as CSV (same columns as the Markdown one, full precision)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["task", "metric", "value", "exact_match", "n", "n_unparsed"])
+        for result in summary["tasks"].values():
+            writer.writerow([result["task"], result["metric"], result["value"], result["exact_match"], result["n"],
+                             result["n_unparsed"]])
+
+
 def evaluate_model(
     model,
     processor,
@@ -166,6 +177,7 @@ def _write_results(output_dir: Path, predictions: list[dict]) -> dict:
     summary = summarize(predictions)
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (output_dir / "table.md").write_text(markdown_table(summary), encoding="utf-8")
+    write_csv_table(summary, output_dir / "table.csv")
     plot_predictions(predictions, output_dir / "plots")
     return summary
 
