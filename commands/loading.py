@@ -75,7 +75,6 @@ def check_model_path(model: str) -> None:
         )
 
 
-@lru_cache(maxsize=2)
 def load_chatnt(model: str | None = None) -> LoadedChatNT:
     """The model and processor of a ChatNT checkpoint, loaded once per process (later calls reuse them).
 
@@ -88,12 +87,17 @@ def load_chatnt(model: str | None = None) -> LoadedChatNT:
     Raises:
         FileNotFoundError, ValueError: the checkpoint is missing or cannot be loaded (one-line message).
     """
+    model = str(model or default_model())
+    check_model_path(model)
+    return _load(model)
+
+
+@lru_cache(maxsize=2)
+def _load(model: str) -> LoadedChatNT:
     from ..modeling_chatnt import ChatNTForConditionalGeneration
     from ..offline_models import decoder_kwargs
     from ..processing_chatnt import ChatNTProcessor
 
-    model = str(model or default_model())
-    check_model_path(model)
     try:
         chatnt = ChatNTForConditionalGeneration.from_pretrained(model, **decoder_kwargs(model))
         processor = ChatNTProcessor.from_pretrained(model)

@@ -275,9 +275,18 @@ def test_predict_reports_bad_options(tiny_model, records_fasta, tmp_path, capsys
     assert message in capsys.readouterr().err
 
 
-def test_a_model_folder_without_config_is_refused(tmp_path, records_fasta, capsys):
+def test_a_model_folder_without_config_or_weights_is_refused(tiny_model, tmp_path, records_fasta, capsys):
+    import shutil
+
     assert main(["ask", "Is @rec1 bound?", "--fasta", records_fasta, "--model", str(tmp_path)]) == 2
     assert "is not a ChatNT checkpoint: it has no config.json" in capsys.readouterr().err
+    without_weights = tmp_path / "no-weights"
+    without_weights.mkdir()
+    shutil.copy(f"{tiny_model}/config.json", without_weights)
+    assert main(["ask", "Is @rec1 bound?", "--fasta", records_fasta, "--model", str(without_weights)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"chatnt: error: cannot load the ChatNT model from '{without_weights}': ")
+    assert len(error.strip().splitlines()) == 1
 
 
 # --- compare --------------------------------------------------------------------------------------------------------
