@@ -109,9 +109,22 @@ def finished_ids(partial: Path) -> set[str]:
     return {line.split("\t", 1)[0] for line in lines[1:] if line.count("\t") == len(COLUMNS) - 1}
 
 
-def count_records(fasta) -> int:
-    """Records in a FASTA file, streamed: the ``>`` header lines (for the progress bar's total)."""
-    return sum(1 for _ in iter_fasta(fasta))
+def count_records(fasta, processor=None, truncate: bool = False) -> int:
+    """Records in a FASTA file, streamed; with the model's ``processor``, also checks that each is readable.
+
+    Run before any answering, so that a bad record (duplicate id, letters that are not nucleotides, too
+    long without ``truncate``) stops the run at once, not after hours, and the count is the progress total.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`chatnt.fasta.iter_fasta` and
+            :func:`~chatnt.commands.sequences.checked_sequence`, naming the record.
+    """
+    count = 0
+    for record in iter_fasta(fasta):
+        if processor is not None:
+            checked_sequence(processor, record.id, record.sequence, truncate)
+        count += 1
+    return count
 
 
 def summarize(out: Path, answered: int, seconds: float, parsing: bool) -> PredictSummary:
@@ -176,8 +189,8 @@ def predict(
 
     Raises:
         FileNotFoundError, ValueError: bad input (missing or malformed FASTA, duplicate ids, a record the
-            model cannot read, a question without a record reference, an existing ``out``). A record that
-            fails mid-run leaves the rows so far in ``<out>.partial``; fix it and re-run to resume.
+            model cannot read, a question without a record reference, an existing ``out``). Every record is
+            checked before the first is answered, so bad input stops the run before any row is written.
     """
     from tqdm.auto import tqdm
 
@@ -193,8 +206,8 @@ def predict(
     if overwrite:
         for path in (out, partial, settings_path):
             path.unlink(missing_ok=True)
-    total = count_records(fasta)  # also checks the whole file (format, duplicate ids) before any work
     chatnt = load_chatnt(model)
+    total = count_records(fasta, chatnt.processor, truncate)  # every record checked before any work
     settings = _settings(question, task, confidence, chatnt.path, max_new_tokens, bf16)
 
     if partial.exists():
@@ -208,8 +221,9 @@ def predict(
         done = finished_ids(partial)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text("\t".join(COLUMNS) + "\n", encoding="utf-8")
+        # Settings first: a .partial file never exists without the settings its rows were made with.
         settings_path.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+        partial.write_text("\t".join(COLUMNS) + "\n", encoding="utf-8")
         done = set()
 
     answered, started = 0, time.perf_counter()

@@ -231,8 +231,8 @@ def test_predict_truncates_only_when_asked(tiny_model, tmp_path, capsys):
     assert main(arguments) == 2
     error = capsys.readouterr().err
     assert "chatnt: error: record 'long' has 400 bp" in error and "Pass --truncate" in error
-    assert not out.exists()  # the finished name appears only for a complete run
-    assert main([*arguments, "--truncate"]) == 0  # resumes after 'short', now reading the start of 'long'
+    assert not out.exists() and not (tmp_path / "r.tsv.partial").exists()  # checked before any row was written
+    assert main([*arguments, "--truncate"]) == 0
     assert [row[0] for row in read_rows(out)] == ["short", "long"]
 
 
