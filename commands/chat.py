@@ -16,6 +16,7 @@ chat messages before it, so "And is it bound by Oct4?" can follow "Is @x a promo
 file, an unknown ``@id``) prints one line and the session goes on.
 """
 
+import builtins
 import sys
 from dataclasses import dataclass, field
 
@@ -176,10 +177,21 @@ def chat(
     if interactive:
         print(f"ChatNT chat ({session.chatnt.path}); {len(session.records)} record(s) loaded. /help lists commands.",
               file=output)
+
+    def next_line() -> str:
+        """The next line, "" at the end; a terminal gets a prompt (and line editing through input())."""
+        if not interactive:
+            return input.readline()
+        if input is sys.stdin and output is sys.stdout:
+            try:
+                return builtins.input("> ") + "\n"
+            except EOFError:
+                return ""
+        print("> ", end="", file=output, flush=True)
+        return input.readline()
+
     while True:
-        if interactive:
-            print("> ", end="", file=output, flush=True)
-        line = input.readline()
+        line = next_line()
         if not line:
             break
         try:

@@ -365,3 +365,15 @@ def test_every_command_has_help(command, capsys):
     assert exit_request.value.code == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"usage: chatnt {command}") and "--model" in printed
+
+
+def test_chat_on_a_terminal_greets_and_prompts(tiny_model):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    output = io.StringIO()
+    chat(model=tiny_model, input=Terminal("/list\n/quit\n"), output=output)
+    printed = output.getvalue()
+    assert printed.startswith("ChatNT chat (") and "0 record(s) loaded. /help lists commands." in printed
+    assert "> no records loaded (/load FILE)\n> " in printed
