@@ -310,6 +310,18 @@ def test_compare_asks_about_both_sequences_and_lists_the_substitutions(tiny_mode
     assert "chatnt: error: --alt @mutant: no such record. Known names: @wt, @mut, @other." in capsys.readouterr().err
 
 
+def test_substitutions_are_listed_only_for_equal_lengths():
+    from chatnt.commands.compare import CompareResult, substitutions
+
+    assert substitutions("ACGTACGTACGT", "acgtTCGTACGA") == (2, ("5:A>T", "12:T>A"))
+    assert substitutions("A" * 30, "C" * 30)[0] == 30 and len(substitutions("A" * 30, "C" * 30)[1]) == 10
+    assert substitutions("ACGT", "ACG") == (None, ())
+    outcome = CompareResult("wt", "del", "q", AnswerResult("Yes."), (), None, 4, 3)
+    assert outcome.describe_difference() == "@wt and @del differ in length (4 vs 3 bp)"
+    many = CompareResult("wt", "mut", "q", AnswerResult("No."), substitutions("A" * 30, "C" * 30)[1], 30, 30, 30)
+    assert many.describe_difference().startswith("30 substitutions: 1:A>C, 2:A>C") and many.describe_difference().endswith(", ...")
+
+
 # --- chat -----------------------------------------------------------------------------------------------------------
 
 
