@@ -35,6 +35,7 @@ from .sequences import checked_sequence
 
 COLUMNS = ("id", "answer", "parsed", "probability", "calibrated")
 PARTIAL_SUFFIX = ".partial"
+MAX_LISTED_LABELS = 10
 SETTINGS_SUFFIX = ".partial.json"
 # Tabs and every character some reader takes for a line break: a cell must stay one cell of one line.
 _TSV_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
@@ -69,7 +70,11 @@ class PredictSummary:
         resumed = self.records - self.answered
         lines = [f"records: {self.records} -> {self.out}" + (f" ({resumed} from an earlier run)" if resumed else "")]
         if self.parsed_counts or self.unparsed:
-            counts = ", ".join(f"{label} {count}" for label, count in sorted(self.parsed_counts.items()))
+            # Most frequent first; values of a regression task are many, so only the top ones are listed.
+            ranked = sorted(self.parsed_counts.items(), key=lambda item: (-item[1], item[0]))
+            counts = ", ".join(f"{label} {count}" for label, count in ranked[:MAX_LISTED_LABELS])
+            if len(ranked) > MAX_LISTED_LABELS:
+                counts += f", ... ({len(ranked)} distinct)"
             lines.append(f"parsed: {counts or '-'}")
             lines.append(f"unparsed: {self.unparsed}")
         lines.append(f"speed: {self.records_per_second:.2f} records/s ({self.answered} answered in {self.seconds:.1f} s)")

@@ -184,6 +184,7 @@ def test_predict_parses_answers_and_counts_labels(tiny_model, tmp_path, monkeypa
     assert rows[3][1] == "Maybe later perhaps"  # tabs and newlines never break the table
     assert [row[3:] for row in rows] == [["0.7500", "true"]] * 5
     assert (summary.records, summary.answered, summary.parsed_counts, summary.unparsed) == (5, 5, {"yes": 2, "no": 2}, 1)
+    assert "parsed: no 2, yes 2\nunparsed: 1\n" in summary.report()
     not_yes_no = predict(write_fasta(tmp_path / "s.fa", sequences), "Describe <DNA>.", tmp_path / "d.tsv",
                          model=tiny_model, progress=False)
     assert [row[2:] for row in read_rows(tmp_path / "d.tsv")] == [["", "", ""]] * 5 and not_yes_no.unparsed == 0
