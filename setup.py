@@ -44,6 +44,9 @@ setup(
     ],
     entry_points={"console_scripts": ["chatnt = chatnt.cli:main"]},
     extras_require={
-        "test": ["pytest>=8"],
+        # The Gradio demo (app.py, the Hugging Face Space).
+        "demo": ["gradio>=6,<7"],
+        # The test suite, the demo's browser test included: Playwright drives the system's chromium.
+        "test": ["pytest>=8", "gradio>=6,<7", "playwright>=1.40"],
     },
 )

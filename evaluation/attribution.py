@@ -194,6 +194,7 @@ def _prompt_and_target(model, processor, conversation, sequences, answer, max_ne
         inputs["english_attention_mask"] = inputs["attention_mask"] * (labels[:cut] == -100).long().unsqueeze(0)
         return inputs, int(full["input_ids"][0, cut]), answer
     prompt = dict(processor(conversation, sequences, **options))
+    prompt.pop("labels", None)  # earlier assistant turns of a conversation get labels; generation needs none
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
         generated = model.generate(
             **{key: value.to(model.device) for key, value in prompt.items()}, max_new_tokens=max_new_tokens,
