@@ -172,6 +172,20 @@ def test_protein_in_a_fasta_file_through_the_pipeline(fasta, chatnt_pipeline):
     assert message.startswith("@spike: ") and "looks like a protein sequence" in message
 
 
+def test_protein_is_refused_where_unknown_letters_are_read_as_n(make_model, make_processor):
+    """classify (and training) read IUPAC codes as N; a protein must not pass as a run of Ns."""
+    protein = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+    processor = make_processor()
+    message = raised(ValueError, processor, QUESTION, {"seq1": protein}, replace_unknown_with_n=True)
+    assert message.startswith("@seq1: DNA sequence is mostly letters that are not nucleotides")
+    assert "It looks like a protein sequence" in message
+    message = raised(ValueError, make_model().classify, processor, QUESTION, {"seq1": protein})
+    assert "@seq1" in message and "It looks like a protein sequence" in message
+    # The opt-in still reads the odd ambiguity code as N.
+    as_n = processor(QUESTION, {"seq1": "ACGTRACGTY"}, replace_unknown_with_n=True)["dna_input_ids"]
+    assert torch.equal(as_n, processor(QUESTION, {"seq1": "ACGTNACGTN"})["dna_input_ids"])
+
+
 def test_file_name_given_where_a_sequence_is_expected(tmp_path, make_processor):
     path = tmp_path / "seqs.fastq"  # a suffix that is not read as FASTA
     path.write_text(">seq1\nACGT\n")
