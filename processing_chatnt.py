@@ -232,6 +232,15 @@ class ChatNTProcessor(ProcessorMixin):
             padding_side: default ``"left"`` for generation, ``"right"`` when answers are given.
             truncate_dna: keep the first ``max_dna_tokens`` tokens of an over-long sequence instead of raising.
             replace_unknown_with_n: read IUPAC codes and other letters as N instead of raising.
+
+        Raises:
+            ValueError: one line naming the sequence (``@name``, ``sequence 'name'`` or ``sequence i``) or the
+                example, and the fix: an empty sequence, letters that are not nucleotides (protein, IUPAC
+                codes, gaps, digits, whitespace), a sequence over ``max_dna_tokens`` without ``truncate_dna``,
+                an unknown ``@name``, a ``<DNA>`` count that differs from the number of sequences, or a FASTA
+                file that is empty, not FASTA, or has duplicate ids. Lower-case (soft-masked) DNA and RNA are
+                valid: read in upper case, U as T.
+            FileNotFoundError: a FASTA path that does not exist.
         """
         if isinstance(text, dict) and "english_sequence" in text:  # the published pipeline's input form
             text, dna_sequences = text["english_sequence"], text.get("dna_sequences", dna_sequences)
@@ -468,4 +477,4 @@ class ChatNTProcessor(ProcessorMixin):
 
 ChatNTProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["ChatNTProcessor", "DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE", "check_processor_files"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE", "ChatNTProcessor", "check_processor_files"]

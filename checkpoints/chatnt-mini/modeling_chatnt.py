@@ -636,6 +636,12 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         Args:
             text_model_name_or_path: where to load the referenced decoder from, if not from the recorded
                 path or id (e.g. a local copy). Its weights must match the recorded sha256.
+
+        Raises:
+            FileNotFoundError: the folder does not exist, lacks ``config.json`` or a weights file (named), or a
+                Hub id is not available here.
+            ValueError: weights only in a pickle format (``.bin``, ``.pt``, ...), or ``use_safetensors=False``:
+                only safetensors are loaded, nothing is ever unpickled.
         """
         _refuse_pickle_loading(kwargs)
         config = kwargs.get("config")
