@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import difflib
 import gzip
 import importlib.util
 import io
@@ -49,7 +50,7 @@ DNA_PLACEHOLDER = "<DNA>"
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
 _TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
 # Words that look like file-system paths or URLs to files: /etc/hosts, ~/x.fa, ../data, C:\x, file://...
-_PATH_WORD = re.compile(r"(?<![^\s(\"'`])(?:file://|~[/\\]|\.{1,2}[/\\]|/(?=[\w.~-])|[A-Za-z]:[/\\])\S*")
+_PATH_WORD = re.compile(r"(?<![^\s(\"`])(?:file://|~[/\\]|\.{1,2}[/\\]|/(?=[\w.~-])|[A-Za-z]:[/\\])\S*")
 # A yes/no question opens with an auxiliary verb ("Is ...", "Does ...") or asks for yes or no outright.
 _YES_NO_OPENING = re.compile(
     r"^\W*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should|may|might|must)\b", re.IGNORECASE
@@ -230,6 +231,11 @@ def add_uploads(state: SessionState, paths, processor, max_bytes: int = MAX_UPLO
                     "Record ids must be unique in a session so that @id names one sequence: rename the record, "
                     "or press the chat's clear button to start over."
                 )
+            if not _TAG.fullmatch("@" + record_id):
+                raise DemoInputError(
+                    f"{name}: record id {record_id!r} cannot be written as an @tag (@ids stop at spaces and at any of "
+                    """, ; ! ? ( ) [ ] { } ' " ` < >). Rename the record in the FASTA header."""
+                )
             check_sequence(processor, record_id, sequence, name)
             incoming[record_id] = sequence
             origin[record_id] = name
@@ -311,8 +317,6 @@ def resolve_references(text: str, attached_ids: list[str], state: SessionState) 
                     f"Unknown sequence reference @{match.group(1)}: no FASTA file has been uploaded in this session. "
                     "Attach one with the paperclip button, then refer to its records as @record_id."
                 )
-            import difflib
-
             close = difflib.get_close_matches(match.group(1).rstrip(".:"), list(state.records), n=3)
             hint = f" Did you mean {', '.join('@' + name for name in close)}?" if close else ""
             raise DemoInputError(
@@ -382,8 +386,6 @@ class ChatNTDemo:
         from chatnt.processing_chatnt import ChatNTProcessor
 
         path = str(path)
-        if os.path.sep in path and not Path(path).is_dir():
-            raise FileNotFoundError(f"model directory not found: {path!r}. Pass --model (or CHATNT_MODEL) a ChatNT folder.")
         config_path = Path(path) / "config.json"
         # Only a checkpoint saved without its decoder needs it found on this machine; a full one (as deployed
         # to a Space) carries it, and resolving the offline decoder there would fail for no reason.
@@ -633,7 +635,7 @@ def main(argv=None) -> int:
     try:
         demo = ChatNTDemo.from_pretrained(args.model, bf16=args.bf16, max_new_tokens=args.max_new_tokens)
     except (OSError, ValueError) as error:
-        print(f"app.py: error: cannot load the model {args.model!r}: {error}", file=sys.stderr)
+        print(f"app.py: error: {error}", file=sys.stderr)  # from_pretrained's messages name the model and the fix
         return 2
     build_demo(demo).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD_BYTES,

@@ -186,6 +186,7 @@ def test_a_sequence_longer_than_the_model_reads_is_refused(make_model, make_proc
     ("empty.fa", "", "empty.fa holds no FASTA record"),
     ("table.txt", "id,sequence\nseq1,ACGT\n", "table.txt is not a FASTA file: line 1"),
     ("protein.fa", ">p1\nMKVLAAGIVL\n", "protein.fa, record p1: DNA sequence contains characters that are not nucleotides"),
+    ("odd.fa", ">seq(1)\nACGT\n", "odd.fa: record id 'seq(1)' cannot be written as an @tag"),
 ])
 def test_bad_files_are_refused_with_their_name(demo, tmp_path, file_name, content, message):
     path = tmp_path / file_name
@@ -277,3 +278,9 @@ def test_app_imports_the_repository_as_chatnt_when_it_is_not_installed(tmp_path)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == str(REPO_ROOT / "fasta.py")
+
+
+def test_a_missing_model_is_one_line_on_stderr_and_exit_code_2(tmp_path, capsys):
+    assert app.main(["--model", str(tmp_path / "no-such-model")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("app.py: error: ") and "no-such-model" in error and "Traceback" not in error
