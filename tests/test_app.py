@@ -284,3 +284,13 @@ def test_a_missing_model_is_one_line_on_stderr_and_exit_code_2(tmp_path, capsys)
     assert app.main(["--model", str(tmp_path / "no-such-model")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("app.py: error: ") and "no-such-model" in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("question", [
+    "Is the A/T ratio of @seq1 high?",
+    "Does @seq1 hold a 5'/3' splice end (yes/no)?",
+    "Is @seq1 a donor and/or an acceptor site?",
+])
+def test_slashes_that_are_not_paths_are_answered(demo, fasta, question):
+    reply = demo.respond(question, [fasta(seq1=random_dna(30))], app.SessionState(), with_attribution=False)
+    assert reply.answer is not None, reply.text
