@@ -130,7 +130,8 @@ def _continuation_tokens(processor, conversation, sequences, answer: str, prompt
     ids, labels = full["input_ids"][0], full["labels"][0]
     length = int(full["attention_mask"][0].sum())
     labelled = (labels[:length] != -100).nonzero().flatten()
-    if ids[: len(prompt_ids)].tolist() != prompt_ids or len(labelled) == 0 or int(labelled[0]) < len(prompt_ids):
+    labelled = labelled[labelled >= len(prompt_ids)]  # earlier assistant turns of a conversation are prompt
+    if ids[: len(prompt_ids)].tolist() != prompt_ids or len(labelled) == 0:
         raise ValueError("the chat template does not extend the generation prompt with the answer")
     end = int(labelled[-1]) + 1
     continuation = ids[len(prompt_ids) : end].tolist()
@@ -149,6 +150,7 @@ def shared_prompt_log_likelihoods(model, processor, conversations: Sequence, seq
     """
     prompts = processor(list(conversations), list(sequences), padding_side="left", replace_unknown_with_n=True,
                         return_tensors="pt")
+    prompts.pop("labels", None)  # a conversation with earlier assistant turns gets labels: not scored here
     mask = prompts["attention_mask"]
     first_prompt = prompts["input_ids"][0][mask[0].bool()].tolist()
     continuations = [_continuation_tokens(processor, conversations[0], sequences[0], c, first_prompt) for c in candidates]

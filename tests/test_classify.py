@@ -95,3 +95,26 @@ def test_shared_prompt_scores_equal_full_scoring(make_model, make_processor, pro
     rows = [(q, d, c) for q, d in zip(questions, dna) for c in candidates]
     full = answer_log_likelihoods(model, processor, *zip(*rows)).view(3, 3)
     torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-4)
+
+
+def test_a_follow_up_question_is_scored_after_the_earlier_turns(make_model, make_processor):
+    from chatnt.perplexity_classifier import shared_prompt_log_likelihoods
+
+    model, processor = make_model(), make_processor()
+    conversation = [
+        {"role": "user", "content": "What is @seq?"},
+        {"role": "assistant", "content": "A promoter."},
+        {"role": "user", "content": "Is @seq a promoter? Answer yes or no."},
+    ]
+    shared = shared_prompt_log_likelihoods(model, processor, [conversation], [SEQUENCES], ["Yes.", "No."])
+    # Scored by hand: the whole conversation plus the candidate, only the new turn's tokens counted.
+    for column, answer in enumerate(["Yes.", "No."]):
+        full = processor([conversation + [{"role": "assistant", "content": answer}]], [SEQUENCES], padding_side="right")
+        labels = full.pop("labels")
+        first_new = (labels[0] != -100).nonzero().flatten()
+        prompt_length = len(processor([conversation], [SEQUENCES])["input_ids"][0])
+        scored = [int(i) for i in first_new if i >= prompt_length]
+        log_probs = model(**full).logits[0].log_softmax(-1)
+        expected = sum(log_probs[i - 1, full["input_ids"][0, i]].item() for i in scored) / len(scored)
+        assert shared[0, column].item() == pytest.approx(expected, abs=1e-4)
+    assert model.classify(processor, conversation, SEQUENCES)["label"] in ("yes", "no")
