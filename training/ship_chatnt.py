@@ -93,7 +93,48 @@ def calibration_section(calibration_dir: str, out: str) -> str:
     )
 
 
-def card(out: str, metrics: str, run: str, ablation: str | None, command: str, calibration: str | None = None) -> None:
+ATTRIBUTION_PLOTS = ("motif_recovery.png", "kmer_frequencies.png", "planted_tata_track.png", "planted_tata_logo.png",
+                     "splice_donor_track.png", "splice_donor_logo.png")
+
+
+def attribution_section(motif_recovery_dir: str, out: str) -> str:
+    """The card's attribution section from a ``motif_recovery`` run; copies its plots."""
+    source = Path(motif_recovery_dir)
+    report = json.loads((source / "motif_recovery.json").read_text())
+    target = Path(out) / "plots" / "attribution"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ATTRIBUTION_PLOTS:
+        shutil.copyfile(source / name, target / name)
+    table = (source / "motif_recovery.md").read_text().split("\n\n", 2)[-1].strip()
+    settings = report["settings"]
+    significant = ", ".join(f"{r['group']} ({r['rule']})" for r in report["results"] if r["p_value"] < 0.05)
+    return (
+        "`chatnt attribute \"question with @id\" --fasta FILE` (or `chatnt.evaluation.attribution.attribute`) maps "
+        "an answer back to the DNA: gradient x input of the first answer token with respect to the DNA token "
+        "embeddings, through decoder, projection and encoder, spread over base pairs, with the top 6-mers and a "
+        "logo around the peak. Does it find real biology in this model? On TEST records with a known motif (splice "
+        "junction dinucleotides; a JASPAR TBP box planted in E. coli background, with shuffled decoys), the true "
+        "answer's first token is attributed and the top-ranked DNA token is checked against the motif "
+        f"({len(report['records'])} sequences, {settings['max_per_label']} per group at most):\n\n"
+        + table
+        + f"\n\nAbove chance at p < 0.05 (one-sided binomial): {significant or 'none'}.\n\n"
+        f"```bash\npython -m chatnt.evaluation.motif_recovery --model checkpoints/chatnt-mini --output_dir "
+        f"runs/motif-recovery-chatnt-mini --task {settings['task']} --max_per_label {settings['max_per_label']}\n```\n\n"
+        "Observed vs chance rates and mean |attribution| around the motif; top 6-mers per group; the track and logo "
+        "of the best-recovered record of two groups (examples, not typical records):\n\n"
+        + "\n".join(f"![{Path(name).stem}](plots/attribution/{name})" for name in ATTRIBUTION_PLOTS)
+    )
+
+
+def card(
+    out: str,
+    metrics: str,
+    run: str,
+    ablation: str | None,
+    command: str,
+    calibration: str | None = None,
+    motif_recovery: str | None = None,
+) -> None:
     summary = json.loads(Path(metrics).read_text())
     facts = _training_facts(Path(run))
     config = json.loads((Path(out) / "config.json").read_text())
@@ -169,6 +210,8 @@ def card(out: str, metrics: str, run: str, ablation: str | None, command: str, c
         )
     if calibration:
         sections["Calibrated yes/no confidence"] = calibration_section(calibration, out)
+    if motif_recovery:
+        sections["Attribution maps"] = attribution_section(motif_recovery, out)
     if ablation:
         sections["Ablations"] = Path(ablation).read_text().strip() + (
             "\n\nCommand: `python -m chatnt.training.projection_ablation --output_dir runs/ablation "
@@ -211,11 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     card_parser.add_argument("--ablation", default=None, help="ablation.md of projection_ablation.")
     card_parser.add_argument("--training_command", required=True, help="The training command, as run.")
     card_parser.add_argument("--calibration", default=None, help="output_dir of calibrate_chatnt on the checkpoint.")
+    card_parser.add_argument("--motif_recovery", default=None, help="output_dir of evaluation.motif_recovery on it.")
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.run, args.out, args.tasks)
     else:
-        card(args.out, args.metrics, args.run, args.ablation, args.training_command, args.calibration)
+        card(args.out, args.metrics, args.run, args.ablation, args.training_command, args.calibration,
+             args.motif_recovery)
 
 
 if __name__ == "__main__":
