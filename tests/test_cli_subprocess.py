@@ -10,28 +10,15 @@ import subprocess
 import sys
 import time
 
-import pytest
-from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
-from helpers import random_dna, tiny_chatnt_config
+from helpers import random_dna
+from test_cli_commands import tiny_model, write_fasta  # noqa: F401  (tiny_model is a fixture)
 
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 COMMAND = [sys.executable, "-m", "chatnt.cli"]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, text_tokenizer, dna_tokenizer) -> str:
-    import torch
-
-    directory = tmp_path_factory.mktemp("chatnt-tiny")
-    torch.manual_seed(0)
-    ChatNTForConditionalGeneration(tiny_chatnt_config(text_tokenizer)).save_pretrained(directory)
-    ChatNTProcessor(text_tokenizer, dna_tokenizer, dna_tokens_per_sequence=4).save_pretrained(directory)
-    return str(directory)
-
-
-def write_fasta(path, count: int, prefix: str = "rec", length: int = 40) -> str:
-    path.write_text("".join(f">{prefix}{i}\n{random_dna(length, seed=i)}\n" for i in range(count)))
-    return str(path)
+def numbered_fasta(path, count: int, prefix: str = "rec", length: int = 40) -> str:
+    return write_fasta(path, {f"{prefix}{i}": random_dna(length, seed=i) for i in range(count)})
 
 
 def run_chatnt(*arguments, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
@@ -40,7 +27,7 @@ def run_chatnt(*arguments, stdin: str | None = None, cwd=None) -> subprocess.Com
 
 
 def test_ask_prints_the_answer_and_its_probability(tiny_model, tmp_path):
-    fasta = write_fasta(tmp_path / "r.fa", 3)
+    fasta = numbered_fasta(tmp_path / "r.fa", 3)
     done = run_chatnt("ask", "Is @rec1 a promoter?", "--fasta", fasta, "--model", tiny_model, "--max-new-tokens", "3")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(", uncalibrated)") and "(P(" in done.stdout
@@ -48,7 +35,7 @@ def test_ask_prints_the_answer_and_its_probability(tiny_model, tmp_path):
 
 def test_predict_killed_midway_resumes_and_writes_every_record_once(tiny_model, tmp_path):
     count = 200
-    fasta = write_fasta(tmp_path / "many.fa", count)
+    fasta = numbered_fasta(tmp_path / "many.fa", count)
     out, partial = tmp_path / "results.tsv", tmp_path / "results.tsv.partial"
     arguments = ["predict", "--fasta", fasta, "--question", "Is @seq a promoter? Answer yes or no.", "--out", str(out),
                  "--model", tiny_model, "--batch-size", "2", "--max-new-tokens", "4"]
@@ -89,8 +76,8 @@ def test_compare_prints_the_difference_and_the_answer(tiny_model, tmp_path):
 
 
 def test_chat_reads_a_pipe_and_keeps_history(tiny_model, tmp_path):
-    first = write_fasta(tmp_path / "a.fa", 2)
-    second = write_fasta(tmp_path / "b.fa", 1, prefix="other")
+    first = numbered_fasta(tmp_path / "a.fa", 2)
+    second = numbered_fasta(tmp_path / "b.fa", 1, prefix="other")
     script = "\n".join(["/list", "Is @rec1 a promoter?", "Tell me more about @rec0.", "/history", f"/load {second}",
                         "/load nowhere.fa", "/list", "/reset", "/history", "/quit"]) + "\n"
     done = run_chatnt("chat", "--fasta", first, "--model", tiny_model, "--max-new-tokens", "3", stdin=script)
@@ -105,7 +92,7 @@ def test_chat_reads_a_pipe_and_keeps_history(tiny_model, tmp_path):
 
 def test_bad_input_exits_with_2_and_one_line(tmp_path):
     # The other rows of the bad-input table run in-process (test_cli_commands.py): same main(), faster.
-    fasta = write_fasta(tmp_path / "r.fa", 2)
+    fasta = numbered_fasta(tmp_path / "r.fa", 2)
     done = run_chatnt("predict", "--fasta", fasta, "--question", "Is <DNA> bound?", "--out", str(tmp_path / "r.tsv"),
                       "--model", str(tmp_path / "no-model"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
