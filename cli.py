@@ -168,8 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--question", required=True,
                                 help='asked of each record, e.g. "Is @seq a promoter? Answer yes or no."')
     predict_parser.add_argument("--out", required=True, help="TSV to write (e.g. results.tsv)")
-    predict_parser.add_argument("--batch-size", type=int, default=8, help="records answered together (default: %(default)s)")
-    predict_parser.add_argument("--task", help="task registry name whose parser fills 'parsed' (e.g. core_promoter, gc_content)")
+    predict_parser.add_argument("--batch-size", type=int, default=8,
+                                help="records answered together (default: %(default)s)")
+    predict_parser.add_argument("--task",
+                                help="task registry name whose parser fills 'parsed' (e.g. core_promoter, gc_content)")
     predict_parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT and start again")
     predict_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(predict_parser, max_new_tokens=32)
@@ -256,7 +258,9 @@ def main(argv=None) -> int:
         print(f"chatnt: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " Rows so far are in the .partial file: run the same command again to resume." if args.command == "predict" else ""
+        hint = ""
+        if args.command == "predict":
+            hint = " Rows so far are in the .partial file: run the same command again to resume."
         print(f"chatnt: interrupted.{hint}", file=sys.stderr)
         return 130
 

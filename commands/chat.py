@@ -107,7 +107,9 @@ class ChatSession:
     def list_records(self) -> str:
         if not self.records:
             return "no records loaded (/load FILE)"
-        return "\n".join(f"@{name}\t{len(sequence)} bp\t{self.sources[name]}" for name, sequence in self.records.items())
+        return "\n".join(
+            f"@{name}\t{len(sequence)} bp\t{self.sources[name]}" for name, sequence in self.records.items()
+        )
 
     def history_text(self) -> str:
         if not self.history:

@@ -55,7 +55,7 @@ class CompareResult:
 
 
 def substitutions(reference: str, variant: str) -> tuple[int | None, tuple[str, ...]]:
-    """How many positions differ (case-insensitive) and the first few as ``"pos:ref>alt"``; ``None`` if lengths differ."""
+    """How many positions differ (ignoring case) and the first few as ``"pos:ref>alt"``; ``None`` if lengths differ."""
     if len(reference) != len(variant):
         return None, ()
     found = [

@@ -77,7 +77,8 @@ class PredictSummary:
                 counts += f", ... ({len(ranked)} distinct)"
             lines.append(f"parsed: {counts or '-'}")
             lines.append(f"unparsed: {self.unparsed}")
-        lines.append(f"speed: {self.records_per_second:.2f} records/s ({self.answered} answered in {self.seconds:.1f} s)")
+        speed = f"{self.records_per_second:.2f} records/s"
+        lines.append(f"speed: {speed} ({self.answered} answered in {self.seconds:.1f} s)")
         return "\n".join(lines)
 
 
@@ -207,7 +208,9 @@ def predict(
     parse_task = task_parser(task)
     with_confidence = wants_confidence(question, confidence)
     if out.exists() and not overwrite:
-        raise ValueError(f"{out} already exists (a finished run). Pass --overwrite to replace it, or pick another --out.")
+        raise ValueError(
+            f"{out} already exists (a finished run). Pass --overwrite to replace it, or pick another --out."
+        )
     if overwrite:
         for path in (out, partial, settings_path):
             path.unlink(missing_ok=True)

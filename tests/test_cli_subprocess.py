@@ -10,11 +10,17 @@ import subprocess
 import sys
 import time
 
+import pytest
 from helpers import random_dna
-from test_cli_commands import tiny_model, write_fasta  # noqa: F401  (tiny_model is a fixture)
+from test_cli_commands import save_tiny_model, write_fasta
 
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 COMMAND = [sys.executable, "-m", "chatnt.cli"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, text_tokenizer, dna_tokenizer) -> str:
+    return save_tiny_model(tmp_path_factory.mktemp("chatnt-tiny"), text_tokenizer, dna_tokenizer)
 
 
 def numbered_fasta(path, count: int, prefix: str = "rec", length: int = 40) -> str:
