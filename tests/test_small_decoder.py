@@ -105,6 +105,17 @@ def test_same_seed_same_weights(chat_tokenizer, tmp_path):
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
+def test_query_and_key_start_smaller_than_the_rest(chat_tokenizer, tmp_path):
+    path = build_small_decoder(tmp_path / "decoder", chat_tokenizer, initializer_range=0.2, attention_init_range=0.02,
+                               **SHAPE | {"hidden_size": 64})
+    attention = AutoModelForCausalLM.from_pretrained(path).model.layers[0].self_attn
+    std = {name: getattr(attention, name).weight.std().item() for name in ("q_proj", "k_proj", "v_proj")}
+    assert std["q_proj"] == pytest.approx(0.02, rel=0.1) and std["k_proj"] == pytest.approx(0.02, rel=0.2)
+    assert std["v_proj"] == pytest.approx(0.2, rel=0.2)
+    with pytest.raises(ValueError, match="attention_init_range must be positive"):
+        build_small_decoder(tmp_path / "other", chat_tokenizer, attention_init_range=0.0, **SHAPE)
+
+
 def test_cli_refuses_an_existing_model_with_exit_code_2(chat_tokenizer, tmp_path, capsys):
     arguments = ["--output_dir", str(tmp_path / "decoder"), "--tokenizer", chat_tokenizer, "--hidden_size", "16",
                  "--num_attention_heads", "2", "--num_key_value_heads", "1", "--intermediate_size", "32"]
