@@ -1,19 +1,24 @@
 """Hub model cards for trained checkpoints, written from the run's own results.
 
-Metadata (library, pipeline tag, base models, datasets, licence, tags) and the per-task test scores go
-into the card's YAML as ``model-index`` entries (``huggingface_hub.EvalResult``), so the Hub shows them;
-the body carries the same scores as a table, with the commands that produced them.
+One function, :func:`model_card`, writes the card of every shipped checkpoint (``chatnt-mini``,
+``nt-mini-encoder``, ``dnahlm-mini``): metadata (library, pipeline tag, base models, datasets, licence,
+tags) and the run's scores as ``model-index`` entries (``huggingface_hub.EvalResult``, so the Hub shows
+them) in the YAML front matter, then a description and body sections. :func:`build_model_card` is the
+ChatNT form of it (scores from an ``evaluate_chatnt`` summary, with the results table), used by
+``ship_chatnt card``; ``chatnt.training.write_cards`` writes the two other cards.
 
 Example:
-    >>> card = build_model_card(
-    ...     "chatnt-mini", summary, base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"],
-    ...     description="...", sections={"Training": "..."})
-    >>> card.save("checkpoints/chatnt-mini/README.md")
+    >>> card = model_card(
+    ...     "nt-mini-encoder", description="...", pipeline_tag="fill-mask",
+    ...     scores=[Score("held-out DNA", "accuracy", 0.003, dataset_type="chatnt/heldout")],
+    ...     sections={"Training": "..."})
+    >>> card.save("checkpoints/nt-mini-encoder/README.md")
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from chatnt.training.evaluate_chatnt import markdown_table
 from chatnt.training.genomic_tasks import get_task
@@ -22,26 +27,135 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 METRIC_NAMES = {"mcc": "Matthews correlation", "f1": "micro F1", "pearson": "Pearson r", "accuracy": "accuracy"}
 
 
-def eval_results(summary: dict, dataset_name: str, split: str = "test") -> list[EvalResult]:
-    """One Hub evaluation result per task metric and per task exact match (NaN scores are left out)."""
+@dataclass(frozen=True)
+class Score:
+    """One evaluation figure of a checkpoint, as it goes into the card's ``model-index``.
+
+    Args:
+        dataset_name: human-readable name of what was scored (e.g. ``"DNAHL TEST half: splice_site"``).
+        metric: metric id (``"mcc"``, ``"accuracy"``, ``"perplexity"``, ``"exact_match"`` ...).
+        value: the figure; NaN or None entries are left out of the card.
+        dataset_type: machine id of the data set (``"dnahl/gpt2-small2-sft3"``); defaults to ``dataset_name``.
+        split: the split scored.
+        metric_name: display name; defaults to the metric's readable name.
+        task_type: Hub task of the evaluation; defaults to the card's pipeline tag.
+    """
+
+    dataset_name: str
+    metric: str
+    value: float | None
+    dataset_type: str | None = None
+    split: str = "test"
+    metric_name: str | None = None
+    task_type: str | None = None
+
+
+def score_results(scores: list[Score], task_type: str, digits: int = 4) -> list[EvalResult]:
+    """Hub evaluation results for ``scores`` (NaN/None values are left out; values rounded to ``digits``).
+
+    Args:
+        scores: the figures, in the order the card lists them.
+        task_type: Hub task used where a score names none.
+        digits: decimal places kept.
+
+    Returns:
+        One ``EvalResult`` per kept score.
+    """
     results = []
-    for task, scores in summary["tasks"].items():
+    for score in scores:
+        if score.value is None or math.isnan(score.value):
+            continue
+        results.append(
+            EvalResult(
+                task_type=score.task_type or task_type,
+                dataset_type=score.dataset_type or score.dataset_name,
+                dataset_name=score.dataset_name,
+                dataset_split=score.split,
+                metric_type=score.metric,
+                metric_name=score.metric_name or METRIC_NAMES.get(score.metric, score.metric.replace("_", " ")),
+                metric_value=round(float(score.value), digits),
+            )
+        )
+    return results
+
+
+def model_card(
+    name: str,
+    description: str,
+    sections: dict[str, str],
+    scores: list[Score],
+    pipeline_tag: str,
+    library_name: str = "transformers",
+    base_models: list[str] | None = None,
+    datasets: list[str] | None = None,
+    license: str = "apache-2.0",
+    tags: list[str] | None = None,
+    title: str | None = None,
+) -> ModelCard:
+    """A Hub model card: YAML metadata with ``scores`` as ``model-index`` results, then the body.
+
+    Args:
+        name: the model's name (card title and ``model-index`` name).
+        description: the opening paragraphs, under the title.
+        sections: ``{heading: markdown}``, written in order as ``## heading`` sections.
+        scores: the evaluation figures of the run (see :class:`Score`); may be empty.
+        pipeline_tag: Hub pipeline tag (``"text-generation"``, ``"fill-mask"`` ...).
+        library_name: library that loads the weights.
+        base_models: Hub ids the model was fine-tuned from; None or empty for a model trained from scratch.
+        datasets: Hub data set ids trained on, where the data has one.
+        license: licence id of the weights.
+        tags: Hub tags.
+        title: the card's heading; defaults to ``name``.
+
+    Returns:
+        The card; ``card.save(path)`` writes it.
+
+    Raises:
+        ValueError: when ``name`` or ``pipeline_tag`` is empty, or a score names no metric.
+    """
+    if not name or not pipeline_tag:
+        raise ValueError("model_card needs a name and a pipeline_tag (e.g. 'text-generation', 'fill-mask').")
+    if any(not score.metric for score in scores):
+        raise ValueError("every Score needs a metric id (e.g. 'accuracy'); fill Score.metric.")
+    results = score_results(scores, pipeline_tag)
+    data = ModelCardData(
+        model_name=name,
+        license=license,
+        library_name=library_name,
+        pipeline_tag=pipeline_tag,
+        base_model=base_models or None,
+        datasets=datasets or None,
+        tags=list(tags or []) or None,
+        eval_results=results or None,
+    )
+    body = [f"# {title or name}", "", description.strip(), ""]
+    for heading, text in sections.items():
+        body += [f"## {heading}", "", text.strip(), ""]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
+
+
+def chatnt_scores(summary: dict, dataset_name: str, split: str = "test") -> list[Score]:
+    """Per-task metric and exact match of an ``evaluate_chatnt`` summary as :class:`Score` entries."""
+    scores = []
+    for task, figures in summary["tasks"].items():
         spec = get_task(task)
-        for metric, value in ((scores["metric"], scores["value"]), ("exact_match", scores["exact_match"])):
-            if value is None or math.isnan(value):
-                continue
-            results.append(
-                EvalResult(
-                    task_type="text-generation",
-                    dataset_type=f"chatnt/{task}",
+        for metric, value in ((figures["metric"], figures["value"]), ("exact_match", figures["exact_match"])):
+            scores.append(
+                Score(
                     dataset_name=f"{dataset_name}: {spec.description}",
-                    dataset_split=split,
-                    metric_type=metric,
+                    dataset_type=f"chatnt/{task}",
+                    split=split,
+                    metric=metric,
                     metric_name=f"{METRIC_NAMES.get(metric, metric.replace('_', ' '))} ({task})",
-                    metric_value=round(float(value), 4),
+                    value=value,
                 )
             )
-    return results
+    return scores
+
+
+def eval_results(summary: dict, dataset_name: str, split: str = "test") -> list[EvalResult]:
+    """One Hub evaluation result per task metric and per task exact match (NaN scores are left out)."""
+    return score_results(chatnt_scores(summary, dataset_name, split), "text-generation")
 
 
 def build_model_card(
@@ -55,22 +169,20 @@ def build_model_card(
     tags: list[str] | None = None,
     dataset_name: str = "ChatNT genomics instructions",
 ) -> ModelCard:
-    """A model card: metadata with the per-task test results, a description, the results table, then
-    ``sections`` (``{heading: markdown}``) in order."""
-    data = ModelCardData(
-        model_name=name,
-        license=license,
-        library_name="transformers",
+    """A ChatNT model card: :func:`model_card` with the per-task test results of ``summary`` (an
+    ``evaluate_chatnt`` summary) as metadata and a "Test scores" table first, then ``sections``
+    (``{heading: markdown}``) in order."""
+    return model_card(
+        name,
+        description=description,
+        sections={"Test scores": markdown_table(summary), **sections},
+        scores=chatnt_scores(summary, dataset_name),
         pipeline_tag="text-generation",
-        base_model=base_models,
+        base_models=base_models,
         datasets=datasets,
+        license=license,
         tags=["dna", "genomics", "chatnt", "custom_code", *(tags or [])],
-        eval_results=eval_results(summary, dataset_name),
     )
-    body = [f"# {name}", "", description.strip(), "", "## Test scores", "", markdown_table(summary).strip(), ""]
-    for heading, text in sections.items():
-        body += [f"## {heading}", "", text.strip(), ""]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
-__all__ = ["build_model_card", "eval_results"]
+__all__ = ["Score", "build_model_card", "chatnt_scores", "eval_results", "model_card", "score_results"]

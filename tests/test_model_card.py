@@ -1,0 +1,167 @@
+"""Model cards: the one card function's Hub metadata, the shipped cards' YAML, and writing cards from runs."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from chatnt.training.model_card import Score, model_card
+from chatnt.training.write_cards import (
+    dnahlm_card,
+    encoder_card,
+    evaluation_tables,
+    key_values,
+    main,
+    markdown_tables,
+    scientific,
+)
+from huggingface_hub import ModelCard
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(path.parent.name for path in (ROOT / "checkpoints").glob("*/README.md"))
+
+
+def test_model_card_metadata_round_trips_through_the_hub_loader(tmp_path):
+    card = model_card(
+        "demo-model",
+        description="A demo.",
+        sections={"Training": "`make train`", "Limitations": "Small."},
+        scores=[
+            Score("held-out DNA", "accuracy", 0.12345, dataset_type="demo/heldout", split="validation"),
+            Score("held-out DNA", "perplexity", 42.0, dataset_type="demo/heldout"),
+            Score("held-out DNA", "mcc", math.nan, dataset_type="demo/heldout"),
+        ],
+        pipeline_tag="fill-mask",
+        base_models=["org/base"],
+        datasets=["org/data"],
+        license="mit",
+        tags=["dna"],
+        title="Demo (`demo-model`)",
+    )
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    data = loaded.data
+    assert (data.library_name, data.pipeline_tag, data.license) == ("transformers", "fill-mask", "mit")
+    assert data.base_model == ["org/base"] and data.datasets == ["org/data"] and data.tags == ["dna"]
+    results = {(r.dataset_type, r.dataset_split, r.metric_type): r.metric_value for r in data.eval_results}
+    # NaN is left out; values are rounded to 4 places.
+    assert results == {("demo/heldout", "validation", "accuracy"): 0.1235, ("demo/heldout", "test", "perplexity"): 42.0}
+    assert all(r.task_type == "fill-mask" for r in data.eval_results)
+    assert loaded.text.startswith("\n# Demo (`demo-model`)\n\nA demo.")
+    assert loaded.text.index("## Training") < loaded.text.index("## Limitations")
+
+
+def test_model_card_refuses_a_missing_pipeline_tag():
+    with pytest.raises(ValueError, match="pipeline_tag"):
+        model_card("x", description="", sections={}, scores=[], pipeline_tag="")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_has_the_hub_metadata(name):
+    data = ModelCard.load(ROOT / "checkpoints" / name / "README.md").data
+    assert data.library_name == "transformers"
+    assert data.pipeline_tag in {"text-generation", "fill-mask"}
+    assert data.license == "apache-2.0" and data.tags
+    assert data.eval_results and all(not math.isnan(result.metric_value) for result in data.eval_results)
+    if name == "chatnt-mini":
+        assert data.base_model == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
+
+
+def test_every_checkpoint_is_covered():
+    assert {"chatnt-mini", "nt-mini-encoder", "dnahlm-mini"} <= set(SHIPPED)
+
+
+def test_encoder_card_is_regenerated_exactly_from_the_files_shipped_with_it(tmp_path):
+    checkpoint = ROOT / "checkpoints" / "nt-mini-encoder"
+    card = encoder_card(checkpoint, checkpoint, card_path=tmp_path / "README.md")
+    assert card.read_text() == (checkpoint / "README.md").read_text()
+
+
+DNAHLM_RUN_FILES = ["runs/dnahlm-mini-pt-eval/eval_results.json", "runs/dnahlm-mini-pt/trainer_state.json",
+                    "runs/dnahlm-mini-sft", "runs/sft-mini.log", "runs/eval-mini.log", "runs/eval-mini-heldout.log",
+                    "runs/classify-mini.log"]
+
+
+@pytest.mark.skipif(not all((ROOT / path).exists() for path in DNAHLM_RUN_FILES),
+                    reason="the dnahlm-mini runs are not on this machine (runs/ is not committed)")
+def test_dnahlm_card_is_regenerated_exactly_from_its_runs(tmp_path):
+    runs = ROOT / "runs"
+    card = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", runs / "dnahlm-mini-pt-eval", runs / "dnahlm-mini-pt",
+                       runs / "dnahlm-mini-sft", runs / "sft-mini.log", runs / "eval-mini.log",
+                       runs / "eval-mini-heldout.log", runs / "classify-mini.log", card_path=tmp_path / "README.md")
+    assert card.read_text() == (ROOT / "checkpoints" / "dnahlm-mini" / "README.md").read_text()
+
+
+def tiny_encoder_run(folder: Path) -> dict:
+    folder.mkdir()
+    results = {"eval_ecoli_genome_accuracy": 0.25, "eval_ecoli_genome_perplexity": 12.5, "eval_ecoli_genome_masked_tokens": 40,
+               "heldout_accuracy": 0.25, "heldout_perplexity": 12.5, "heldout_masked_tokens": 40}
+    (folder / "eval_results.json").write_text(json.dumps(results))
+    state = {"global_step": 50, "train_batch_size": 2, "logging_steps": 25,
+             "log_history": [{"step": 25, "loss": 3.5}, {"step": 50, "loss": 3.0}, {"step": 50, "train_runtime": 120.0}]}
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    config = {"architectures": ["NucleotideTransformerForMaskedLM"], "hidden_size": 8, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 20, "max_position_embeddings": 34}
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({"nucleotide_transformer.embed.weight": torch.zeros(20, 8), "lm_head.decoder.weight": torch.zeros(20, 8)},
+              folder / "model.safetensors")
+    return results
+
+
+def test_encoder_card_takes_its_figures_from_the_run(tmp_path):
+    results = tiny_encoder_run(tmp_path / "run")
+    card = ModelCard.load(encoder_card(tmp_path / "run", tmp_path / "run"))
+    values = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values[("chatnt/pretraining/ecoli_genome", "perplexity")] == results["eval_ecoli_genome_perplexity"]
+    assert values[("chatnt/pretraining/all", "accuracy")] == results["heldout_accuracy"]
+    assert card.data.pipeline_tag == "fill-mask"
+    assert "| `ecoli_genome` | 40 | 0.250 | 12 |" in card.text  # masked tokens, accuracy, perplexity
+    assert "0.00 M (0.00 M encoder + 0.00 M masked-LM head)" in card.text  # 320 + 160 + 160 parameters
+    assert "3.50 (mean of steps 1-25) -> 3.00 (mean of steps 26-50)" in card.text
+    assert "lr 1e-3" in card.text
+
+
+def test_card_command_names_a_missing_run_and_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["nt-mini-encoder", "--run", str(tmp_path / "nope"), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nope' / 'eval_results.json'} is missing")
+
+
+EVALUATE_LOG = """Loading weights: 100%
+**gpt2-small2-sft3 (TEST half, published phrasing)**
+
+| task | n | published exact | ours exact | ours mcc |
+|---|---|---|---|---|
+| splice_site | 120 | 0.183 | 0.483 | 0.033 |
+| overall | 120 | 0.183 | 0.483 | 0.033 |
+
+**gpt2-small3-1024 (TEST half, published phrasing)**
+
+| task | n | published exact | ours exact | ours mcc |
+|---|---|---|---|---|
+| promoter_terminator | 621 | 0.000 | 0.504 | 0.000 |
+
+gpt2-small2-sft3_ours_exact: 0.4131
+gpt2-small3-1024_ours_mcc: -0.0197
+"""
+
+
+def test_evaluation_logs_are_read_as_tables_and_key_values(tmp_path):
+    log = tmp_path / "eval.log"
+    log.write_text(EVALUATE_LOG)
+    assert key_values(log) == {"gpt2-small2-sft3_ours_exact": 0.4131, "gpt2-small3-1024_ours_mcc": -0.0197}
+    assert [title for title, _ in markdown_tables(log)] == [
+        "gpt2-small2-sft3 (TEST half, published phrasing)", "gpt2-small3-1024 (TEST half, published phrasing)"]
+    tables = evaluation_tables(log)
+    assert tables["gpt2-small2-sft3"][0] == {"task": "splice_site", "n": "120", "published exact": "0.183",
+                                            "ours exact": "0.483", "ours mcc": "0.033"}
+    log.write_text(EVALUATE_LOG.split("**gpt2-small3-1024")[0])
+    with pytest.raises(ValueError, match="gpt2-small3-1024"):
+        evaluation_tables(log)
+
+
+def test_learning_rates_are_written_as_typed():
+    assert (scientific(1e-3), scientific(5e-5), scientific(3e-3)) == ("1e-3", "5e-5", "3e-3")
