@@ -26,7 +26,7 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 demo: setup
-	$(BIN)/chatnt ask "The human 200 bp sequence @chr4:126246986-126247186 comes from a ChIP-seq experiment. Which factor binds it? Options: Oct4, Mafk." --fasta ../shared/data/janggu/sample_test.fa
+	$(BIN)/chatnt ask "These are human sequences. Is it true that @promoter_candidate is a promoter? Answer yes or no." --fasta spaces/example.fa
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
