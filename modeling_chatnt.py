@@ -38,14 +38,12 @@ from .decoder_reference import (
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
-from .processing_chatnt import DNA_TOKEN, ChatNTProcessor
+from .processing_chatnt import DNA_TOKEN, ChatNTProcessor, is_local_model_folder
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
 # from_pretrained arguments that say where files are, passed on when fetching the trained parts.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "force_download")
 
-# "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Weight files in pickle formats, which ChatNT never loads: unpickling can run arbitrary code.
 PICKLE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Pickles a transformers Trainer writes next to safetensors weights: training state, not weights.
@@ -77,15 +75,8 @@ def check_checkpoint_files(
             format (``.bin``, ``.pt``, ...): only safetensors are loaded.
     """
     path = os.fspath(pretrained_model_name_or_path)
-    if not os.path.isdir(path):
-        if os.path.exists(path):
-            raise ValueError(f"{path!r} is a file; pass the model folder that holds config.json and model.safetensors.")
-        if _HUB_ID.match(path):
-            return False
-        raise FileNotFoundError(
-            f"model directory not found: {path!r}. Pass the folder written by save_pretrained (it holds config.json "
-            f"and model.safetensors, e.g. checkpoints/chatnt-mini); relative paths start at {os.getcwd()!r}."
-        )
+    if not is_local_model_folder(path, "config.json and model.safetensors", "model.save_pretrained"):
+        return False
     folder = os.path.join(path, subfolder)
     config_file = os.path.join(folder, "config.json")
     if text_model_included is None:

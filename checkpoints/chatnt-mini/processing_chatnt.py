@@ -52,6 +52,24 @@ _TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_local_model_folder(path: str, holds: str, saved_by: str) -> bool:
+    """True for an existing folder, False for a Hub id (``owner/name``, left to transformers to resolve).
+
+    Raises ``ValueError`` for a file and ``FileNotFoundError`` for any other missing path; ``holds`` and
+    ``saved_by`` name, in the messages, what the folder should contain and which call writes it.
+    """
+    if os.path.isdir(path):
+        return True
+    if os.path.exists(path):
+        raise ValueError(f"{path!r} is a file; pass the model folder that holds {holds}.")
+    if _HUB_ID.match(path):
+        return False
+    raise FileNotFoundError(
+        f"model directory not found: {path!r}. Pass the folder written by {saved_by} (e.g. "
+        f"checkpoints/chatnt-mini); relative paths start at {os.getcwd()!r}."
+    )
+
+
 def _json_has_key(path: str, key: str) -> bool:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -80,15 +98,8 @@ def check_processor_files(pretrained_model_name_or_path, subfolder: str = "") ->
         ValueError: the path is a file.
     """
     path = os.fspath(pretrained_model_name_or_path)
-    if not os.path.isdir(path):
-        if os.path.exists(path):
-            raise ValueError(f"{path!r} is a file; pass the model folder that holds processor_config.json.")
-        if _HUB_ID.match(path):
-            return False
-        raise FileNotFoundError(
-            f"model directory not found: {path!r}. Pass the folder written by processor.save_pretrained "
-            "(e.g. checkpoints/chatnt-mini); relative paths start at " + repr(os.getcwd()) + "."
-        )
+    if not is_local_model_folder(path, "processor_config.json", "processor.save_pretrained"):
+        return False
     folder = os.path.join(path, subfolder)
 
     def has(*names: str) -> bool:
