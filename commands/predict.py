@@ -6,6 +6,8 @@ yes or no."); every record is asked that question in turn.
 - Streamed: records are read one at a time (:func:`chatnt.fasta.iter_fasta`); memory does not grow
   with the file.
 - Batched: ``batch_size`` records are generated together, and their probabilities scored together.
+  The prompt's shared start (system message, question text before the record) runs through the decoder
+  once per run, not once per record (:class:`~chatnt.commands.answering.SharedPromptPrefix`).
 - Resumable: rows go to ``<out>.partial``, flushed after every batch, beside ``<out>.partial.json`` (the
   settings the rows were made with). A re-run with the same settings reads the ids already there,
   drops a torn last line, and goes on with the records that are missing. Only a finished run renames
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fasta import iter_fasta
-from .answering import answer_batch
+from .answering import SharedPromptPrefix, answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence
@@ -237,13 +239,14 @@ def predict(
     answered, started = 0, time.perf_counter()
     bar = tqdm(total=total, initial=min(len(done), total), unit="record", desc="predict", disable=not progress,
                file=sys.stderr)
+    shared_prefix = SharedPromptPrefix()
     with open(partial, "a", encoding="utf-8") as sink, bar:
 
         def run(batch):
             nonlocal answered
             results = answer_batch(
                 chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
-                [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16,
+                [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
             )
             sink.writelines(
                 _row(record_id, result, parsed_answer(result.answer, question, parse_task))

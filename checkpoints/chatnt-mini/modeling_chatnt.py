@@ -405,13 +405,17 @@ class ChatNTModel(ChatNTPreTrainedModel):
         past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         r"""
         english_attention_mask: which prompt tokens the English-aware Perceiver reads. Default: every
-            attended token except the placeholders; a mask shorter than ``input_ids`` leaves the tokens past
+            attended token except the placeholders; a mask shorter than the prompt leaves the tokens past
             its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
             in training and the generated tokens in ``generate``: the Perceiver reads the question only.
+        prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``past_key_values``
+            already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still
+            reads the whole question. Default: ``input_ids``. The placeholders must lie in ``input_ids``.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
@@ -425,14 +429,21 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 dna_attention_mask = torch.ones_like(dna_input_ids)
             english_input_ids = english_mask = None
             if self.config.projector_type == "english_aware_perceiver":
+                prompt = input_ids if prompt_input_ids is None else prompt_input_ids
                 if english_attention_mask is None:
-                    english_attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+                    english_attention_mask = torch.ones_like(prompt) if attention_mask is None else attention_mask
+                if english_attention_mask.shape[1] > prompt.shape[1]:
+                    raise ValueError(
+                        f"english_attention_mask covers {english_attention_mask.shape[1]} tokens but the prompt has "
+                        f"{prompt.shape[1]}. When past_key_values already holds the prompt's start, pass the whole "
+                        "prompt as prompt_input_ids (generate does this itself)."
+                    )
                 # A shorter mask covers the prompt only (generation without cache re-reads generated
                 # tokens, which are not part of the question).
-                english_attention_mask = F.pad(english_attention_mask, (0, input_ids.shape[1] - english_attention_mask.shape[1]))
-                english_attention_mask = english_attention_mask.bool() & (input_ids != self.config.dna_token_id)
+                english_attention_mask = F.pad(english_attention_mask, (0, prompt.shape[1] - english_attention_mask.shape[1]))
+                english_attention_mask = english_attention_mask.bool() & (prompt != self.config.dna_token_id)
                 example = self.sequence_to_example(input_ids, dna_attention_mask)
-                english_input_ids, english_mask = input_ids[example], english_attention_mask[example]
+                english_input_ids, english_mask = prompt[example], english_attention_mask[example]
             dna_features = self.get_dna_features(dna_input_ids, dna_attention_mask, english_input_ids, english_mask)
             if self.config.projector_type == "linear":
                 dna_features = dna_features[dna_attention_mask.bool()]
@@ -684,7 +695,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 "text_model_name_or_path= pointing to the exact decoder (same weights and dtype)."
             )
         if text_model.get_input_embeddings().weight.shape[0] != config.text_config.vocab_size:
-            text_model.resize_token_embeddings(config.text_config.vocab_size)
+            # The new rows (<DNA> and friends) are overwritten by load_new_token_rows below: no mean init.
+            text_model.resize_token_embeddings(config.text_config.vocab_size, mean_resizing=False)
         config.text_model_included = True  # this instance now carries its decoder
         model = cls(config, text_model=text_model)
         missing, unexpected = model.load_state_dict(load_trained_parts(source, **hub_kwargs), strict=False)
@@ -792,11 +804,13 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        prompt_input_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
         labels: token ids aligned with ``input_ids`` (the shift happens inside the loss); -100 marks
             positions without loss (prompt, placeholders, padding).
+        prompt_input_ids: the whole prompt when ``past_key_values`` holds its prefix (see [`ChatNTModel`]).
         """
         if labels is not None and english_attention_mask is None and input_ids is not None:
             english_attention_mask = (labels == -100) & (
@@ -812,6 +826,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            prompt_input_ids=prompt_input_ids,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -844,6 +859,10 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         if is_first_iteration or not kwargs.get("use_cache", True):
             model_inputs["dna_input_ids"] = dna_input_ids
             model_inputs["dna_attention_mask"] = dna_attention_mask
+            # A past_key_values passed in may already hold the prompt's start (prefix caching), which
+            # shortens model_inputs["input_ids"]; the Perceiver reads the whole question all the same.
+            if dna_input_ids is not None:
+                model_inputs["prompt_input_ids"] = input_ids
         return model_inputs
 
     def _expand_inputs_for_generation(self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs):
