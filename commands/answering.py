@@ -7,11 +7,12 @@ through the checkpoint's Platt calibrator. They can disagree; the probability be
 """
 
 import contextlib
-import copy
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
+
+from ..prefix_cache import SharedPromptPrefix
 
 
 @dataclass(frozen=True)
@@ -50,53 +51,6 @@ def autocast(bf16: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-class SharedPromptPrefix:
-    """The decoder's key/value cache for the text every prompt of a run starts with, computed once.
-
-    ``chatnt predict`` asks one question of thousands of records: every prompt starts with the same system
-    message and question text (about 150 of chatnt-mini's 204 prompt tokens), and only the DNA vectors
-    after it differ. The shared start runs through the decoder once; each batch continues from a copy of
-    its cache, so prefill costs only the tokens from the first ``<DNA>`` placeholder on. Answers are those
-    of uncached generation (equal logits in fp32, tested).
-
-    The prefix is fixed by the first batch: its rows' common start, up to the first placeholder. A batch
-    that does not start with it, or that is left-padded (rows of different length, which shifts the
-    prefix), is generated without the cache.
-    """
-
-    def __init__(self):
-        self.tokens: torch.Tensor | None = None
-        self.cache = None
-
-    def _build(self, model, input_ids: torch.Tensor, bf16: bool) -> None:
-        first = input_ids[0]
-        length = int((input_ids == first).all(0).long().cumprod(0).sum())  # columns equal in every row
-        placeholders = torch.nonzero(first == model.config.dna_token_id).flatten()
-        if len(placeholders):
-            length = min(length, int(placeholders[0]))
-        length = min(length, input_ids.shape[1] - 1)  # generate needs at least one uncached token
-        self.tokens = first[:length].clone()
-        if length > 0:
-            with autocast(bf16):
-                self.cache = model(input_ids=self.tokens.unsqueeze(0), use_cache=True, logits_to_keep=1).past_key_values
-
-    def cache_for(self, model, inputs, bf16: bool):
-        """A cache of the prefix for every row of ``inputs`` (to pass as ``past_key_values``), or ``None``."""
-        input_ids, attention_mask = inputs["input_ids"], inputs.get("attention_mask")
-        if attention_mask is not None and not bool(attention_mask.all()):
-            return None
-        if self.tokens is None:
-            self._build(model, input_ids, bf16)
-        length = len(self.tokens)
-        if self.cache is None or input_ids.shape[1] <= length:
-            return None
-        if not bool((input_ids[:, :length] == self.tokens.to(input_ids.device)).all()):
-            return None
-        cache = copy.deepcopy(self.cache)  # generate appends to the cache it is given
-        cache.batch_repeat_interleave(input_ids.shape[0])
-        return cache
-
-
 @torch.no_grad()
 def answer_batch(
     chatnt,
@@ -116,8 +70,8 @@ def answer_batch(
         confidence: per example, whether to add the classifier's calibrated yes/no probability.
         max_new_tokens: length limit of each answer.
         bf16: bfloat16 autocast.
-        shared_prefix: reuse the decoder cache of the prompts' common start across calls (one per run of
-            the same question; see :class:`SharedPromptPrefix`).
+        shared_prefix: reuse the decoder cache of the prompts' common start across calls, for generation and
+            the probability (one per run of the same question; see :class:`~chatnt.prefix_cache.SharedPromptPrefix`).
 
     Returns:
         One :class:`AnswerResult` per example, in order.
@@ -126,15 +80,17 @@ def answer_batch(
         raise ValueError(f"Got {len(questions)} questions, {len(sequences)} sequence entries, {len(confidence)} flags.")
     model, processor = chatnt.model, chatnt.processor
     inputs = processor(list(questions), list(sequences), return_tensors="pt").to(model.device)
-    prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, inputs, bf16)
     with autocast(bf16):
+        prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, inputs)
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, past_key_values=prefix_cache)
     texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     results = [AnswerResult(text.strip()) for text in texts]
     wanted = [index for index, flag in enumerate(confidence) if flag]
     if wanted:
         with autocast(bf16):
-            verdicts = model.classify(processor, [questions[i] for i in wanted], [sequences[i] for i in wanted])
+            verdicts = model.classify(
+                processor, [questions[i] for i in wanted], [sequences[i] for i in wanted], shared_prefix=shared_prefix
+            )
         for index, verdict in zip(wanted, verdicts):
             results[index] = AnswerResult(
                 results[index].answer, verdict["label"], float(verdict["probability"]), float(verdict["p_positive"]),
@@ -143,4 +99,4 @@ def answer_batch(
     return results
 
 
-__all__ = ["AnswerResult", "SharedPromptPrefix", "answer_batch", "autocast"]
+__all__ = ["AnswerResult", "answer_batch", "autocast"]

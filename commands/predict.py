@@ -7,7 +7,7 @@ yes or no."); every record is asked that question in turn.
   with the file.
 - Batched: ``batch_size`` records are generated together, and their probabilities scored together.
   The prompt's shared start (system message, question text before the record) runs through the decoder
-  once per run, not once per record (:class:`~chatnt.commands.answering.SharedPromptPrefix`).
+  once per run, not once per record (:class:`~chatnt.prefix_cache.SharedPromptPrefix`).
 - Resumable: rows go to ``<out>.partial``, flushed after every batch, beside ``<out>.partial.json`` (the
   settings the rows were made with). A re-run with the same settings reads the ids already there,
   drops a torn last line, and goes on with the records that are missing. Only a finished run renames
@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fasta import iter_fasta
-from .answering import SharedPromptPrefix, answer_batch
+from ..prefix_cache import SharedPromptPrefix
+from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence

@@ -720,6 +720,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         dna_sequences=None,
         *,
         classifier: PerplexityClassifier | None = None,
+        shared_prefix=None,
     ):
         """Answers yes/no questions with a probability: the perplexity-based classifier of the ChatNT paper.
 
@@ -734,6 +735,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             dna_sequences: what the processor takes for one question (a list for ``<DNA>``, a dict or FASTA
                 path for ``@name``); for a list of questions, one such entry per question.
             classifier: other answer phrasings (e.g. label names); default: yes/no.
+            shared_prefix: a ``chatnt.prefix_cache.SharedPromptPrefix`` when many questions share their start
+                (one question over many sequences): that start is computed once, not per question.
 
         Returns:
             Per question a dict: ``label`` ("yes" or "no", or the classifier's label names), ``probability``
@@ -757,7 +760,9 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         was_training = self.training
         self.eval()
         try:
-            logit = classifier.logit_difference(self, processor, list(questions), list(dna_sequences)).double().numpy()
+            logit = classifier.logit_difference(
+                self, processor, list(questions), list(dna_sequences), shared_prefix
+            ).double().numpy()
         finally:
             self.train(was_training)
         raw = 1.0 / (1.0 + np.exp(-logit))  # softmax of the two class scores, as P(positive)

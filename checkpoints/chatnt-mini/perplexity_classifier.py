@@ -140,13 +140,18 @@ def _continuation_tokens(processor, conversation, sequences, answer: str, prompt
 
 
 @torch.no_grad()
-def shared_prompt_log_likelihoods(model, processor, conversations: Sequence, sequences: Sequence, candidates: Sequence[str]) -> torch.Tensor:
+def shared_prompt_log_likelihoods(
+    model, processor, conversations: Sequence, sequences: Sequence, candidates: Sequence[str], shared_prefix=None
+) -> torch.Tensor:
     """Mean token log-likelihood of every candidate answer for every prompt: ``(prompts, candidates)``.
 
     Same numbers as :func:`answer_log_likelihoods` over all (prompt, candidate) pairs, but each prompt
     (system message, question, DNA vectors: hundreds of tokens) runs through the model once, and the
     candidates (a few tokens each) continue from its key/value cache. With eight phrasings this is
     several times cheaper than scoring eight full copies of the prompt.
+
+    ``shared_prefix`` (a ``chatnt.prefix_cache.SharedPromptPrefix``) also skips the start that every
+    prompt of a run shares (system message, question text), computed once per run.
     """
     prompts = processor(list(conversations), list(sequences), padding_side="left", replace_unknown_with_n=True,
                         return_tensors="pt")
@@ -158,7 +163,17 @@ def shared_prompt_log_likelihoods(model, processor, conversations: Sequence, seq
     # Left padding puts every prompt's last token in the last column; positions count real tokens only.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
-    output = model(**prompt_inputs, position_ids=positions.to(model.device), use_cache=True, logits_to_keep=1)
+    prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
+    cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()
+    # With a cached prefix the model computes the rest only; the Perceiver reads the whole prompt.
+    output = model(
+        **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
+        prompt_input_ids=prompt_inputs["input_ids"],
+        position_ids=positions[:, cached:].to(model.device),
+        past_key_values=prefix_cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     cache, last_logits = output.past_key_values, output.logits[:, -1]
 
     n_prompts, n_candidates = mask.shape[0], len(candidates)
@@ -239,8 +254,11 @@ class PerplexityClassifier:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
 
-    def class_scores(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
-        """``(questions, 2)`` class scores, columns (negative, positive): mean log-likelihoods, usable as logits."""
+    def class_scores(self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None) -> torch.Tensor:
+        """``(questions, 2)`` class scores, columns (negative, positive): mean log-likelihoods, usable as logits.
+
+        ``shared_prefix``: see :func:`shared_prompt_log_likelihoods`.
+        """
         if len(questions) != len(sequences):
             raise ValueError(
                 f"Got {len(questions)} questions but {len(sequences)} sequence entries; pass one per question."
@@ -250,7 +268,7 @@ class PerplexityClassifier:
             [
                 shared_prompt_log_likelihoods(
                     model, processor, questions[start : start + self.batch_size],
-                    sequences[start : start + self.batch_size], candidates,
+                    sequences[start : start + self.batch_size], candidates, shared_prefix,
                 )
                 for start in range(0, len(questions), self.batch_size)
             ]
@@ -258,9 +276,9 @@ class PerplexityClassifier:
         negative, positive = scores[:, : len(self.negative)], scores[:, len(self.negative) :]
         return torch.stack([negative.mean(dim=1), positive.mean(dim=1)], dim=1)
 
-    def logit_difference(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
+    def logit_difference(self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None) -> torch.Tensor:
         """Positive minus negative class score, shape ``(questions,)``: the feature Platt scaling is fitted on."""
-        scores = self.class_scores(model, processor, questions, sequences)
+        scores = self.class_scores(model, processor, questions, sequences, shared_prefix)
         return scores[:, 1] - scores[:, 0]
 
     def predict_proba(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
