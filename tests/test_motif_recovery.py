@@ -1,5 +1,5 @@
-"""Motif recovery: splice-site and planted-TATA annotation, the exact chance rates, the statistic, the planted
-task's instruction rows, ``chatnt_sft --init_from`` and an end-to-end run on a tiny model."""
+"""Motif recovery and the planted-TATA task: splice-site and planted-TATA annotation, the exact chance
+rates, the statistic, the planted task's instruction rows, ``chatnt_sft --init_from`` and an end-to-end run on a tiny model."""
 
 import dataclasses
 import json
@@ -11,26 +11,24 @@ import pytest
 import torch
 from chatnt.evaluation.motif_recovery import (
     SPLICE_JUNCTION,
-    PositionWeightMatrix,
     aligned_profile,
     chance_of_overlap,
     headline,
     main,
-    planted_tata_records,
     recovery_rate,
-    reverse_complement,
     score_attribution,
     splice_motif_span,
     splice_site_records,
     summarize,
     token_spans,
 )
+from chatnt.evaluation.planted_tata import PositionWeightMatrix, planted_tata_records, reverse_complement
 from chatnt.training.chatnt_sft import build_model, load_instruction_dataset, parse_args, train_chatnt
 from chatnt.training.genomic_tasks import load_task
 from chatnt.training.instruction_data import ROW_FEATURES
 from helpers import random_dna
 
-PLANTED_BUILDER = "chatnt.evaluation.motif_recovery:build_planted_tata_instructions"
+PLANTED_BUILDER = "chatnt.evaluation.planted_tata:build_planted_tata_instructions"
 
 
 @dataclasses.dataclass

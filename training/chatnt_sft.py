@@ -20,7 +20,7 @@ sets the training arguments, and the model-shape flags (``--encoder``, ``--decod
 ``--projector_type``, ``--num_latents``) are refused, since the checkpoint fixes them::
 
     python -m chatnt.training.chatnt_sft --preset mini --init_from checkpoints/chatnt-mini \\
-        --dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions --output_dir runs/chatnt-mini-tata
+        --dataset chatnt.evaluation.planted_tata:build_planted_tata_instructions --output_dir runs/chatnt-mini-tata
 
 ``--dataset`` is a ``save_to_disk`` directory (a ``DatasetDict`` with ``train``/``test`` or one dataset
 with the ``split`` column), a JSON/JSONL/Parquet file, or a builder ``module:function`` that returns

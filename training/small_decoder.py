@@ -2,7 +2,7 @@
 
 SmolLM2-135M (30 layers, width 576) costs ~10 s per step of 8 conversations on one CPU thread, so a
 ChatNT built on it sees only ~150 steps in 25 minutes: too few to learn a new DNA task such as the
-planted TATA box of :mod:`chatnt.evaluation.motif_recovery`. A decoder of 2 layers at width 128 is far
+planted TATA box of :mod:`chatnt.evaluation.planted_tata`. A decoder of 2 layers at width 128 is far
 cheaper (~5 steps a second with the retrained tokenizer below). It knows no English, but ChatNT's
 decoder does not need to: the answers of a classification task are a few fixed phrases, and the
 trainable parts (projection, DNA encoder, LoRA adapters on the decoder) learn to steer it.
@@ -31,10 +31,10 @@ Byte-level BPE still encodes any text, only in more pieces where it differs from
 Build one, then pass its folder to :mod:`chatnt.training.chatnt_sft` as ``--decoder``::
 
     python -m chatnt.training.small_decoder --output_dir runs/small-decoder \\
-        --corpus_dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions
+        --corpus_dataset chatnt.evaluation.planted_tata:build_planted_tata_instructions
     python -m chatnt.training.chatnt_sft --preset mini --decoder runs/small-decoder --projector_type linear \\
         --lora_target decoder --lora_r 16 --lora_alpha 32 --learning_rate 1e-3 --max_steps 3000 \\
-        --dataset chatnt.evaluation.motif_recovery:build_planted_tata_instructions \\
+        --dataset chatnt.evaluation.planted_tata:build_planted_tata_instructions \\
         --builder_kwargs '{"n_train_per_label": 4000}' --output_dir runs/tata-small
 """
 
