@@ -47,14 +47,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from peft import LoraConfig
-from transformers import HfArgumentParser, set_seed
+from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
@@ -63,6 +62,7 @@ from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
 from chatnt.training.instruction_data import normalize_answer
+from chatnt.training.presets import parse_with_preset
 
 PRESETS = {
     "mini": {
@@ -366,24 +366,13 @@ def save_chatnt(model, processor, output_dir: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> tuple[ChatNTScriptArguments, SFTConfig]:
     """Parse script and SFT arguments, with the chosen preset's training values as defaults."""
-    argv = sys.argv[1:] if argv is None else argv
-    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
-    # the full parser must print every argument, so the first pass is skipped.
-    preset = ChatNTScriptArguments.preset
-    if not {"-h", "--help"} & set(argv):
-        preset_parser = HfArgumentParser(ChatNTScriptArguments)
-        preset = preset_parser.parse_known_args(argv)[0].preset
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    parser = HfArgumentParser((ChatNTScriptArguments, SFTConfig))
-    parser.set_defaults(
-        **PRESETS[preset]["training"],
+    return parse_with_preset(
+        argv, (ChatNTScriptArguments, SFTConfig), {name: preset["training"] for name, preset in PRESETS.items()},
         # Without this, TrainingArguments refuses bf16 on a machine without an accelerator.
         use_cpu=not torch.accelerator.is_available(),
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
-    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def main(argv: list[str] | None = None) -> None:

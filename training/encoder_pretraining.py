@@ -33,7 +33,6 @@ import functools
 import hashlib
 import math
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,6 @@ from datasets import Dataset, IterableDataset, interleave_datasets
 from transformers import (
     DataCollatorForTokenClassification,
     EvalPrediction,
-    HfArgumentParser,
     Trainer,
     TrainingArguments,
     set_seed,
@@ -55,6 +53,7 @@ from chatnt.tokenization_nucleotide_transformer import SPECIAL_TOKENS, Nucleotid
 
 # The tolerant reader: the LSU rRNA file repeats accessions (multi-copy operons), which chatnt.fasta rejects.
 from chatnt.training.dnahlm.corpus import read_fasta
+from chatnt.training.presets import parse_with_preset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -412,20 +411,10 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, training_args
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     """Parse the three dataclasses, with the chosen preset's training values as defaults."""
-    argv = sys.argv[1:] if argv is None else argv
-    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
-    # the full parser must print every argument, so the first pass is skipped.
-    preset = ModelArguments.preset
-    if not {"-h", "--help"} & set(argv):
-        model_args, _ = HfArgumentParser(ModelArguments).parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True
-        )
-        preset = model_args.preset
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**PRESETS[preset]["training"])
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parse_with_preset(
+        argv, (ModelArguments, DataArguments, TrainingArguments),
+        {name: preset["training"] for name, preset in PRESETS.items()},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

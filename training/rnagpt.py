@@ -47,7 +47,6 @@ import gzip
 import json
 import random
 import re
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,9 +58,10 @@ from chatnt.training.chatnt_generation_eval import subset_per_task
 from chatnt.training.chatnt_sft import ChatNTScriptArguments, build_sft_trainer, lora_config, train_chatnt
 from chatnt.training.genomic_tasks import hash_split, stable_hash
 from chatnt.training.instruction_data import ROW_FEATURES as INSTRUCTION_ROW_FEATURES
+from chatnt.training.presets import parse_with_preset
 from datasets import Dataset, Features, Value
 from peft import PeftModel
-from transformers import HfArgumentParser, IntervalStrategy, set_seed
+from transformers import IntervalStrategy, set_seed
 from trl import SFTConfig
 
 RRNA_FILES = {
@@ -733,18 +733,10 @@ def run_stage2(model, processor, train_rows: Dataset, eval_rows: list[dict], arg
 
 def parse_args(argv: list[str] | None = None) -> tuple[RnaGptArguments, SFTConfig]:
     """Parse the RNA-GPT and SFT arguments, with the chosen preset's training values as defaults."""
-    argv = sys.argv[1:] if argv is None else argv
-    preset = "mini"
-    if not {"-h", "--help"} & set(argv):
-        # A first pass reads the preset only; the full parse then takes its values as defaults.
-        preset = HfArgumentParser(RnaGptArguments).parse_known_args(argv)[0].preset
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
-    parser = HfArgumentParser((RnaGptArguments, SFTConfig))
-    parser.set_defaults(
-        **PRESETS[preset]["training"], remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}
+    args, config = parse_with_preset(
+        argv, (RnaGptArguments, SFTConfig), {name: preset["training"] for name, preset in PRESETS.items()},
+        remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True},
     )
-    args, config = parser.parse_args_into_dataclasses(args=argv)
     if not args.generation_eval_per_task:
         # No held-out rows to score, so no evaluation schedule (train_chatnt refuses one without rows).
         config.eval_strategy = IntervalStrategy.NO

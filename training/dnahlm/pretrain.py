@@ -16,7 +16,6 @@ is GPT-2 small (117 M, context 1024) for a GPU.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from itertools import chain, islice
 
@@ -25,7 +24,6 @@ from transformers import (
     AutoTokenizer,
     GPT2Config,
     GPT2LMHeadModel,
-    HfArgumentParser,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
@@ -34,6 +32,7 @@ from transformers import (
 )
 
 from chatnt.training.dnahlm.corpus import DEFAULT_DNA_FILES, DEFAULT_ENGLISH_FILES, default_paths, mixed_text_dataset
+from chatnt.training.presets import parse_with_preset
 
 PRESETS = {
     # For smoke tests: seconds on a CPU.
@@ -222,20 +221,10 @@ def bits_per_character(mean_loss: float, blocks: list[list[int]], tokenizer: Pre
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     """Parse the three dataclasses, with the chosen preset's training values as defaults."""
-    argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
-    # the full parser must print every argument, so the first pass is skipped.
-    preset = ModelArguments.preset
-    if not {"-h", "--help"} & set(argv):
-        model_args, _ = HfArgumentParser(ModelArguments).parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True
-        )
-        preset = model_args.preset
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    parser.set_defaults(**PRESETS[preset]["training"])
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parse_with_preset(
+        argv, (ModelArguments, DataArguments, TrainingArguments),
+        {name: preset["training"] for name, preset in PRESETS.items()},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

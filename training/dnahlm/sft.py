@@ -15,14 +15,14 @@ other real data; see :mod:`chatnt.training.dnahlm.instructions`.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, HfArgumentParser, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, set_seed
 from trl import SFTConfig, SFTTrainer
 
 from chatnt.training.dnahlm.instructions import build_sft_examples, to_prompt_completion
+from chatnt.training.presets import parse_with_preset
 
 # Training defaults per preset; command-line flags override them.
 PRESETS = {
@@ -106,20 +106,7 @@ def train_sft(model, tokenizer, examples: list[dict], config: SFTConfig, max_new
 
 def parse_args(argv: list[str] | None = None) -> tuple[SFTScriptArguments, SFTConfig]:
     """Parse script and SFT arguments, with the chosen preset's training values as defaults."""
-    argv = sys.argv[1:] if argv is None else argv
-    # A first pass reads the preset, whose values become the defaults of the full parse. With --help
-    # the full parser must print every argument, so the first pass is skipped.
-    preset = SFTScriptArguments.preset
-    if not {"-h", "--help"} & set(argv):
-        script_args, _ = HfArgumentParser(SFTScriptArguments).parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True
-        )
-        preset = script_args.preset
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    parser = HfArgumentParser((SFTScriptArguments, SFTConfig))
-    parser.set_defaults(**PRESETS[preset])
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parse_with_preset(argv, (SFTScriptArguments, SFTConfig), PRESETS)
 
 
 def main(argv: list[str] | None = None) -> None:
