@@ -37,7 +37,7 @@ from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, evaluate_model
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from scipy.stats import pearsonr
 from sklearn.metrics import f1_score, matthews_corrcoef
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
 PROJECTORS = ("english_aware_perceiver", "perceiver", "linear")
 
@@ -130,6 +130,9 @@ def train_single_task_classifier(
         spec.type, "single_label_classification"
     )
     num_labels = 1 if spec.type == "regression" else len(spec.labels)
+    # Seed before the head is initialised (the Trainer seeds only later): otherwise its initial weights,
+    # and the result, depend on whatever ran before in the same process.
+    set_seed(seed)
     model = NucleotideTransformerForSequenceClassification.from_pretrained(
         encoder, num_labels=num_labels, problem_type=problem_type
     )
@@ -190,9 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", default="runs/ablation")
     parser.add_argument("--encoder", default="checkpoints/nt-mini-encoder")
     parser.add_argument("--projection_tasks", nargs="+", default=list(DNAHL_GUE_TASKS))
-    parser.add_argument("--projection_steps", type=int, default=150, help="SFT steps of each projection variant.")
+    parser.add_argument("--projection_steps", type=int, default=100, help="SFT steps of each projection variant.")
     parser.add_argument("--batch_size", type=int, default=8, help="Conversations per SFT step.")
-    parser.add_argument("--test_per_task", type=int, default=150, help="Test records per task for the variants.")
+    parser.add_argument("--test_per_task", type=int, default=100, help="Test records per task for the variants.")
     parser.add_argument("--classifier_tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--multitask_metrics", default=None, help="metrics.json of the multi-task model.")
     parser.add_argument("--multitask_steps", type=int, default=330, help="Steps of the multi-task model.")
