@@ -139,9 +139,44 @@ def _continuation_tokens(processor, conversation, sequences, answer: str, prompt
     return continuation, scored
 
 
+@dataclass
+class PromptState:
+    """What a forward pass over a batch of prompts leaves behind, so that scoring need not run them again.
+
+    ``generate`` computes exactly this on its first step; the ChatNT pipeline hands it to ``classify``
+    (``return_confidence=True``) instead of encoding every prompt twice. It is used only for prompts
+    whose tokens (text and DNA) are identical to the ones the classifier builds; otherwise ignored.
+
+    Attributes:
+        input_ids: (prompts, length) left-padded prompt token ids.
+        dna_input_ids: the prompts' DNA token ids, or ``None`` without DNA.
+        cache: the key/value cache of exactly the ``length`` prompt positions.
+        last_logits: (prompts, vocab) logits at the last prompt position.
+    """
+
+    input_ids: torch.Tensor
+    dna_input_ids: torch.Tensor | None
+    cache: object
+    last_logits: torch.Tensor
+
+    def matches(self, prompts) -> bool:
+        """Whether ``prompts`` (a processor batch) are the prompts this state was computed on."""
+        dna = prompts.get("dna_input_ids")
+        same_dna = (dna is None) == (self.dna_input_ids is None) and (
+            dna is None or torch.equal(dna.cpu(), self.dna_input_ids.cpu())
+        )
+        return same_dna and torch.equal(prompts["input_ids"].cpu(), self.input_ids.cpu())
+
+
 @torch.no_grad()
 def shared_prompt_log_likelihoods(
-    model, processor, conversations: Sequence, sequences: Sequence, candidates: Sequence[str], shared_prefix=None
+    model,
+    processor,
+    conversations: Sequence,
+    sequences: Sequence,
+    candidates: Sequence[str],
+    shared_prefix=None,
+    prompt_state: PromptState | None = None,
 ) -> torch.Tensor:
     """Mean token log-likelihood of every candidate answer for every prompt: ``(prompts, candidates)``.
 
@@ -151,7 +186,9 @@ def shared_prompt_log_likelihoods(
     several times cheaper than scoring eight full copies of the prompt.
 
     ``shared_prefix`` (a ``chatnt.prefix_cache.SharedPromptPrefix``) also skips the start that every
-    prompt of a run shares (system message, question text), computed once per run.
+    prompt of a run shares (system message, question text), computed once per run. ``prompt_state``
+    skips the prompts altogether when they were just run (by ``generate``) on the same tokens; it is
+    consumed (its cache is extended).
     """
     prompts = processor(list(conversations), list(sequences), padding_side="left", replace_unknown_with_n=True,
                         return_tensors="pt")
@@ -162,19 +199,22 @@ def shared_prompt_log_likelihoods(
 
     # Left padding puts every prompt's last token in the last column; positions count real tokens only.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
-    prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
-    cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()
-    # With a cached prefix the model computes the rest only; the Perceiver reads the whole prompt.
-    output = model(
-        **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
-        prompt_input_ids=prompt_inputs["input_ids"],
-        position_ids=positions[:, cached:].to(model.device),
-        past_key_values=prefix_cache,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    cache, last_logits = output.past_key_values, output.logits[:, -1]
+    if prompt_state is not None and prompt_state.matches(prompts):
+        cache, last_logits = prompt_state.cache, prompt_state.last_logits
+    else:
+        prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
+        prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
+        cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()
+        # With a cached prefix the model computes the rest only; the Perceiver reads the whole prompt.
+        output = model(
+            **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
+            prompt_input_ids=prompt_inputs["input_ids"],
+            position_ids=positions[:, cached:].to(model.device),
+            past_key_values=prefix_cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache, last_logits = output.past_key_values, output.logits[:, -1]
 
     n_prompts, n_candidates = mask.shape[0], len(candidates)
     width = max(len(tokens) for tokens, _ in continuations)
@@ -254,31 +294,41 @@ class PerplexityClassifier:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
 
-    def class_scores(self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None) -> torch.Tensor:
+    def class_scores(
+        self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None, prompt_state=None
+    ) -> torch.Tensor:
         """``(questions, 2)`` class scores, columns (negative, positive): mean log-likelihoods, usable as logits.
 
-        ``shared_prefix``: see :func:`shared_prompt_log_likelihoods`.
+        ``shared_prefix``, ``prompt_state``: see :func:`shared_prompt_log_likelihoods`; with a
+        ``prompt_state`` (one batch of prompts, already run) all questions are scored in one batch.
         """
         if len(questions) != len(sequences):
             raise ValueError(
                 f"Got {len(questions)} questions but {len(sequences)} sequence entries; pass one per question."
             )
         candidates = list(self.negative) + list(self.positive)
-        scores = torch.cat(
-            [
-                shared_prompt_log_likelihoods(
-                    model, processor, questions[start : start + self.batch_size],
-                    sequences[start : start + self.batch_size], candidates, shared_prefix,
-                )
-                for start in range(0, len(questions), self.batch_size)
-            ]
-        )
+        if prompt_state is not None:
+            scores = shared_prompt_log_likelihoods(
+                model, processor, questions, sequences, candidates, shared_prefix, prompt_state
+            )
+        else:
+            scores = torch.cat(
+                [
+                    shared_prompt_log_likelihoods(
+                        model, processor, questions[start : start + self.batch_size],
+                        sequences[start : start + self.batch_size], candidates, shared_prefix,
+                    )
+                    for start in range(0, len(questions), self.batch_size)
+                ]
+            )
         negative, positive = scores[:, : len(self.negative)], scores[:, len(self.negative) :]
         return torch.stack([negative.mean(dim=1), positive.mean(dim=1)], dim=1)
 
-    def logit_difference(self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None) -> torch.Tensor:
+    def logit_difference(
+        self, model, processor, questions: Sequence, sequences: Sequence, shared_prefix=None, prompt_state=None
+    ) -> torch.Tensor:
         """Positive minus negative class score, shape ``(questions,)``: the feature Platt scaling is fitted on."""
-        scores = self.class_scores(model, processor, questions, sequences, shared_prefix)
+        scores = self.class_scores(model, processor, questions, sequences, shared_prefix, prompt_state)
         return scores[:, 1] - scores[:, 0]
 
     def predict_proba(self, model, processor, questions: Sequence, sequences: Sequence) -> torch.Tensor:
@@ -408,5 +458,6 @@ __all__ = [
     "PerplexityClassifier",
     "PlattCalibrator",
     "answer_log_likelihoods",
+    "PromptState",
     "shared_prompt_log_likelihoods",
 ]

@@ -21,11 +21,14 @@ question to a string answer, as in the stock pipeline).
 calibrated probability (``ChatNTForConditionalGeneration.classify``): ``label`` ("yes"/"no"),
 ``probability`` (of that label) and ``calibrated`` (False when the checkpoint has no calibration.json).
 The generated text and the classifier are two readings of the model and can disagree; the classifier's
-is the one the probability belongs to.
+is the one the probability belongs to. The classifier continues from the prompts' key/value cache that
+generation computed (:class:`PromptState`), so each prompt is encoded once.
 """
 
 from transformers import TextGenerationPipeline
 from transformers.pipelines.text_generation import Chat, ReturnType
+
+from .perplexity_classifier import PromptState
 
 # Options of ChatNTProcessor.__call__ that the pipeline passes through.
 PROCESSOR_OPTIONS = ("truncate_dna", "replace_unknown_with_n")
@@ -70,7 +73,7 @@ class ChatNTPipeline(TextGenerationPipeline):
         results = []
         for start in range(0, len(examples), batch_size):
             model_inputs = self.preprocess(examples[start : start + batch_size], **preprocess)
-            model_outputs = self.forward(model_inputs, **forward)
+            model_outputs = self.forward(model_inputs, **forward, keep_prompt_state=return_confidence)
             for row, prompt in enumerate(model_outputs["prompt_text"]):
                 per_example = {
                     "generated_sequence": model_outputs["generated_sequence"][row : row + 1],
@@ -84,7 +87,8 @@ class ChatNTPipeline(TextGenerationPipeline):
             if return_confidence:
                 chunk = examples[start : start + batch_size]
                 verdicts = self.model.classify(
-                    self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk]
+                    self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk],
+                    prompt_state=model_outputs["prompt_state"],
                 )
                 for outputs, verdict in zip(results[start:], verdicts):
                     for output in outputs:
@@ -137,10 +141,13 @@ class ChatNTPipeline(TextGenerationPipeline):
         ]
         return model_inputs
 
-    def _forward(self, model_inputs, **generate_kwargs):
+    def _forward(self, model_inputs, keep_prompt_state: bool = False, **generate_kwargs):
         prompt_text = model_inputs.pop("prompt_text")
         generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
+        if keep_prompt_state:
+            generate_kwargs.update(return_dict_in_generate=True, output_logits=True)
         generated = self.model.generate(**model_inputs, **generate_kwargs)
+        prompt_state = self._prompt_state(model_inputs, generated) if keep_prompt_state else None
         if not hasattr(generated, "shape"):  # return_dict_in_generate=True
             generated = generated.sequences
         batch = model_inputs["input_ids"].shape[0]
@@ -148,7 +155,21 @@ class ChatNTPipeline(TextGenerationPipeline):
             "generated_sequence": generated.reshape(batch, -1, generated.shape[-1]),
             "input_ids": model_inputs["input_ids"],
             "prompt_text": prompt_text,
+            "prompt_state": prompt_state,
         }
+
+    @staticmethod
+    def _prompt_state(model_inputs, generated) -> PromptState | None:
+        """The prompts' cache and last logits from ``generate``'s output, for the classifier; ``None``
+        when generation kept no such one-to-one cache (no cache, beams or several sequences per prompt)."""
+        input_ids = model_inputs["input_ids"]
+        cache = getattr(generated, "past_key_values", None)
+        if cache is None or not hasattr(cache, "crop") or generated.sequences.shape[0] != input_ids.shape[0]:
+            return None
+        generated_positions = cache.get_seq_length() - input_ids.shape[1]
+        if generated_positions > 0:
+            cache.crop(-generated_positions)  # drop the generated tokens: the prompt's positions remain
+        return PromptState(input_ids, model_inputs.get("dna_input_ids"), cache, generated.logits[0])
 
 
 __all__ = ["ChatNTPipeline"]

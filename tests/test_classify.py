@@ -118,3 +118,41 @@ def test_a_follow_up_question_is_scored_after_the_earlier_turns(make_model, make
         expected = sum(log_probs[i - 1, full["input_ids"][0, i]].item() for i in scored) / len(scored)
         assert shared[0, column].item() == pytest.approx(expected, abs=1e-4)
     assert model.classify(processor, conversation, SEQUENCES)["label"] in ("yes", "no")
+
+
+@pytest.mark.parametrize("projector_type", ["english_aware_perceiver", "linear"])
+def test_pipeline_confidence_reuses_the_prompts_generation_encoded(tmp_path, make_model, make_processor, projector_type):
+    """With return_confidence the classifier continues from generate's prompt cache: the DNA is encoded once
+    per batch, and the probabilities equal classify's own, for a left-padded batch of different prompts."""
+    model, processor = make_model(projector_type), make_processor(projector_type)
+    model.calibrator = fixed_calibrator()
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    pipe = pipeline("text-generation", model=str(tmp_path / "model"), trust_remote_code=True)
+    encoded = []
+    pipe.model.model.dna_encoder.register_forward_hook(lambda module, args, output: encoded.append(1))
+    questions = [QUESTION, "Are <DNA> and <DNA> both promoters? Answer yes or no."]
+    dna = [SEQUENCES, ["TTTTAAAACCCCGGGGACGTACAATGG", "ACGTTGCA" * 5]]
+    outputs = pipe(questions, dna_sequences=dna, max_new_tokens=4, do_sample=False, return_confidence=True, batch_size=2)
+    assert len(encoded) == 1  # generation's prefill; the classifier did not encode again
+    for output, question, sequences in zip(outputs, questions, dna):
+        expected = model.classify(processor, question, sequences)
+        assert output[0]["label"] == expected["label"]
+        assert output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
+
+
+def test_a_prompt_state_of_other_prompts_is_not_used(make_model, make_processor):
+    from chatnt.perplexity_classifier import PromptState
+
+    model, processor = make_model(), make_processor()
+    prompts = processor([QUESTION], [SEQUENCES], padding_side="left", replace_unknown_with_n=True, return_tensors="pt")
+    other = processor([QUESTION], [{"seq": "TTTTTTTTTTGGGGGGGGCCCCCAAAAA"}], padding_side="left", return_tensors="pt")
+    state = PromptState(prompts["input_ids"], prompts["dna_input_ids"], cache=None, last_logits=torch.zeros(1, 8))
+    assert state.matches(prompts)
+    assert not state.matches(other)  # same text, other DNA
+    # A state that does not match is ignored: classify computes the prompts itself.
+    stale = PromptState(other["input_ids"], other["dna_input_ids"], cache=None, last_logits=torch.zeros(1, 8))
+    expected = model.classify(processor, QUESTION, SEQUENCES)
+    assert model.classify(processor, QUESTION, SEQUENCES, prompt_state=stale)["p_positive"] == pytest.approx(
+        expected["p_positive"], abs=1e-6
+    )

@@ -721,6 +721,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         *,
         classifier: PerplexityClassifier | None = None,
         shared_prefix=None,
+        prompt_state=None,
     ):
         """Answers yes/no questions with a probability: the perplexity-based classifier of the ChatNT paper.
 
@@ -737,6 +738,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             classifier: other answer phrasings (e.g. label names); default: yes/no.
             shared_prefix: a ``chatnt.prefix_cache.SharedPromptPrefix`` when many questions share their start
                 (one question over many sequences): that start is computed once, not per question.
+            prompt_state: a :class:`PromptState` of these very prompts from a pass that just ran them (the
+                pipeline passes generate's), so they are not run again.
 
         Returns:
             Per question a dict: ``label`` ("yes" or "no", or the classifier's label names), ``probability``
@@ -761,7 +764,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         self.eval()
         try:
             logit = classifier.logit_difference(
-                self, processor, list(questions), list(dna_sequences), shared_prefix
+                self, processor, list(questions), list(dna_sequences), shared_prefix, prompt_state
             ).double().numpy()
         finally:
             self.train(was_training)
