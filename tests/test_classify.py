@@ -156,3 +156,20 @@ def test_a_prompt_state_of_other_prompts_is_not_used(make_model, make_processor)
     assert model.classify(processor, QUESTION, SEQUENCES, prompt_state=stale)["p_positive"] == pytest.approx(
         expected["p_positive"], abs=1e-6
     )
+
+
+def test_a_pipeline_batch_larger_than_the_classifier_batch_is_scored_in_chunks(tmp_path, make_model, make_processor):
+    """Beyond PerplexityClassifier.batch_size prompts the generation cache is not reused: each candidate repeats
+    its prompts' cache, so the classifier's own chunks bound the memory."""
+    model, processor = make_model(), make_processor()
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    pipe = pipeline("text-generation", model=str(tmp_path / "model"), trust_remote_code=True)
+    encoded = []
+    pipe.model.model.dna_encoder.register_forward_hook(lambda module, args, output: encoded.append(1))
+    size = PerplexityClassifier().batch_size + 2
+    outputs = pipe([QUESTION] * size, dna_sequences=[SEQUENCES] * size, max_new_tokens=2, do_sample=False,
+                   return_confidence=True, batch_size=size)
+    assert len(encoded) == 1 + 2  # generation, then the classifier's two chunks
+    expected = model.classify(processor, QUESTION, SEQUENCES)
+    assert all(output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5) for output in outputs)

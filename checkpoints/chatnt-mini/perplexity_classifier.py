@@ -159,6 +159,20 @@ class PromptState:
     cache: object
     last_logits: torch.Tensor
 
+    @classmethod
+    def from_generate(cls, inputs, generated) -> PromptState | None:
+        """The state of the prompts ``inputs`` (a processor batch) from the output of
+        ``generate(**inputs, return_dict_in_generate=True, output_logits=True)``; ``None`` when generation
+        kept no one-to-one prompt cache (no cache, beams or several sequences per prompt)."""
+        input_ids = inputs["input_ids"]
+        cache = getattr(generated, "past_key_values", None)
+        if cache is None or not hasattr(cache, "crop") or generated.sequences.shape[0] != input_ids.shape[0]:
+            return None
+        generated_positions = cache.get_seq_length() - input_ids.shape[1]
+        if generated_positions > 0:
+            cache.crop(-generated_positions)  # drop the generated tokens: the prompt's positions remain
+        return cls(input_ids, inputs.get("dna_input_ids"), cache, generated.logits[0])
+
     def matches(self, prompts) -> bool:
         """Whether ``prompts`` (a processor batch) are the prompts this state was computed on."""
         dna = prompts.get("dna_input_ids")
@@ -299,15 +313,16 @@ class PerplexityClassifier:
     ) -> torch.Tensor:
         """``(questions, 2)`` class scores, columns (negative, positive): mean log-likelihoods, usable as logits.
 
-        ``shared_prefix``, ``prompt_state``: see :func:`shared_prompt_log_likelihoods`; with a
-        ``prompt_state`` (one batch of prompts, already run) all questions are scored in one batch.
+        ``shared_prefix``, ``prompt_state``: see :func:`shared_prompt_log_likelihoods`. The state is used
+        for at most ``batch_size`` questions (scored together); a larger batch is scored in chunks without
+        it, since each chunk's candidates repeat its prompts' cache ``len(candidates)`` times in memory.
         """
         if len(questions) != len(sequences):
             raise ValueError(
                 f"Got {len(questions)} questions but {len(sequences)} sequence entries; pass one per question."
             )
         candidates = list(self.negative) + list(self.positive)
-        if prompt_state is not None:
+        if prompt_state is not None and len(questions) <= self.batch_size:
             scores = shared_prompt_log_likelihoods(
                 model, processor, questions, sequences, candidates, shared_prefix, prompt_state
             )

@@ -21,8 +21,9 @@ question to a string answer, as in the stock pipeline).
 calibrated probability (``ChatNTForConditionalGeneration.classify``): ``label`` ("yes"/"no"),
 ``probability`` (of that label) and ``calibrated`` (False when the checkpoint has no calibration.json).
 The generated text and the classifier are two readings of the model and can disagree; the classifier's
-is the one the probability belongs to. The classifier continues from the prompts' key/value cache that
-generation computed (:class:`PromptState`), so each prompt is encoded once.
+is the one the probability belongs to. For batches of up to ``PerplexityClassifier.batch_size`` (4)
+prompts the classifier continues from the prompts' key/value cache that generation computed
+(:class:`PromptState`), so each prompt is encoded once.
 """
 
 from transformers import TextGenerationPipeline
@@ -147,7 +148,7 @@ class ChatNTPipeline(TextGenerationPipeline):
         if keep_prompt_state:
             generate_kwargs.update(return_dict_in_generate=True, output_logits=True)
         generated = self.model.generate(**model_inputs, **generate_kwargs)
-        prompt_state = self._prompt_state(model_inputs, generated) if keep_prompt_state else None
+        prompt_state = PromptState.from_generate(model_inputs, generated) if keep_prompt_state else None
         if not hasattr(generated, "shape"):  # return_dict_in_generate=True
             generated = generated.sequences
         batch = model_inputs["input_ids"].shape[0]
@@ -157,19 +158,6 @@ class ChatNTPipeline(TextGenerationPipeline):
             "prompt_text": prompt_text,
             "prompt_state": prompt_state,
         }
-
-    @staticmethod
-    def _prompt_state(model_inputs, generated) -> PromptState | None:
-        """The prompts' cache and last logits from ``generate``'s output, for the classifier; ``None``
-        when generation kept no such one-to-one cache (no cache, beams or several sequences per prompt)."""
-        input_ids = model_inputs["input_ids"]
-        cache = getattr(generated, "past_key_values", None)
-        if cache is None or not hasattr(cache, "crop") or generated.sequences.shape[0] != input_ids.shape[0]:
-            return None
-        generated_positions = cache.get_seq_length() - input_ids.shape[1]
-        if generated_positions > 0:
-            cache.crop(-generated_positions)  # drop the generated tokens: the prompt's positions remain
-        return PromptState(input_ids, model_inputs.get("dna_input_ids"), cache, generated.logits[0])
 
 
 __all__ = ["ChatNTPipeline"]
