@@ -11,7 +11,8 @@ several times the generation (3.4 records/s with it against 16.8 without, chatnt
 pass ``--confidence auto`` to time it too.
 
 Each size runs :func:`chatnt.commands.predict` in a fresh process, so its peak RSS
-(``resource.getrusage``) is its own: with streaming, peak memory must not grow with the file.
+(``resource.getrusage``) is its own: with streaming, peak memory must not grow with the file. The
+prompt's length and its shared start (computed once per run by the prefix cache) are reported too.
 
     python benchmarks/predict.py --threads 2 --batch-size 32   # 1,000 and 10,000 records (11 minutes on 2 cores)
     python benchmarks/predict.py --sizes 100 1000      # a quicker check
@@ -69,8 +70,24 @@ def child(arguments) -> None:
     print(json.dumps({
         "records": summary.records, "records_per_s": summary.records_per_second, "answer_seconds": summary.seconds,
         "wall_seconds": wall, "peak_rss_mib": peak_kib / 1024, "parsed": summary.parsed_counts,
-        "unparsed": summary.unparsed,
+        "unparsed": summary.unparsed, **prompt_lengths(arguments.model, arguments.fasta),
     }))
+
+
+def prompt_lengths(model: str, fasta: str) -> dict:
+    """Tokens of the first record's prompt, and how many of them predict's prefix cache computes once."""
+    from chatnt.commands.loading import load_chatnt
+    from chatnt.commands.questions import record_question_template
+    from chatnt.fasta import iter_fasta
+    from chatnt.prefix_cache import SharedPromptPrefix
+
+    chatnt = load_chatnt(model)  # the model predict loaded (cached per process)
+    template, placeholders = record_question_template(QUESTION)
+    record = next(iter_fasta(fasta))
+    inputs = chatnt.processor([template], [[record.sequence] * placeholders], return_tensors="pt")
+    prefix = SharedPromptPrefix()
+    prefix.cache_for(chatnt.model, inputs)
+    return {"prompt_tokens": inputs["input_ids"].shape[1], "shared_prefix_tokens": len(prefix.tokens)}
 
 
 def main() -> None:
@@ -107,6 +124,8 @@ def main() -> None:
     print(f"batch_size: {arguments.batch_size}")
     print(f"confidence: {arguments.confidence}")
     print(f"threads: {arguments.threads}")
+    print(f"prompt_tokens: {figures[large]['prompt_tokens']}")
+    print(f"shared_prefix_tokens: {figures[large]['shared_prefix_tokens']}")
     for size in (small, large):
         label = size_label(size)
         print(f"wall_seconds_{label}: {figures[size]['wall_seconds']:.1f}")
