@@ -27,7 +27,6 @@ import difflib
 import gzip
 import importlib.util
 import io
-import json
 import logging
 import os
 import re
@@ -47,8 +46,6 @@ MAX_SEQUENCES_PER_CONVERSATION = 8
 UPLOAD_SUFFIXES = (".fa", ".fasta", ".fna", ".txt")
 DNA_PLACEHOLDER = "<DNA>"
 
-# ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
-_TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
 # Words that look like file-system paths or URLs to files: /etc/hosts, ~/x.fa, ../data, C:\x, file://...
 _PATH_WORD = re.compile(r"(?<![^\s(\"`])(?:file://|~[/\\]|\.{1,2}[/\\]|/(?=[\w.~-])|[A-Za-z]:[/\\])\S*")
 # A yes/no question opens with an auxiliary verb ("Is ...", "Does ...") or asks for yes or no outright.
@@ -72,6 +69,11 @@ def ensure_chatnt_importable() -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["chatnt"] = module
     spec.loader.exec_module(module)
+
+
+ensure_chatnt_importable()
+# ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
+from chatnt.processing_chatnt import TAG as _TAG  # noqa: E402  (importable only after the line above, on a Space)
 
 
 class DemoInputError(ValueError):
@@ -386,11 +388,7 @@ class ChatNTDemo:
         from chatnt.processing_chatnt import ChatNTProcessor
 
         path = str(path)
-        config_path = Path(path) / "config.json"
-        # Only a checkpoint saved without its decoder needs it found on this machine; a full one (as deployed
-        # to a Space) carries it, and resolving the offline decoder there would fail for no reason.
-        decoder_free = config_path.is_file() and json.loads(config_path.read_text()).get("text_model_included") is False
-        model = ChatNTForConditionalGeneration.from_pretrained(path, **(decoder_kwargs(path) if decoder_free else {}))
+        model = ChatNTForConditionalGeneration.from_pretrained(path, **decoder_kwargs(path))
         return cls(model, ChatNTProcessor.from_pretrained(path), **kwargs)
 
     def _autocast(self):
@@ -631,7 +629,6 @@ def main(argv=None) -> int:
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="full float32 on a CPU (default: bfloat16 autocast, about twice as fast)")
     args = parser.parse_args(argv)
-    ensure_chatnt_importable()
     try:
         demo = ChatNTDemo.from_pretrained(args.model, bf16=args.bf16, max_new_tokens=args.max_new_tokens)
     except (OSError, ValueError) as error:

@@ -38,7 +38,7 @@ from .decoder_reference import (
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
-from .processing_chatnt import DNA_TOKEN, ChatNTProcessor, is_local_model_folder
+from .processing_chatnt import DNA_TOKEN, ChatNTProcessor, first_line, is_local_model_folder
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
 # from_pretrained arguments that say where files are, passed on when fetching the trained parts.
@@ -656,10 +656,9 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             except OSError as error:
                 if is_local:
                     raise
-                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise FileNotFoundError(
                     f"cannot load the model {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
-                    f"copy is not available here ({first_line}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
+                    f"copy is not available here ({first_line(error)}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
                 ) from None
         if config.text_model_included:
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
@@ -680,10 +679,9 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         try:
             text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype, use_safetensors=True)
         except OSError as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise OSError(
                 f"{source} was saved without its decoder and refers to {decoder_source!r}, which could not be "
-                f"loaded here ({first_line}). Pass text_model_name_or_path= pointing to that decoder, in safetensors "
+                f"loaded here ({first_line(error)}). Pass text_model_name_or_path= pointing to that decoder, in safetensors "
                 "(for 'smollm2-135m-instruct': chatnt.offline_models.smollm2_instruct(), or load through the chatnt "
                 "package, which resolves it)."
             ) from error

@@ -149,7 +149,10 @@ def decoder_kwargs(model_name_or_path: str | os.PathLike) -> dict:
     config_path = Path(model_name_or_path) / "config.json"
     if not config_path.is_file():
         return {}
-    reference = json.loads(config_path.read_text(encoding="utf-8")).get("text_model_reference") or {}
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("text_model_included", True):
+        return {}  # the checkpoint carries its decoder (as deployed to a Space): nothing to find here
+    reference = config.get("text_model_reference") or {}
     name = reference.get("name_or_path")
     if not name:
         return {}

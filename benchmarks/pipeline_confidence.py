@@ -17,7 +17,6 @@ Ends with ``seconds_with_reuse``, ``seconds_without_reuse``, ``speedup`` and ``m
 """
 
 import argparse
-import gzip
 import statistics
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ def main() -> None:
     from transformers import pipeline
 
     from chatnt.commands.loading import load_chatnt
+    from chatnt.fasta import read_fasta
     from chatnt.perplexity_classifier import PromptState
     from chatnt.pipeline_chatnt import ChatNTPipeline
 
@@ -47,8 +47,7 @@ def main() -> None:
     chatnt = load_chatnt(args.model)
     pipe = pipeline("text-generation", model=chatnt.model, processor=chatnt.processor,
                     tokenizer=chatnt.processor.tokenizer, pipeline_class=ChatNTPipeline)
-    with gzip.open(ECOLI, "rt") as handle:
-        genome = "".join(line.strip() for line in handle if not line.startswith(">"))
+    genome = next(iter(read_fasta(ECOLI).values()))
     sequences = [{"seq": genome[index * WINDOW : (index + 1) * WINDOW]} for index in range(args.batch)]
 
     def timed_calls() -> tuple[float, list[float]]:

@@ -22,7 +22,6 @@ ratio; 1.0 = linear) and ``peak_rss_ratio_<large>_vs_<small>`` lines, e.g. ``sca
 """
 
 import argparse
-import gzip
 import json
 import subprocess
 import sys
@@ -43,8 +42,9 @@ def size_label(size: int) -> str:
 
 def write_windows(path: Path, count: int) -> None:
     """The first ``count`` non-overlapping 200 bp windows of the E. coli genome, as FASTA."""
-    with gzip.open(ECOLI, "rt") as handle:
-        genome = "".join(line.strip() for line in handle if not line.startswith(">"))
+    from chatnt.fasta import read_fasta
+
+    genome = next(iter(read_fasta(ECOLI).values()))
     if count * WINDOW > len(genome):
         raise SystemExit(f"The E. coli genome holds {len(genome) // WINDOW} windows of {WINDOW} bp; asked for {count}.")
     with open(path, "w") as out:

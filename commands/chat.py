@@ -21,10 +21,10 @@ import sys
 from dataclasses import dataclass, field
 
 from ..fasta import read_fasta
-from ..processing_chatnt import DNA_TOKEN
+from ..processing_chatnt import DNA_TOKEN, TAG
 from .answering import AnswerResult, answer_batch
 from .loading import load_chatnt
-from .questions import TAG, wants_confidence
+from .questions import wants_confidence
 from .sequences import truncated_to_limit
 
 COMMANDS_HELP = __doc__.split("\n\n")[2]

@@ -1,15 +1,14 @@
 """Finding and loading the ChatNT model behind every command, with errors that say what to pass instead."""
 
-import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..processing_chatnt import first_line, is_hub_id
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO_ROOT / "checkpoints" / "chatnt-mini"
-# "owner/name" as the Hub spells repository ids; anything else that does not exist locally is a wrong path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def default_model() -> str:
@@ -68,7 +67,7 @@ def check_model_path(model: str) -> None:
                 "save_pretrained (e.g. checkpoints/chatnt-mini), or leave --model out for the shipped model."
             )
         return
-    if not _HUB_ID.match(model):
+    if not is_hub_id(model):
         raise FileNotFoundError(
             f"model directory not found: {model!r}. Pass --model DIR (a ChatNT checkpoint folder) or leave it out "
             "for the shipped checkpoints/chatnt-mini."
@@ -103,8 +102,7 @@ def _load(model: str) -> LoadedChatNT:
         processor = ChatNTProcessor.from_pretrained(model)
     except (OSError, ValueError, KeyError) as error:
         # Loaders raise long multi-line messages; the first line names the missing piece.
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"cannot load the ChatNT model from {model!r}: {first_line}") from None
+        raise ValueError(f"cannot load the ChatNT model from {model!r}: {first_line(error)}") from None
     return LoadedChatNT(chatnt.eval(), processor, model)
 
 

@@ -8,7 +8,7 @@ no alternatives ("Is @x a promoter or an enhancer?" is a choice, not a yes/no qu
 
 import re
 
-from ..processing_chatnt import DNA_TOKEN
+from ..processing_chatnt import DNA_TOKEN, TAG
 
 CONFIDENCE_MODES = ("auto", "always", "never")
 
@@ -20,8 +20,6 @@ _SAYS_YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b", re
 _SENTENCE = re.compile(r"[^.?!]*(?:[.?!]+(?=\s|$)|$)")
 _ALTERNATIVE = re.compile(r"\bor\b|\beither\b|\bwhich\b", re.IGNORECASE)
 _YES_NO_WORD = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
-# The same ``@name`` form the processor resolves (processing_chatnt's tag pattern).
-TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
 
 
 def is_yes_no_question(question: str) -> bool:
@@ -141,7 +139,6 @@ def record_question_template(question: str) -> tuple[str, int]:
 
 __all__ = [
     "CONFIDENCE_MODES",
-    "TAG",
     "is_yes_no_question",
     "parse_yes_no",
     "parsed_answer",

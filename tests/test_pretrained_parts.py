@@ -192,3 +192,6 @@ def test_decoder_kwargs_resolve_only_the_offline_smollm2_name(tmp_path, monkeypa
     (tmp_path / "local" / "config.json").write_text(json.dumps(config))
     monkeypatch.setattr(offline_models, "smollm2_instruct", lambda: "/cache/smollm2-135m-instruct")
     assert offline_models.decoder_kwargs(tmp_path / "local") == {"text_model_name_or_path": "/cache/smollm2-135m-instruct"}
+    config["text_model_included"] = True  # a checkpoint that carries its decoder (a Space) needs none found
+    (tmp_path / "local" / "config.json").write_text(json.dumps(config))
+    assert offline_models.decoder_kwargs(tmp_path / "local") == {}

@@ -17,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from chatnt.training.evaluate_chatnt import markdown_table
 from chatnt.training.genomic_tasks import get_task
@@ -134,6 +136,17 @@ def model_card(
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
+def newest_checkpoint_state(run: str | Path) -> dict | None:
+    """The Trainer state of a run's newest ``checkpoint-*`` (by step), or ``None`` when it saved none."""
+    states = sorted(Path(run).glob("checkpoint-*/trainer_state.json"), key=lambda path: int(path.parent.name.split("-")[1]))
+    return json.loads(states[-1].read_text()) if states else None
+
+
+def logged_losses(state: dict) -> list[tuple[int, float]]:
+    """(step, loss) of every logged training loss of a Trainer state."""
+    return [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
+
+
 def chatnt_scores(summary: dict, dataset_name: str, split: str = "test") -> list[Score]:
     """Per-task metric and exact match of an ``evaluate_chatnt`` summary as :class:`Score` entries."""
     scores = []
@@ -151,11 +164,6 @@ def chatnt_scores(summary: dict, dataset_name: str, split: str = "test") -> list
                 )
             )
     return scores
-
-
-def eval_results(summary: dict, dataset_name: str, split: str = "test") -> list[EvalResult]:
-    """One Hub evaluation result per task metric and per task exact match (NaN scores are left out)."""
-    return score_results(chatnt_scores(summary, dataset_name, split), "text-generation")
 
 
 def build_model_card(
@@ -185,4 +193,12 @@ def build_model_card(
     )
 
 
-__all__ = ["Score", "build_model_card", "chatnt_scores", "eval_results", "model_card", "score_results"]
+__all__ = [
+    "Score",
+    "build_model_card",
+    "chatnt_scores",
+    "logged_losses",
+    "model_card",
+    "newest_checkpoint_state",
+    "score_results",
+]

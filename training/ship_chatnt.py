@@ -25,7 +25,7 @@ from chatnt.offline_models import SMOLLM2_NAME, decoder_kwargs, default_cache_di
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.genomic_tasks import TASKS, get_task
 from chatnt.training.instruction_data import system_message
-from chatnt.training.model_card import build_model_card
+from chatnt.training.model_card import build_model_card, logged_losses, newest_checkpoint_state
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 # The published DNAHLM's lenient accuracy on the DNAHL TEST halves (REFERENCE.md), the goal of chatnt-mini.
@@ -52,11 +52,10 @@ def export(run: str, out: str, tasks: list[str]) -> Path:
 
 def _training_facts(run: Path) -> dict:
     """Steps, batch size and the last logged training loss from the run's newest Trainer checkpoint."""
-    states = sorted(run.glob("checkpoint-*/trainer_state.json"), key=lambda path: int(path.parent.name.split("-")[1]))
-    if not states:
+    state = newest_checkpoint_state(run)
+    if state is None:
         return {}
-    state = json.loads(states[-1].read_text())
-    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    losses = [loss for _, loss in logged_losses(state)]
     return {
         "steps": state["global_step"],
         "batch_size": state.get("train_batch_size"),

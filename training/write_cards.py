@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from chatnt.training.encoder_pretraining import DEFAULT_SOURCES, PRESETS
-from chatnt.training.model_card import Score, model_card
+from chatnt.training.model_card import Score, logged_losses, model_card, newest_checkpoint_state
 from safetensors import safe_open
 
 
@@ -43,11 +43,6 @@ def parameter_counts(weights: Path) -> dict[str, int]:
                 size *= dim
             counts[key.split(".")[0]] = counts.get(key.split(".")[0], 0) + size
     return counts
-
-
-def logged_losses(state: dict) -> list[tuple[int, float]]:
-    """(step, loss) of every logged training loss of a Trainer state."""
-    return [(entry["step"], entry["loss"]) for entry in state["log_history"] if "loss" in entry]
 
 
 def train_runtime(state: dict) -> float | None:
@@ -453,10 +448,9 @@ def dnahlm_card(
 
     block_size = 512  # the mini preset's block size (chatnt.training.dnahlm.pretrain.PRESETS)
     pt_steps, pt_batch = pretrain_state["global_step"], pretrain_state["train_batch_size"]
-    sft_states = sorted(Path(sft_run).glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
-    if not sft_states:
+    sft_state = newest_checkpoint_state(sft_run)
+    if sft_state is None:
         raise FileNotFoundError(f"{sft_run} holds no checkpoint-*/trainer_state.json: pass the SFT run's output_dir.")
-    sft_state = read_json(sft_states[-1])
     sft_steps = sft_state["global_step"]
     numbers = {
         "block_size": block_size, "pt_steps": pt_steps, "pt_batch": pt_batch,

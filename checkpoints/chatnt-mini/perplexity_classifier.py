@@ -211,11 +211,11 @@ def shared_prompt_log_likelihoods(
     first_prompt = prompts["input_ids"][0][mask[0].bool()].tolist()
     continuations = [_continuation_tokens(processor, conversations[0], sequences[0], c, first_prompt) for c in candidates]
 
-    # Left padding puts every prompt's last token in the last column; positions count real tokens only.
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     if prompt_state is not None and prompt_state.matches(prompts):
         cache, last_logits = prompt_state.cache, prompt_state.last_logits
     else:
+        # Left padding puts every prompt's last token in the last column; positions count real tokens only.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
         prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
         cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()

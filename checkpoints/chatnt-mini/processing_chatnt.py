@@ -44,12 +44,23 @@ VICUNA_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
 )
 
-# ``@name`` not preceded by a word character (so e-mail addresses are not tags).
-_TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
+# ``@name`` not preceded by a word character (so e-mail addresses are not tags). The command line and the
+# demo find references with this same pattern.
+TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
 
 
 # "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(path: str) -> bool:
+    """Whether ``path`` is shaped like a Hub model id (``owner/name``)."""
+    return bool(_HUB_ID.match(path))
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (loaders raise long multi-line ones), or its type's name."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def is_local_model_folder(path: str, holds: str, saved_by: str) -> bool:
@@ -62,7 +73,7 @@ def is_local_model_folder(path: str, holds: str, saved_by: str) -> bool:
         return True
     if os.path.exists(path):
         raise ValueError(f"{path!r} is a file; pass the model folder that holds {holds}.")
-    if _HUB_ID.match(path):
+    if is_hub_id(path):
         return False
     raise FileNotFoundError(
         f"model directory not found: {path!r}. Pass the folder written by {saved_by} (e.g. "
@@ -200,10 +211,9 @@ class ChatNTProcessor(ProcessorMixin):
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except OSError as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise FileNotFoundError(
                 f"cannot load the processor {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
-                f"copy is not available here ({first_line}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
+                f"copy is not available here ({first_line(error)}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
             ) from None
 
     @property
@@ -359,7 +369,7 @@ class ChatNTProcessor(ProcessorMixin):
             if not isinstance(content, str):
                 raise TypeError(f"{where}message content must be a string, got {type(content).__name__}.")
             pieces, position = [], 0
-            for match in re.finditer(f"{re.escape(DNA_TOKEN)}|{_TAG.pattern}", content):
+            for match in re.finditer(f"{re.escape(DNA_TOKEN)}|{TAG.pattern}", content):
                 pieces.append(content[position : match.start()])
                 position = match.end()
                 if match.group(0) == DNA_TOKEN:
@@ -488,4 +498,14 @@ class ChatNTProcessor(ProcessorMixin):
 
 ChatNTProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "DNA_TOKEN", "VICUNA_CHAT_TEMPLATE", "ChatNTProcessor", "check_processor_files"]
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "DNA_TOKEN",
+    "TAG",
+    "VICUNA_CHAT_TEMPLATE",
+    "ChatNTProcessor",
+    "check_processor_files",
+    "first_line",
+    "is_hub_id",
+    "is_local_model_folder",
+]

@@ -58,6 +58,11 @@ def _count_other_letters(sequence: str) -> int:
     return len(encoded) - len(encoded.translate(None, _OTHER_LETTERS))
 
 
+def _shown(counts: Counter) -> str:
+    """The most frequent offending characters, for an error message: ``'E' (x3), 'Q' (x1)``."""
+    return ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
+
+
 def _alphabet_hint(sequence: str, invalid: Counter) -> str:
     """What the invalid characters suggest the input is, and what to pass instead (one sentence or two)."""
     letters = {char.upper() for char in invalid}
@@ -84,16 +89,15 @@ def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | N
         raise ValueError(f"{where} is empty. Pass at least one nucleotide (A, C, G, T or N).")
     cleaned = sequence.encode("ascii", errors="replace").translate(_CLEAN_TABLE)
     if replace_unknown_with_n:
-        other_letters = len(cleaned) - len(cleaned.translate(None, _OTHER_LETTERS))
+        other_letters = _count_other_letters(sequence)
         if _mostly_other_letters(other_letters, len(cleaned)):
             # The opt-in is for the odd ambiguity code; read as N, a protein would pass as a run of Ns.
             counts = Counter(char for char in sequence if char in string.ascii_letters and char.upper() not in "ACGTNU")
-            shown = ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
             hint = _alphabet_hint(sequence, counts)
             if "replace_unknown_with_n" in hint:  # the IUPAC hint: the caller already opted in
                 hint = "Check that this is a nucleotide sequence."
             raise ValueError(
-                f"{where} is mostly letters that are not nucleotides ({other_letters} of {len(cleaned)}: {shown}), so "
+                f"{where} is mostly letters that are not nucleotides ({other_letters} of {len(cleaned)}: {_shown(counts)}), so "
                 f"replace_unknown_with_n would read it as Ns. {hint}"
             )
         cleaned = cleaned.translate(_OTHER_LETTERS_TO_N_TABLE)
@@ -103,8 +107,9 @@ def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | N
         counts = Counter(char for char in sequence if char.upper() not in "ACGTNU")
         if replace_unknown_with_n:
             counts = Counter({char: n for char, n in counts.items() if char not in string.ascii_letters})
-        shown = ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
-        raise ValueError(f"{where} contains characters that are not nucleotides: {shown}. {_alphabet_hint(sequence, counts)}")
+        raise ValueError(
+            f"{where} contains characters that are not nucleotides: {_shown(counts)}. {_alphabet_hint(sequence, counts)}"
+        )
     return cleaned
 
 
