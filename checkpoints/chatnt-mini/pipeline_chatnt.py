@@ -29,7 +29,7 @@ prompts the classifier continues from the prompts' key/value cache that generati
 from transformers import TextGenerationPipeline
 from transformers.pipelines.text_generation import Chat, ReturnType
 
-from .perplexity_classifier import PromptState
+from .perplexity_classifier import PerplexityClassifier, PromptState
 
 # Options of ChatNTProcessor.__call__ that the pipeline passes through.
 PROCESSOR_OPTIONS = ("truncate_dna", "replace_unknown_with_n")
@@ -73,8 +73,11 @@ class ChatNTPipeline(TextGenerationPipeline):
         batch_size = batch_size or self._batch_size or 1
         results = []
         for start in range(0, len(examples), batch_size):
-            model_inputs = self.preprocess(examples[start : start + batch_size], **preprocess)
-            model_outputs = self.forward(model_inputs, **forward, keep_prompt_state=return_confidence)
+            chunk = examples[start : start + batch_size]
+            model_inputs = self.preprocess(chunk, **preprocess)
+            # classify reuses generation's prompt state only up to its own batch size: keep none beyond.
+            keep_prompt_state = return_confidence and len(chunk) <= PerplexityClassifier.batch_size
+            model_outputs = self.forward(model_inputs, **forward, keep_prompt_state=keep_prompt_state)
             for row, prompt in enumerate(model_outputs["prompt_text"]):
                 per_example = {
                     "generated_sequence": model_outputs["generated_sequence"][row : row + 1],
@@ -86,7 +89,6 @@ class ChatNTPipeline(TextGenerationPipeline):
                 default_type = ReturnType.FULL_TEXT if isinstance(prompt, Chat) else ReturnType.NEW_TEXT
                 results.append(self.postprocess(per_example, **{"return_type": default_type, **postprocess}))
             if return_confidence:
-                chunk = examples[start : start + batch_size]
                 verdicts = self.model.classify(
                     self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk],
                     prompt_state=model_outputs["prompt_state"],
