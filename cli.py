@@ -17,10 +17,21 @@ import re
 import sys
 from pathlib import Path
 
-from .commands import ask, chat, compare, predict
-from .commands.compare import DEFAULT_QUESTION as COMPARE_QUESTION
+# Only light modules at the top: `chatnt --help` answers in well under a second. The commands (torch,
+# transformers) are imported when one runs.
 from .commands.loading import SHIPPED_MODEL, default_model  # noqa: F401  (chatnt.cli.default_model, public)
-from .commands.questions import CONFIDENCE_MODES
+from .commands.questions import COMPARE_QUESTION, CONFIDENCE_MODES
+
+_COMMAND_FUNCTIONS = ("ask", "chat", "compare", "predict")
+
+
+def __getattr__(name: str):
+    # chatnt.cli.ask, chat, compare, predict: the commands as Python functions, imported on first use.
+    if name in _COMMAND_FUNCTIONS:
+        from . import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def attribute(
@@ -112,9 +123,22 @@ def attribution_table(result) -> str:
     return "\n".join(lines)
 
 
+def _prepare_to_run() -> None:
+    """What a command needs before it loads a model (bin/chatnt skipped it, so that --help answers at once)."""
+    from transformers.utils import logging as transformers_logging
+
+    from . import register_auto_classes
+
+    register_auto_classes()  # the processor's loaders find the DNA tokenizer through AutoTokenizer
+    # The answer is the output: transformers' progress bar of every model load would surround it.
+    transformers_logging.disable_progress_bar()
+
+
 def _evaluate(arguments: list[str]) -> int:
     """``chatnt evaluate ...``: chatnt.training.evaluate_chatnt with the same arguments and help."""
     from .training.evaluate_chatnt import main as evaluate_main
+
+    _prepare_to_run()
 
     program = sys.argv[0]
     sys.argv[0] = "chatnt evaluate"  # argparse names the program after argv[0]: usage lines read as typed
@@ -220,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
+    from .commands import ask, chat, compare, predict
+
+    _prepare_to_run()
     shared = dict(model=args.model, max_new_tokens=args.max_new_tokens) if args.command != "attribute" else {}
     if args.command in ("ask", "predict", "compare", "chat"):
         shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16)

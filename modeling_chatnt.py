@@ -18,19 +18,24 @@ import re
 import numpy as np
 import torch
 import torch.nn.functional as F
+import transformers
+from packaging import version
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.utils import cached_file
+from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .decoder_reference import (
     NEW_TOKEN_ROWS_FILE,
+    is_verified_decoder,
     load_new_token_rows,
     load_trained_parts,
+    remember_verified_decoder,
     save_new_token_rows,
     text_model_checksum,
     trained_parts_state_dict,
@@ -40,6 +45,15 @@ from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, Platt
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
 from .processing_chatnt import DNA_TOKEN, ChatNTProcessor, first_line, is_local_model_folder
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+
+# The remote code's one version requirement: transformers 5.24 renamed the decoder cache argument and output
+# (past_key_values -> cache), and forward, generate and the outputs here use the new name.
+MIN_TRANSFORMERS_VERSION = "5.24.0"
+if version.parse(transformers.__version__) < version.parse(MIN_TRANSFORMERS_VERSION):
+    raise ImportError(
+        f"ChatNT needs transformers>={MIN_TRANSFORMERS_VERSION}, found {transformers.__version__}: "
+        "pip install -U 'transformers>=5.24,<6'."
+    )
 
 # from_pretrained arguments that say where files are, passed on when fetching the trained parts.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "subfolder", "force_download")
@@ -259,7 +273,7 @@ class ChatNTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     input_modalities = ("text",)
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
@@ -394,6 +408,9 @@ class ChatNTModel(ChatNTPreTrainedModel):
         example = torch.searchsorted(placeholders_before_row_end, first_vector.to(input_ids.device), right=True)
         return example.clamp(max=input_ids.shape[0] - 1)
 
+    # As transformers' own models since 5.24 (LLaVA included): the decoder cache is `cache`; the old name
+    # still works, with transformers' deprecation warning, until transformers 5.40.
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -402,7 +419,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
         dna_attention_mask: torch.Tensor | None = None,
         english_attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         prompt_input_ids: torch.LongTensor | None = None,
@@ -413,7 +430,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
             attended token except the placeholders; a mask shorter than the prompt leaves the tokens past
             its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
             in training and the generated tokens in ``generate``: the Perceiver reads the question only.
-        prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``past_key_values``
+        prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``cache``
             already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still
             reads the whole question. Default: ``input_ids``. The placeholders must lie in ``input_ids``.
         """
@@ -435,7 +452,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 if english_attention_mask.shape[1] > prompt.shape[1]:
                     raise ValueError(
                         f"english_attention_mask covers {english_attention_mask.shape[1]} tokens but the prompt has "
-                        f"{prompt.shape[1]}. When past_key_values already holds the prompt's start, pass the whole "
+                        f"{prompt.shape[1]}. When the cache already holds the prompt's start, pass the whole "
                         "prompt as prompt_input_ids (generate does this itself)."
                     )
                 # A shorter mask covers the prompt only (generation without cache re-reads generated
@@ -461,14 +478,14 @@ class ChatNTModel(ChatNTPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
         return BaseModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -685,13 +702,16 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 "(for 'smollm2-135m-instruct': chatnt.offline_models.smollm2_instruct(), or load through the chatnt "
                 "package, which resolves it)."
             ) from error
-        checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
-        if checksum != reference["sha256"]:
-            raise ValueError(
-                f"The decoder at {decoder_source!r} is not the one this checkpoint was trained with: its weights' "
-                f"sha256 is {checksum[:16]}..., the checkpoint expects {reference['sha256'][:16]}.... Pass "
-                "text_model_name_or_path= pointing to the exact decoder (same weights and dtype)."
-            )
+        verdict = (decoder_source, text_model.dtype, reference["sha256"], reference["vocab_size"])
+        if not is_verified_decoder(*verdict):
+            checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
+            if checksum != reference["sha256"]:
+                raise ValueError(
+                    f"The decoder at {decoder_source!r} is not the one this checkpoint was trained with: its weights' "
+                    f"sha256 is {checksum[:16]}..., the checkpoint expects {reference['sha256'][:16]}.... Pass "
+                    "text_model_name_or_path= pointing to the exact decoder (same weights and dtype)."
+                )
+            remember_verified_decoder(*verdict)
         if text_model.get_input_embeddings().weight.shape[0] != config.text_config.vocab_size:
             # The new rows (<DNA> and friends) are overwritten by load_new_token_rows below: no mean init.
             text_model.resize_token_embeddings(config.text_config.vocab_size, mean_resizing=False)
@@ -797,6 +817,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
     def get_dna_features(self, *args, **kwargs) -> torch.Tensor:
         return self.model.get_dna_features(*args, **kwargs)
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -805,7 +826,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         dna_attention_mask: torch.Tensor | None = None,
         english_attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -816,7 +837,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         r"""
         labels: token ids aligned with ``input_ids`` (the shift happens inside the loss); -100 marks
             positions without loss (prompt, placeholders, padding).
-        prompt_input_ids: the whole prompt when ``past_key_values`` holds its prefix (see [`ChatNTModel`]).
+        prompt_input_ids: the whole prompt when ``cache`` holds its prefix (see [`ChatNTModel`]).
         """
         if labels is not None and english_attention_mask is None and input_ids is not None:
             english_attention_mask = (labels == -100) & (
@@ -829,7 +850,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             dna_attention_mask=dna_attention_mask,
             english_attention_mask=english_attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             prompt_input_ids=prompt_input_ids,
@@ -844,7 +865,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -865,7 +886,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         if is_first_iteration or not kwargs.get("use_cache", True):
             model_inputs["dna_input_ids"] = dna_input_ids
             model_inputs["dna_attention_mask"] = dna_attention_mask
-            # A past_key_values passed in may already hold the prompt's start (prefix caching), which
+            # A cache passed in may already hold the prompt's start (prefix caching), which
             # shortens model_inputs["input_ids"]; the Perceiver reads the whole question all the same.
             if dna_input_ids is not None:
                 model_inputs["prompt_input_ids"] = input_ids

@@ -27,6 +27,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .decoder_reference import default_cache_dir
+
 logger = logging.getLogger(__name__)
 
 SMOLLM2_NAME = "smollm2-135m-instruct"
@@ -41,23 +43,6 @@ BUILD_INFO_FILE = "chatnt_build.json"
 # separator, which never occurs in chat text, so it can pad without hiding the end-of-turn token.
 _EOS_TOKEN = "<|im_end|>"
 _PAD_TOKEN = "<|endoftext|>"
-
-
-def default_cache_dir() -> Path:
-    """The root of chatnt's model cache.
-
-    ``$CHATNT_CACHE`` if set, else ``$XDG_CACHE_HOME/chatnt``, else ``~/.cache/chatnt``.
-
-    Example::
-
-        >>> os.environ["CHATNT_CACHE"] = "/data/chatnt-cache"
-        >>> default_cache_dir()
-        PosixPath('/data/chatnt-cache')
-    """
-    if os.environ.get("CHATNT_CACHE"):
-        return Path(os.environ["CHATNT_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "chatnt"
 
 
 def smollm2_instruct(cache_dir: str | os.PathLike | None = None) -> str:

@@ -3,7 +3,7 @@
 Asking one question of thousands of sequences (``chatnt predict``), every prompt starts with the same
 system message and question text (158 of chatnt-mini's 204 prompt tokens for "Is @seq a promoter?
 Answer yes or no."); only the DNA vectors after it differ. :class:`SharedPromptPrefix` keeps the
-decoder's key/value cache of that shared start; generation (``past_key_values=``) and the perplexity
+decoder's key/value cache of that shared start; generation (``cache=``) and the perplexity
 classifier continue each batch from a copy of it, so prefill costs only the tokens from the first
 ``<DNA>`` placeholder on. The English-aware Perceiver still reads the whole question (the model's
 ``prompt_input_ids``). Results equal uncached ones (equal logits in fp32, tested).
@@ -29,7 +29,7 @@ class SharedPromptPrefix:
         prefix = SharedPromptPrefix()
         for batch in batches:
             inputs = processor(questions, sequences, return_tensors="pt")
-            model.generate(**inputs, past_key_values=prefix.cache_for(model, inputs))
+            model.generate(**inputs, cache=prefix.cache_for(model, inputs))
     """
 
     def __init__(self):
@@ -46,12 +46,12 @@ class SharedPromptPrefix:
         self.tokens = first[:length].clone()
         if length > 0:
             with torch.no_grad():
-                self.cache = model(input_ids=self.tokens.unsqueeze(0), use_cache=True, logits_to_keep=1).past_key_values
+                self.cache = model(input_ids=self.tokens.unsqueeze(0), use_cache=True, logits_to_keep=1).cache
 
     def cache_for(self, model, inputs):
         """A fresh copy of the prefix cache for every row of ``inputs`` (a processor batch), or ``None``.
 
-        Pass it as ``past_key_values``; the model then computes only the tokens after the prefix.
+        Pass it as ``cache``; the model then computes only the tokens after the prefix.
         """
         input_ids, attention_mask = inputs["input_ids"], inputs.get("attention_mask")
         if attention_mask is not None and not bool(attention_mask.all()):

@@ -20,33 +20,38 @@ setup(
     packages=["chatnt"] + [f"chatnt.{name}" for name in SUBPACKAGES],
     package_dir={"chatnt": "."} | {f"chatnt.{name}": name.replace(".", "/") for name in SUBPACKAGES},
     package_data={"chatnt.tokenizer": ["*.json", "*.jinja", "*.md"]},
+    # Lower bounds are the versions `make test` runs (requirements.lock pins each of these at its bound);
+    # `make test-latest` runs the newest releases below the upper bounds. Raise a bound, then `make lock`.
     install_requires=[
-        "torch>=2.4",
-        "transformers>=5.0,<6",
-        "tokenizers>=0.21",
-        "peft>=0.17",
-        "trl>=1.0",
-        "datasets>=3.0",
-        "evaluate>=0.4",
-        "huggingface-hub>=1.0",
-        "accelerate>=1.0",
-        "safetensors>=0.4",
-        "gguf>=0.10",
-        "numpy>=1.26",
-        "scikit-learn>=1.4",
-        "scipy>=1.11",
+        "torch>=2.13.0",
+        # 5.24 passes the decoder cache as `cache=` (was `past_key_values=`), which the model follows.
+        "transformers>=5.24.0,<6",
+        "tokenizers>=0.23.3",
+        "peft>=0.21.2",
+        "trl>=1.16.0",
+        "datasets>=5.2.0",
+        "evaluate>=0.4.6",
+        "huggingface-hub>=2.4.0",
+        "accelerate>=1.16.0",
+        "safetensors>=0.8.0",
+        "gguf>=0.19.0",
+        "numpy>=2.4.6",
+        "scikit-learn>=1.9.1",
+        "scipy>=1.17.1",
         "rouge-score>=0.1.2",
-        "matplotlib>=3.8",
+        "matplotlib>=3.11.2",
         # Sequence logos of attribution maps, and JASPAR motifs for the attribution check.
-        "logomaker>=0.8",
-        "pyjaspar>=3.0",
-        "tqdm",
+        "logomaker>=0.8.7",
+        "pyjaspar>=4.0.0",
+        "tqdm>=4.70.1",
     ],
-    entry_points={"console_scripts": ["chatnt = chatnt.cli:main"]},
+    # A script rather than a console_scripts entry point: it defers the package's Auto registration, so that
+    # `chatnt --help` does not wait seconds for torch and transformers (see bin/chatnt).
+    scripts=["bin/chatnt"],
     extras_require={
         # The Gradio demo (app.py, the Hugging Face Space).
-        "demo": ["gradio>=6,<7"],
+        "demo": ["gradio>=6.31.0,<7"],
         # The test suite, the demo's browser test included: Playwright drives the system's chromium.
-        "test": ["pytest>=8", "gradio>=6,<7", "playwright>=1.40"],
+        "test": ["pytest>=9.2.0", "gradio>=6.31.0,<7", "playwright>=1.65.2"],
     },
 )

@@ -14,22 +14,30 @@ Shared pieces: :mod:`~chatnt.commands.loading` (the model and its processor),
 :mod:`~chatnt.commands.sequences` (checking records against the DNA encoder's limits).
 """
 
-from .answering import AnswerResult
-from .ask import ask
-from .chat import ChatSession, chat
-from .compare import CompareResult, compare
-from .loading import default_model, load_chatnt
-from .predict import PredictSummary, predict
+import importlib
 
-__all__ = [
-    "AnswerResult",
-    "ChatSession",
-    "CompareResult",
-    "PredictSummary",
-    "ask",
-    "chat",
-    "compare",
-    "default_model",
-    "load_chatnt",
-    "predict",
-]
+# Imported on first use, so that the command line's parser (which reads only constants) starts at once; the
+# commands themselves need torch and transformers.
+_EXPORTS = {
+    "AnswerResult": "answering",
+    "ChatSession": "chat",
+    "CompareResult": "compare",
+    "PredictSummary": "predict",
+    "ask": "ask",
+    "chat": "chat",
+    "compare": "compare",
+    "default_model": "loading",
+    "load_chatnt": "loading",
+    "predict": "predict",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+__all__ = sorted(_EXPORTS)

@@ -2,8 +2,9 @@
 
 Generation and the probability are two readings of the model: greedy decoding writes the answer, and
 ``ChatNTForConditionalGeneration.classify`` scores held-out "yes"/"no" phrasings and maps their softmax
-through the checkpoint's Platt calibrator. They can disagree; the probability belongs to the classifier's
-``label``, which is printed beside it ("P(yes) = 0.71").
+through the checkpoint's Platt calibrator. They can disagree. The answer line therefore gives the
+probability of the answer it shows, and says when the classifier prefers the other one
+(:meth:`AnswerResult.__str__`).
 """
 
 import contextlib
@@ -13,6 +14,7 @@ from typing import Sequence
 import torch
 
 from ..prefix_cache import SharedPromptPrefix
+from .questions import is_empty_answer, parse_yes_no
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,43 @@ class AnswerResult:
     p_yes: float | None = None
     calibrated: bool | None = None
 
+    @property
+    def stated(self) -> str | None:
+        """``"yes"`` or ``"no"`` as the generated answer states it, ``None`` when it states neither."""
+        return parse_yes_no(self.answer)
+
+    def shown_answer(self) -> str:
+        """The answer as generated, or, when it says nothing, a note that says so: ``(no answer)``,
+        ``(no answer: "The answer is  .")``."""
+        if not self.answer:
+            return "(no answer)"
+        if is_empty_answer(self.answer):
+            return f'(no answer: "{self.answer}")'
+        return self.answer
+
     def confidence_text(self) -> str:
-        """``"(P(yes) = 0.71, calibrated)"``, or ``""`` without a probability."""
+        """The classifier's probability of the answer shown, and whether it agrees, or ``""`` without one.
+
+        ``"(P(no) = 0.97, calibrated)"`` when the answer says no and the classifier agrees;
+        ``"(P(yes) = 0.32, calibrated; the classifier prefers no)"`` when they disagree; for an answer that
+        states neither yes nor no, the classifier's own verdict: ``"(the classifier says yes: P(yes) = 0.71,
+        calibrated)"``.
+        """
         if self.probability is None:
             return ""
-        return f"(P({self.label}) = {self.probability:.2f}, {'calibrated' if self.calibrated else 'uncalibrated'})"
+        kind = "calibrated" if self.calibrated else "uncalibrated"
+        stated = self.stated
+        if stated is None:
+            return f"(the classifier says {self.label}: P({self.label}) = {self.probability:.2f}, {kind})"
+        p_stated = self.p_yes if stated == "yes" else 1.0 - self.p_yes
+        text = f"P({stated}) = {p_stated:.2f}, {kind}"
+        if p_stated < 0.5:
+            text += f"; the classifier prefers {'no' if stated == 'yes' else 'yes'}"
+        return f"({text})"
 
     def __str__(self) -> str:
-        return " ".join(part for part in (self.answer, self.confidence_text()) if part)
+        """The answer line: ``no (P(no) = 0.97, calibrated)``; see :meth:`confidence_text`."""
+        return " ".join(part for part in (self.shown_answer(), self.confidence_text()) if part)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +113,7 @@ def answer_batch(
     inputs = processor(list(questions), list(sequences), return_tensors="pt").to(model.device)
     with autocast(bf16):
         prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, inputs)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, past_key_values=prefix_cache)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, cache=prefix_cache)
     texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     results = [AnswerResult(text.strip()) for text in texts]
     wanted = [index for index, flag in enumerate(confidence) if flag]

@@ -3,7 +3,8 @@
 The ChatNT paper proposes asking about two sequences at once, e.g. a reference allele and a variant,
 so the model's answer contrasts them. The question names them ``@ref`` and ``@alt`` (the records
 passed as ``--ref`` and ``--alt``; their own ``@ids`` work too). The default question is
-:data:`DEFAULT_QUESTION`, a yes/no question, so a calibrated probability comes with the answer.
+:data:`~chatnt.commands.questions.COMPARE_QUESTION`, a yes/no question, so a calibrated probability comes
+with the answer.
 """
 
 from dataclasses import dataclass
@@ -11,13 +12,9 @@ from dataclasses import dataclass
 from ..fasta import read_fasta
 from .answering import AnswerResult, answer_batch
 from .loading import load_chatnt
-from .questions import wants_confidence
+from .questions import COMPARE_QUESTION, wants_confidence
 from .sequences import checked_sequence
 
-DEFAULT_QUESTION = (
-    "Here is a reference DNA sequence, @ref, and the same region carrying a variant, @alt. "
-    "Does the variant change the function of the sequence? Answer yes or no."
-)
 # Substitutions listed by position; beyond this many the list is cut (the count stays exact).
 MAX_LISTED_DIFFERENCES = 10
 
@@ -85,7 +82,7 @@ def compare(
         alt: the variant record id (``"mut"`` or ``"@mut"``).
         fasta: a FASTA file holding both records.
         sequences: instead of a FASTA file, a dict of named sequences.
-        question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default :data:`DEFAULT_QUESTION`.
+        question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default :data:`~chatnt.commands.questions.COMPARE_QUESTION`.
         model: a ChatNT directory or Hub id; default: the shipped model.
         max_new_tokens: length limit of the answer.
         confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
@@ -111,7 +108,7 @@ def compare(
     chatnt = load_chatnt(model)
     reference = checked_sequence(chatnt.processor, ref, named[ref], truncate)
     variant = checked_sequence(chatnt.processor, alt, named[alt], truncate)
-    question = question or DEFAULT_QUESTION
+    question = question or COMPARE_QUESTION
     # @ref/@alt name the pair; the records' own ids work as well (they may not be "ref" and "alt").
     dna = {**named, ref: reference, alt: variant, "ref": reference, "alt": variant}
     (result,) = answer_batch(
@@ -121,4 +118,4 @@ def compare(
     return CompareResult(ref, alt, question, result, listed, count, len(named[ref]), len(named[alt]))
 
 
-__all__ = ["CompareResult", "DEFAULT_QUESTION", "compare", "substitutions"]
+__all__ = ["CompareResult", "compare", "substitutions"]

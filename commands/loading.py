@@ -5,8 +5,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..processing_chatnt import first_line, is_hub_id
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO_ROOT / "checkpoints" / "chatnt-mini"
 
@@ -57,6 +55,8 @@ def check_model_path(model: str) -> None:
         FileNotFoundError: the path does not exist and is not shaped like a Hub id.
         ValueError: the path exists but is not a checkpoint folder (a file, or no ``config.json``).
     """
+    from ..processing_chatnt import is_hub_id  # here, not at the top: `chatnt --help` must not wait for transformers
+
     path = Path(model)
     if path.exists():
         if not path.is_dir():
@@ -95,7 +95,7 @@ def load_chatnt(model: str | None = None) -> LoadedChatNT:
 def _load(model: str) -> LoadedChatNT:
     from ..modeling_chatnt import ChatNTForConditionalGeneration
     from ..offline_models import decoder_kwargs
-    from ..processing_chatnt import ChatNTProcessor
+    from ..processing_chatnt import ChatNTProcessor, first_line
 
     try:
         chatnt = ChatNTForConditionalGeneration.from_pretrained(model, **decoder_kwargs(model))

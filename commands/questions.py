@@ -8,9 +8,12 @@ no alternatives ("Is @x a promoter or an enhancer?" is a choice, not a yes/no qu
 
 import re
 
-from ..processing_chatnt import DNA_TOKEN, TAG
-
 CONFIDENCE_MODES = ("auto", "always", "never")
+# The question `chatnt compare` asks when given none: yes/no, so a calibrated probability comes with it.
+COMPARE_QUESTION = (
+    "Here is a reference DNA sequence, @ref, and the same region carrying a variant, @alt. "
+    "Does the variant change the function of the sequence? Answer yes or no."
+)
 
 YES_NO_OPENERS = frozenset(
     "is are was were am does do did can could has have had would will should shall may might must".split()
@@ -29,6 +32,8 @@ def is_yes_no_question(question: str) -> bool:
         >>> is_yes_no_question("Is @seq1 a promoter?"), is_yes_no_question("Which factor binds @x? Oct4 or Mafk?")
         (True, False)
     """
+    from ..processing_chatnt import TAG  # here, not at the top: `chatnt --help` must not wait for transformers
+
     if _SAYS_YES_NO.search(question):
         return True
     for sentence in _SENTENCE.findall(question):
@@ -46,6 +51,23 @@ def wants_confidence(question: str, mode: str) -> bool:
     if mode not in CONFIDENCE_MODES:
         raise ValueError(f"--confidence must be one of {', '.join(CONFIDENCE_MODES)}, got {mode!r}.")
     return mode == "always" or (mode == "auto" and is_yes_no_question(question))
+
+
+# What an answer may say before the answer proper (chatnt-mini's training phrasings: "The answer is X.",
+# "This sequence is classified as X."); an answer holding nothing else says nothing.
+_PREAMBLE = re.compile(
+    r"^\W*(?:(?:the|my)\s+answer\s+is|answer\s*:|this\s+sequence\s+is\s+classified\s+as)", re.IGNORECASE
+)
+
+
+def is_empty_answer(answer: str) -> bool:
+    """Whether an answer says nothing: empty, or only a preamble and punctuation ("The answer is  .").
+
+    Example:
+        >>> is_empty_answer("The answer is  ."), is_empty_answer("The answer is no.")
+        (True, False)
+    """
+    return not re.search(r"[^\W_]", _PREAMBLE.sub("", answer))
 
 
 def parse_yes_no(answer: str) -> str | None:
@@ -110,6 +132,8 @@ def record_question_template(question: str) -> tuple[str, int]:
     Raises:
         ValueError: the question refers to no sequence, to two different tags, or mixes ``<DNA>`` and a tag.
     """
+    from ..processing_chatnt import DNA_TOKEN, TAG
+
     tags = {match.group(1).rstrip(".:") for match in TAG.finditer(question)}
     placeholders = question.count(DNA_TOKEN)
     if len(tags) > 1:
@@ -138,7 +162,9 @@ def record_question_template(question: str) -> tuple[str, int]:
 
 
 __all__ = [
+    "COMPARE_QUESTION",
     "CONFIDENCE_MODES",
+    "is_empty_answer",
     "is_yes_no_question",
     "parse_yes_no",
     "parsed_answer",

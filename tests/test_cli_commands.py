@@ -3,6 +3,7 @@
 import importlib
 import io
 import json
+import re
 
 import pytest
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
@@ -125,13 +126,36 @@ def test_ask_returns_the_answer_with_a_probability_for_a_yes_no_question(tiny_mo
     assert isinstance(result, AnswerResult) and result.label in ("yes", "no")
     assert 0.5 <= result.probability <= 1 and result.calibrated is False  # the tiny model has no calibrator
     assert abs(result.p_yes - (result.probability if result.label == "yes" else 1 - result.probability)) < 1e-9
-    assert str(result).endswith(f"(P({result.label}) = {result.probability:.2f}, uncalibrated)")
+    assert str(result).endswith(", uncalibrated)") or "uncalibrated; the classifier prefers" in str(result)
     plain = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3)
-    assert plain.probability is None and plain.label is None and str(plain) == plain.answer
+    assert plain.probability is None and plain.label is None and str(plain) == plain.shown_answer()
     forced = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="always")
     assert forced.probability is not None
     never = ask("Is @rec1 a promoter?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="never")
     assert never.probability is None
+
+
+def _verdict(answer, p_yes, calibrated=True):
+    label = "yes" if p_yes >= 0.5 else "no"
+    return AnswerResult(answer, label, max(p_yes, 1 - p_yes), p_yes, calibrated)
+
+
+@pytest.mark.parametrize(
+    "result, line",
+    [(_verdict("No.", 0.03), "No. (P(no) = 0.97, calibrated)"),
+     (_verdict("yes", 0.71, calibrated=False), "yes (P(yes) = 0.71, uncalibrated)"),
+     # The generated answer and the classifier disagree: the probability is still the shown answer's.
+     (_verdict("Yes, it is a promoter.", 0.32), "Yes, it is a promoter. (P(yes) = 0.32, calibrated; the classifier prefers no)"),
+     (_verdict("no", 0.8), "no (P(no) = 0.20, calibrated; the classifier prefers yes)"),
+     # An answer that says nothing is shown as such, beside the classifier's own verdict.
+     (_verdict("The answer is  .", 0.71), '(no answer: "The answer is  .") (the classifier says yes: P(yes) = 0.71, calibrated)'),
+     (_verdict("", 0.1), "(no answer) (the classifier says no: P(no) = 0.90, calibrated)"),
+     (_verdict("Maybe.", 0.6), "Maybe. (the classifier says yes: P(yes) = 0.60, calibrated)"),
+     (AnswerResult("Promoter."), "Promoter."),
+     (AnswerResult("This sequence is classified as ."), '(no answer: "This sequence is classified as .")')],
+)
+def test_the_answer_line_gives_the_probability_of_the_answer_it_shows(result, line):
+    assert str(result) == line
 
 
 def test_ask_cli_prints_the_probability(tiny_model, records_fasta, capsys):
@@ -316,7 +340,7 @@ def test_compare_asks_about_both_sequences_and_lists_the_substitutions(tiny_mode
     assert main(["compare", "--ref", "@wt", "--alt", "@mut", "--fasta", fasta, "--model", tiny_model,
                  "--max-new-tokens", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "@wt vs @mut: 1 substitution: 30:" in printed and "(P(" in printed
+    assert "@wt vs @mut: 1 substitution: 30:" in printed and re.search(r"P\((?:yes|no)\) = ", printed)
     assert main(["compare", "--ref", "@wt", "--alt", "@mutant", "--fasta", fasta, "--model", tiny_model]) == 2
     assert "chatnt: error: --alt @mutant: no such record. Known names: @wt, @mut, @other." in capsys.readouterr().err
 
@@ -367,7 +391,7 @@ def test_chat_keeps_the_conversation_and_runs_its_commands(tiny_model, records_f
     assert after_reset == [{"role": "user", "content": "What is the weather?"}] and seen[3][1] is None  # no DNA
     assert seen[0][1] == seen[1][1] and len(seen[0][1]) == 10  # the loaded records, by id
     assert [m["content"] for m in session.history] == ["What is the weather?", session.history[1]["content"]]
-    assert printed.count("(P(") == 1  # the yes/no question carries a probability, the others do not
+    assert len(re.findall(r"P\((?:yes|no)\) = ", printed)) == 1  # the yes/no question carries a probability, no other
 
 
 def test_chat_session_maps_dna_placeholders_to_the_loaded_record(tiny_model, tmp_path):

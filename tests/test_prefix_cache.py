@@ -29,7 +29,7 @@ def test_generation_from_a_cached_prefix_equals_uncached_generation(make_model, 
         inputs = _inputs(processor, seeds)
         cache = prefix.cache_for(model, inputs)
         assert cache is not None and cache.get_seq_length() == len(prefix.tokens) > 5
-        cached_sequences, cached_logits = _generate(model, inputs, past_key_values=cache)
+        cached_sequences, cached_logits = _generate(model, inputs, cache=cache)
         sequences, logits = _generate(model, inputs)
         assert torch.equal(cached_sequences, sequences)
         torch.testing.assert_close(cached_logits, logits, atol=1e-5, rtol=1e-5)
@@ -77,7 +77,7 @@ def test_a_cached_prefix_without_the_whole_prompt_is_refused(make_model, make_pr
     start = len(prefix.tokens)
     with pytest.raises(ValueError, match="pass the whole prompt as prompt_input_ids"):
         model(input_ids=inputs["input_ids"][:, start:], attention_mask=inputs["attention_mask"],
-              dna_input_ids=inputs["dna_input_ids"], dna_attention_mask=inputs["dna_attention_mask"], past_key_values=cache)
+              dna_input_ids=inputs["dna_input_ids"], dna_attention_mask=inputs["dna_attention_mask"], cache=cache)
 
 
 @pytest.mark.parametrize("projector_type", PROJECTORS)

@@ -1,5 +1,7 @@
 """Building ChatNT from pretrained parts, checkpoints without the frozen decoder, and PEFT LoRA."""
 
+import os
+
 import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, NucleotideTransformerModel, NucleotideTransformerTokenizer
@@ -108,6 +110,57 @@ def test_a_different_decoder_is_refused(tmp_path, pretrained_parts, built):
     other.save_pretrained(tmp_path / "other_decoder")
     with pytest.raises(ValueError, match="not the one this checkpoint was trained with"):
         ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=tmp_path / "other_decoder")
+
+
+def _verified_decoders(monkeypatch, tmp_path, calls: list):
+    """A fresh record of verified decoders, and every full decoder hash counted in ``calls``."""
+    import chatnt.modeling_chatnt as modeling
+
+    monkeypatch.setenv("CHATNT_CACHE", str(tmp_path / "cache"))
+    checksum = modeling.text_model_checksum
+    monkeypatch.setattr(modeling, "text_model_checksum", lambda *args: calls.append(1) or checksum(*args))
+
+
+def test_a_verified_decoder_is_not_hashed_again_until_its_files_change(tmp_path, monkeypatch, pretrained_parts, built):
+    model, _ = built
+    model.save_pretrained(tmp_path / "light", include_text_model=False)
+    decoder = tmp_path / "decoder"
+    AutoModelForCausalLM.from_pretrained(pretrained_parts / "decoder").save_pretrained(decoder)
+    hashes = []
+    _verified_decoders(monkeypatch, tmp_path, hashes)
+    load = lambda: ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=decoder)
+    load()
+    load()
+    assert len(hashes) == 1  # the second load trusted the first one's verdict
+    (decoder / "model.safetensors").touch()  # same bytes, but the file changed as far as its identity shows
+    load()
+    assert len(hashes) == 2
+    with pytest.raises(ValueError, match="not the one this checkpoint was trained with"):
+        ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=decoder, dtype=torch.float64)
+
+
+def test_a_decoder_whose_weights_change_after_its_verdict_is_refused(tmp_path, monkeypatch, pretrained_parts, built):
+    model, _ = built
+    model.save_pretrained(tmp_path / "light", include_text_model=False)
+    decoder = tmp_path / "decoder"
+    AutoModelForCausalLM.from_pretrained(pretrained_parts / "decoder").save_pretrained(decoder)
+    _verified_decoders(monkeypatch, tmp_path, [])
+    ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=decoder)  # verified
+    weights = decoder / "model.safetensors"
+    before = weights.stat()
+    other = AutoModelForCausalLM.from_pretrained(decoder)
+    with torch.no_grad():
+        other.model.layers[0].mlp.up_proj.weight.mul_(1.01)  # same size on disk: only the values differ
+    other.save_pretrained(tmp_path / "other")
+    # Rewritten in place (same inode, same size) and given back its old modification time: only the change
+    # time, which nobody can set back, tells.
+    with open(weights, "r+b") as file:
+        file.write((tmp_path / "other" / "model.safetensors").read_bytes())
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = weights.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    with pytest.raises(ValueError, match="not the one this checkpoint was trained with"):
+        ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=decoder)
 
 
 def test_saving_without_a_changed_decoder_is_refused(tmp_path, built):

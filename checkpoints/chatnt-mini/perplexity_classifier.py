@@ -165,7 +165,7 @@ class PromptState:
         ``generate(**inputs, return_dict_in_generate=True, output_logits=True)``; ``None`` when generation
         kept no one-to-one prompt cache (no cache, beams or several sequences per prompt)."""
         input_ids = inputs["input_ids"]
-        cache = getattr(generated, "past_key_values", None)
+        cache = getattr(generated, "cache", None)
         if cache is None or not hasattr(cache, "crop") or generated.sequences.shape[0] != input_ids.shape[0]:
             return None
         generated_positions = cache.get_seq_length() - input_ids.shape[1]
@@ -224,11 +224,11 @@ def shared_prompt_log_likelihoods(
             **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
             prompt_input_ids=prompt_inputs["input_ids"],
             position_ids=positions[:, cached:].to(model.device),
-            past_key_values=prefix_cache,
+            cache=prefix_cache,
             use_cache=True,
             logits_to_keep=1,
         )
-        cache, last_logits = output.past_key_values, output.logits[:, -1]
+        cache, last_logits = output.cache, output.logits[:, -1]
 
     n_prompts, n_candidates = mask.shape[0], len(candidates)
     width = max(len(tokens) for tokens, _ in continuations)
@@ -249,7 +249,7 @@ def shared_prompt_log_likelihoods(
         input_ids=tokens.to(model.device),
         attention_mask=attention.to(model.device),
         position_ids=continuation_positions.to(model.device),
-        past_key_values=cache,
+        cache=cache,
         use_cache=False,
     ).logits
     # Token j of a candidate is predicted by the prompt's last logits (j = 0) or the continuation's j - 1.
