@@ -31,7 +31,8 @@ demo: setup
 lock:
 	rm -rf $(VENV)-lock
 	tools/build_venv.sh $(VENV)-lock --floors
-	$(VENV)-lock/bin/pip freeze --all --exclude-editable > $(LOCK)
+	{ echo "# Every package make setup installs, at an exact version. Written by make lock from setup.py: do not edit."; \
+	  $(VENV)-lock/bin/pip freeze --all --exclude-editable; } > $(LOCK)
 	rm -rf $(VENV)-lock
 	@echo "Wrote $(LOCK); commit it with setup.py."
 

@@ -73,6 +73,7 @@ def ensure_chatnt_importable() -> None:
 
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
+from chatnt.commands.questions import shown_answer  # noqa: E402
 from chatnt.processing_chatnt import TAG as _TAG  # noqa: E402  (importable only after the line above, on a Space)
 
 
@@ -523,7 +524,7 @@ class ChatNTDemo:
                 if is_yes_no_question(text) else "calibrated probabilities are given for yes/no questions"
             )
             confidence_text = f"**Confidence:** first-token probability {first_token_probability:.2f} (uncalibrated; {why})"
-        reply = Reply(f"{answer or '(no answer)'}\n\n{confidence_text}", answer, confidence)
+        reply = Reply(f"{shown_answer(answer)}\n\n{confidence_text}", answer, confidence)
         if with_attribution and answer:
             try:
                 reply.attribution, reply.plot = self.attribution_plot(conversation, sequences, last=len(used) or None)

@@ -14,7 +14,16 @@ from typing import Sequence
 import torch
 
 from ..prefix_cache import SharedPromptPrefix
-from .questions import is_empty_answer, parse_yes_no
+from .questions import parse_yes_no, shown_answer
+
+
+def _probability_text(p: float) -> str:
+    """Two decimals, or up to four when two would round a probability off 0.5 to 0.50 and hide its side."""
+    for digits in (2, 3, 4):
+        text = f"{p:.{digits}f}"
+        if p == 0.5 or float(text) != 0.5:
+            break
+    return text
 
 
 @dataclass(frozen=True)
@@ -40,15 +49,6 @@ class AnswerResult:
         """``"yes"`` or ``"no"`` as the generated answer states it, ``None`` when it states neither."""
         return parse_yes_no(self.answer)
 
-    def shown_answer(self) -> str:
-        """The answer as generated, or, when it says nothing, a note that says so: ``(no answer)``,
-        ``(no answer: "The answer is  .")``."""
-        if not self.answer:
-            return "(no answer)"
-        if is_empty_answer(self.answer):
-            return f'(no answer: "{self.answer}")'
-        return self.answer
-
     def confidence_text(self) -> str:
         """The classifier's probability of the answer shown, and whether it agrees, or ``""`` without one.
 
@@ -62,16 +62,16 @@ class AnswerResult:
         kind = "calibrated" if self.calibrated else "uncalibrated"
         stated = self.stated
         if stated is None:
-            return f"(the classifier says {self.label}: P({self.label}) = {self.probability:.2f}, {kind})"
+            return f"(the classifier says {self.label}: P({self.label}) = {_probability_text(self.probability)}, {kind})"
         p_stated = self.p_yes if stated == "yes" else 1.0 - self.p_yes
-        text = f"P({stated}) = {p_stated:.2f}, {kind}"
+        text = f"P({stated}) = {_probability_text(p_stated)}, {kind}"
         if p_stated < 0.5:
             text += f"; the classifier prefers {'no' if stated == 'yes' else 'yes'}"
         return f"({text})"
 
     def __str__(self) -> str:
         """The answer line: ``no (P(no) = 0.97, calibrated)``; see :meth:`confidence_text`."""
-        return " ".join(part for part in (self.shown_answer(), self.confidence_text()) if part)
+        return " ".join(part for part in (shown_answer(self.answer), self.confidence_text()) if part)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -70,6 +70,18 @@ def is_empty_answer(answer: str) -> bool:
     return not re.search(r"[^\W_]", _PREAMBLE.sub("", answer))
 
 
+def shown_answer(answer: str) -> str:
+    """An answer as a person should see it: as generated, or, when it says nothing, a note that says so.
+
+    Example:
+        >>> shown_answer("No."), shown_answer(""), shown_answer("The answer is  .")
+        ('No.', '(no answer)', '(no answer: "The answer is  .")')
+    """
+    if not answer:
+        return "(no answer)"
+    return f'(no answer: "{answer}")' if is_empty_answer(answer) else answer
+
+
 def parse_yes_no(answer: str) -> str | None:
     """``"yes"`` or ``"no"`` as an answer states it, ``None`` when it says neither or both.
 
@@ -169,6 +181,7 @@ __all__ = [
     "parse_yes_no",
     "parsed_answer",
     "record_question_template",
+    "shown_answer",
     "task_parser",
     "wants_confidence",
 ]

@@ -13,7 +13,13 @@ from chatnt.commands.answering import answer_batch
 from chatnt.commands.chat import ChatSession
 from chatnt.commands.loading import load_chatnt
 from chatnt.commands.predict import COLUMNS, finished_ids
-from chatnt.commands.questions import is_yes_no_question, parse_yes_no, parsed_answer, record_question_template
+from chatnt.commands.questions import (
+    is_yes_no_question,
+    parse_yes_no,
+    parsed_answer,
+    record_question_template,
+    shown_answer,
+)
 from helpers import random_dna, tiny_chatnt_config
 
 QUESTION = "Is @seq a promoter? Answer yes or no."
@@ -128,7 +134,7 @@ def test_ask_returns_the_answer_with_a_probability_for_a_yes_no_question(tiny_mo
     assert abs(result.p_yes - (result.probability if result.label == "yes" else 1 - result.probability)) < 1e-9
     assert str(result).endswith(", uncalibrated)") or "uncalibrated; the classifier prefers" in str(result)
     plain = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3)
-    assert plain.probability is None and plain.label is None and str(plain) == plain.shown_answer()
+    assert plain.probability is None and plain.label is None and str(plain) == shown_answer(plain.answer)
     forced = ask("What is @rec1?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="always")
     assert forced.probability is not None
     never = ask("Is @rec1 a promoter?", fasta=records_fasta, model=tiny_model, max_new_tokens=3, confidence="never")
@@ -147,6 +153,9 @@ def _verdict(answer, p_yes, calibrated=True):
      # The generated answer and the classifier disagree: the probability is still the shown answer's.
      (_verdict("Yes, it is a promoter.", 0.32), "Yes, it is a promoter. (P(yes) = 0.32, calibrated; the classifier prefers no)"),
      (_verdict("no", 0.8), "no (P(no) = 0.20, calibrated; the classifier prefers yes)"),
+     # Rounded to 0.50, a near tie would hide which side the classifier is on.
+     (_verdict("yes", 0.4999), "yes (P(yes) = 0.4999, calibrated; the classifier prefers no)"),
+     (_verdict("yes", 0.5), "yes (P(yes) = 0.50, calibrated)"),
      # An answer that says nothing is shown as such, beside the classifier's own verdict.
      (_verdict("The answer is  .", 0.71), '(no answer: "The answer is  .") (the classifier says yes: P(yes) = 0.71, calibrated)'),
      (_verdict("", 0.1), "(no answer) (the classifier says no: P(no) = 0.90, calibrated)"),

@@ -25,10 +25,8 @@ esac
 "$pip" install --quiet "${constraints[@]}" --upgrade pip setuptools
 "$pip" install --quiet "${constraints[@]}" "$torch_spec"
 if [ "$mode" = --floors ]; then
-  # chatnt's metadata first (no dependencies), to read its requirements' lower bounds from it.
-  "$pip" install --quiet --no-deps --no-build-isolation -e .
   floors="$venv/floors.txt"
-  "$venv/bin/python" tools/requirement_floors.py chatnt > "$floors"
+  "$python" tools/requirement_floors.py > "$floors"
   constraints=(--constraint "$floors")
 fi
 # No build isolation: chatnt is built with the venv's own (locked) setuptools, not whatever PyPI has today.
