@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     ask_parser = commands.add_parser(
         "ask", help="answer one question about sequences in a FASTA file",
-        description="One answer; for a yes/no question also the calibrated probability, e.g. "
-        "'Yes. (P(yes) = 0.50, calibrated)'.",
+        description="One answer; for a yes/no question also the calibrated probability of that answer, e.g. "
+        "'No. (P(no) = 0.97, calibrated)', and a note when the classifier prefers the other answer.",
     )
     ask_parser.add_argument("question", help='English question; refer to records as @id, e.g. "Is @seq1 a promoter?"')
     ask_parser.add_argument("--fasta", help="FASTA file (plain or gzip) whose record ids the @tags name")

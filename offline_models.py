@@ -17,13 +17,16 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -86,7 +89,16 @@ def smollm2_instruct(cache_dir: str | os.PathLike | None = None) -> str:
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)
         logger.warning("Building %s from %s into %s (once, 20-40 s).", SMOLLM2_NAME, gguf_path, target)
-        _build_smollm2(gguf_path, tmp)
+        # The notice above is the build's whole output: transformers' progress bars for the GGUF conversion
+        # (plain tqdm, which no setting of transformers silences), loading and writing are kept back, and
+        # shown only if the build fails.
+        progress = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(progress):
+                _build_smollm2(gguf_path, tmp)
+        except BaseException:
+            sys.stderr.write(progress.getvalue())
+            raise
         try:
             tmp.rename(target)
         except OSError:

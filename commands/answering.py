@@ -18,12 +18,13 @@ from .questions import parse_yes_no, shown_answer
 
 
 def _probability_text(p: float) -> str:
-    """Two decimals, or up to four when two would round a probability off 0.5 to 0.50 and hide its side."""
+    """Two decimals, or up to four when two would round a probability off 0.5 to 0.50 and hide its side;
+    ``0.50`` for a tie to four decimals."""
     for digits in (2, 3, 4):
         text = f"{p:.{digits}f}"
-        if p == 0.5 or float(text) != 0.5:
-            break
-    return text
+        if float(text) != 0.5:
+            return text
+    return "0.50"
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ class AnswerResult:
         stated = self.stated
         if stated is None:
             return f"(the classifier says {self.label}: P({self.label}) = {_probability_text(self.probability)}, {kind})"
-        p_stated = self.p_yes if stated == "yes" else 1.0 - self.p_yes
-        text = f"P({stated}) = {_probability_text(p_stated)}, {kind}"
-        if p_stated < 0.5:
+        p_stated = _probability_text(self.p_yes if stated == "yes" else 1.0 - self.p_yes)
+        text = f"P({stated}) = {p_stated}, {kind}"
+        if float(p_stated) < 0.5:  # a difference smaller than the printed digits is no preference
             text += f"; the classifier prefers {'no' if stated == 'yes' else 'yes'}"
         return f"({text})"
 

@@ -31,13 +31,14 @@ def ask(
         bf16: bfloat16 autocast (as chatnt-mini was trained and calibrated; faster on a CPU).
 
     Returns:
-        An :class:`~chatnt.commands.answering.AnswerResult`; ``str(result)`` is the answer with its
-        probability, e.g. ``"Yes. (P(yes) = 0.50, calibrated)"``.
+        An :class:`~chatnt.commands.answering.AnswerResult`; ``str(result)`` is the answer line: the answer
+        with the probability of that answer, e.g. ``"No. (P(no) = 0.97, calibrated)"``, saying so when the
+        classifier prefers the other answer.
 
     Example:
         >>> result = ask("Is @seq1 a promoter?", fasta="records.fa")
         >>> result.answer, result.label, result.probability, result.calibrated
-        ('Yes.', 'yes', 0.5, True)
+        ('Yes.', 'yes', 0.71, True)
     """
     chatnt = load_chatnt(model)
     dna = read_fasta(fasta) if fasta is not None else sequences

@@ -156,6 +156,7 @@ def _verdict(answer, p_yes, calibrated=True):
      # Rounded to 0.50, a near tie would hide which side the classifier is on.
      (_verdict("yes", 0.4999), "yes (P(yes) = 0.4999, calibrated; the classifier prefers no)"),
      (_verdict("yes", 0.5), "yes (P(yes) = 0.50, calibrated)"),
+     (_verdict("yes", 0.499999), "yes (P(yes) = 0.50, calibrated)"),  # a tie to the printed digits
      # An answer that says nothing is shown as such, beside the classifier's own verdict.
      (_verdict("The answer is  .", 0.71), '(no answer: "The answer is  .") (the classifier says yes: P(yes) = 0.71, calibrated)'),
      (_verdict("", 0.1), "(no answer) (the classifier says no: P(no) = 0.90, calibrated)"),

@@ -10,7 +10,8 @@ from chatnt.training.evaluate_chatnt import (
     summarize,
     task_metrics,
 )
-from chatnt.training.instruction_data import PHRASINGS
+from chatnt.training.genomic_tasks import TASKS
+from chatnt.training.instruction_data import PHRASINGS, normalize_answer
 from chatnt.training.model_card import build_model_card
 from huggingface_hub import ModelCard
 from sklearn.metrics import matthews_corrcoef
@@ -154,3 +155,12 @@ def test_plots_are_written_per_task_and_refuse_the_wrong_task_type(tmp_path):
         confusion_matrix_plot("gc_content", rows, tmp_path / "x.png")
     with pytest.raises(ValueError, match="regression task"):
         regression_scatter("core_promoter", rows, tmp_path / "y.png")
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("answer", ["", "The answer is  .", "This sequence is classified as ."])
+def test_an_answer_that_says_nothing_counts_as_unreadable(task, answer):
+    spec = TASKS[task]
+    gold = "41.00" if spec.type == "regression" else spec.labels[0]
+    rows = [{"task": task, "answer": answer, "parsed": normalize_answer(task, answer, gold), "gold": gold}]
+    assert rows[0]["parsed"] == "" and task_metrics(task, rows)["n_unparsed"] == 1

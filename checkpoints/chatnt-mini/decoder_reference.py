@@ -110,7 +110,8 @@ def remember_verified_decoder(decoder, dtype: torch.dtype, sha256: str, vocab_si
     identity = _weight_files_identity(decoder)
     if identity is None:
         return
-    verdicts = _read_verdicts()
+    # Verdicts of folders that are gone (temporary copies, deleted builds) are dropped as the record is written.
+    verdicts = {key: value for key, value in _read_verdicts().items() if os.path.isdir(json.loads(key)[0])}
     verdicts[_verdict_key(decoder, dtype, sha256, vocab_size)] = identity
     target = default_cache_dir() / VERIFIED_DECODERS_FILE
     try:

@@ -273,7 +273,6 @@ class ChatNTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     input_modalities = ("text",)
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
