@@ -37,12 +37,21 @@ _EXPORTS = {
 DEFER_REGISTRATION_VARIABLE = "CHATNT_DEFER_AUTO_REGISTRATION"
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+def lazy_exports(package: str, exports: dict[str, str], namespace: dict):
+    """A module ``__getattr__`` (PEP 562) for ``package`` that imports ``exports[name]``, the name of a
+    submodule, when ``name`` is first read, and keeps the value in the module's ``namespace``."""
+
+    def __getattr__(name: str):
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{exports[name]}", package), name)
+        namespace[name] = value  # later lookups skip __getattr__
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:
@@ -90,4 +99,4 @@ def register_auto_classes() -> None:
 if os.environ.get(DEFER_REGISTRATION_VARIABLE) != "1":
     register_auto_classes()
 
-__all__ = sorted([*_EXPORTS, "register_auto_classes"])
+__all__ = sorted([*_EXPORTS, "lazy_exports", "register_auto_classes"])

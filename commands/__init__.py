@@ -14,7 +14,7 @@ Shared pieces: :mod:`~chatnt.commands.loading` (the model and its processor),
 :mod:`~chatnt.commands.sequences` (checking records against the DNA encoder's limits).
 """
 
-import importlib
+from .. import lazy_exports
 
 # Imported on first use, so that the command line's parser (which reads only constants) starts at once; the
 # commands themselves need torch and transformers.
@@ -32,12 +32,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = sorted(_EXPORTS)
