@@ -82,7 +82,8 @@ def compare(
         alt: the variant record id (``"mut"`` or ``"@mut"``).
         fasta: a FASTA file holding both records.
         sequences: instead of a FASTA file, a dict of named sequences.
-        question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default :data:`~chatnt.commands.questions.COMPARE_QUESTION`.
+        question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default
+            :data:`~chatnt.commands.questions.COMPARE_QUESTION`.
         model: a ChatNT directory or Hub id; default: the shipped model.
         max_new_tokens: length limit of the answer.
         confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
