@@ -69,3 +69,18 @@ def test_a_plain_import_registers_the_auto_classes_and_names_load_on_use():
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert output.stdout.split() == ["ChatNTConfig", "ChatNTProcessor"]
+
+
+def test_the_floors_come_from_setup_py_and_a_requirement_without_one_is_refused(tmp_path):
+    setup_py = tmp_path / "setup.py"
+    setup_py.write_text(
+        'setup(install_requires=["torch>=2.13.0", "transformers>=5.24.0,<6"],\n'
+        '      extras_require={"demo": ["gradio>=6.31.0,<7"], "test": ["gradio>=6.31.0,<7"]})\n'
+    )
+    assert floors(setup_py) == {"torch": "2.13.0", "transformers": "5.24.0", "gradio": "6.31.0"}
+    setup_py.write_text('setup(install_requires=["torch>=2.13.0", "tqdm"])\n')
+    with pytest.raises(SystemExit, match="'tqdm' without a lower bound"):
+        floors(setup_py)
+    setup_py.write_text('setup(install_requires=["gradio>=6.0"], extras_require={"demo": ["gradio>=6.31.0"]})\n')
+    with pytest.raises(SystemExit, match="two lower bounds"):
+        floors(setup_py)
