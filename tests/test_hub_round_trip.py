@@ -92,6 +92,9 @@ def test_fresh_process_without_chatnt_loads_with_trust_remote_code(tmp_path, sav
         "HF_HUB_OFFLINE": "1",
         "HF_MODULES_CACHE": str(tmp_path / "modules"),
         "OMP_NUM_THREADS": "1",
+        # transformers' own switch, when the caller set it (USE_HUB_KERNELS=NO where the kernels package
+        # transformers 5.25 asks for cannot be installed), carries over.
+        **{key: os.environ[key] for key in ("USE_HUB_KERNELS",) if key in os.environ},
     }
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(directory), str(tmp_path / "resaved"), str(reference)],
