@@ -197,7 +197,7 @@ def _sha256(path: Path) -> str:
 
 
 def _build_smollm2(gguf_path: Path, out_dir: Path) -> None:
-    # Imported here so that resolving names and paths stays cheap.
+    # Imported here: only a build needs the model classes and the GGUF reader.
     import torch
     import transformers
     from transformers import (

@@ -163,6 +163,25 @@ def test_a_decoder_whose_weights_change_after_its_verdict_is_refused(tmp_path, m
         ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light", text_model_name_or_path=decoder)
 
 
+def test_a_decoder_file_written_while_it_was_loaded_gets_no_verdict(tmp_path, monkeypatch, pretrained_parts):
+    from chatnt.decoder_reference import is_verified_decoder, remember_verified_decoder, weight_files_identity
+
+    monkeypatch.setenv("CHATNT_CACHE", str(tmp_path / "cache"))
+    decoder = tmp_path / "decoder"
+    AutoModelForCausalLM.from_pretrained(pretrained_parts / "decoder").save_pretrained(decoder)
+    verdict = (torch.float32, "0" * 64, 10)
+    before_loading = weight_files_identity(decoder)
+    (decoder / "model.safetensors").touch()  # written to between the identity and the end of the hash
+    remember_verified_decoder(decoder, before_loading, *verdict)
+    assert not (tmp_path / "cache" / "verified_decoders.json").exists()  # no verdict recorded
+    identity = weight_files_identity(decoder)
+    remember_verified_decoder(decoder, identity, *verdict)
+    assert is_verified_decoder(decoder, identity, *verdict)
+    assert not is_verified_decoder(decoder, identity, torch.bfloat16, "0" * 64, 10)
+    (decoder / "model.safetensors").touch()  # written to while the next load reads it
+    assert not is_verified_decoder(decoder, identity, *verdict)
+
+
 def test_saving_without_a_changed_decoder_is_refused(tmp_path, built):
     model, _ = built
     with torch.no_grad():

@@ -9,7 +9,8 @@ Hashing every decoder tensor costs about a second per load for a 135M decoder (m
 the verdict is kept: once a local decoder folder's weights matched a reference, :func:`is_verified_decoder`
 answers from the identity of its weight files (device, inode, size, modification and change times) until a
 file changes. A rewrite always changes a file's change time (ctime), which no user can set back, so a
-decoder whose weights differ is hashed again and refused.
+decoder whose weights differ is hashed again and refused. The identity is taken before the decoder is read
+and must still hold after it was loaded (and hashed): a file written to meanwhile gets no verdict.
 """
 
 import hashlib
@@ -68,7 +69,7 @@ def default_cache_dir() -> Path:
 VERIFIED_DECODERS_FILE = "verified_decoders.json"
 
 
-def _weight_files_identity(decoder: str | os.PathLike) -> list | None:
+def weight_files_identity(decoder: str | os.PathLike) -> list | None:
     """Name, device, inode, size, mtime and ctime (ns) of each safetensors file of a local decoder folder;
     ``None`` for anything else (a Hub id), which is hashed on every load."""
     folder = Path(decoder)
@@ -95,20 +96,24 @@ def _read_verdicts() -> dict:
         return {}
 
 
-def is_verified_decoder(decoder, dtype: torch.dtype, sha256: str, vocab_size: int) -> bool:
+def is_verified_decoder(decoder, identity: list | None, dtype: torch.dtype, sha256: str, vocab_size: int) -> bool:
     """Whether the local decoder folder ``decoder``, loaded in ``dtype``, already matched the reference
-    ``sha256`` and its weight files have not changed since (see the module docstring)."""
-    identity = _weight_files_identity(decoder)
-    return identity is not None and _read_verdicts().get(_verdict_key(decoder, dtype, sha256, vocab_size)) == identity
+    ``sha256`` and its weight files have not changed since. ``identity``: :func:`weight_files_identity` of
+    ``decoder`` taken before it was loaded (see the module docstring)."""
+    return (
+        identity is not None
+        and identity == weight_files_identity(decoder)
+        and _read_verdicts().get(_verdict_key(decoder, dtype, sha256, vocab_size)) == identity
+    )
 
 
-def remember_verified_decoder(decoder, dtype: torch.dtype, sha256: str, vocab_size: int) -> None:
-    """Records that ``decoder`` (a local folder) loaded in ``dtype`` matched ``sha256``, as of its files now.
+def remember_verified_decoder(decoder, identity: list | None, dtype: torch.dtype, sha256: str, vocab_size: int) -> None:
+    """Records that ``decoder`` (a local folder) loaded in ``dtype`` matched ``sha256``, for the weight files
+    ``identity`` (taken before it was loaded); nothing when a file changed since, or for a Hub id.
 
     A cache: when it cannot be written (a read-only home), the next load hashes again, nothing else.
     """
-    identity = _weight_files_identity(decoder)
-    if identity is None:
+    if identity is None or identity != weight_files_identity(decoder):
         return
     # Verdicts of folders that are gone (temporary copies, deleted builds) are dropped as the record is written.
     verdicts = {key: value for key, value in _read_verdicts().items() if os.path.isdir(json.loads(key)[0])}
@@ -163,4 +168,5 @@ __all__ = [
     "save_new_token_rows",
     "text_model_checksum",
     "trained_parts_state_dict",
+    "weight_files_identity",
 ]

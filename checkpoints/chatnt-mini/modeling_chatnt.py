@@ -39,6 +39,7 @@ from .decoder_reference import (
     save_new_token_rows,
     text_model_checksum,
     trained_parts_state_dict,
+    weight_files_identity,
 )
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
@@ -692,6 +693,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
     def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
         reference = config.text_model_reference
         decoder_source = text_model_name_or_path or reference["name_or_path"]
+        files_read = weight_files_identity(decoder_source)  # before loading: a verdict is about the files read
         try:
             text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype, use_safetensors=True)
         except OSError as error:
@@ -701,7 +703,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 "(for 'smollm2-135m-instruct': chatnt.offline_models.smollm2_instruct(), or load through the chatnt "
                 "package, which resolves it)."
             ) from error
-        verdict = (decoder_source, text_model.dtype, reference["sha256"], reference["vocab_size"])
+        verdict = (decoder_source, files_read, text_model.dtype, reference["sha256"], reference["vocab_size"])
         if not is_verified_decoder(*verdict):
             checksum = text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), reference["vocab_size"])
             if checksum != reference["sha256"]:
