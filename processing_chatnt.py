@@ -155,6 +155,8 @@ class ChatNTProcessor(ProcessorMixin):
             linear projection, one per DNA token.
         system_prompt: system message added when a conversation has none (``None`` to add nothing).
         max_dna_tokens: longest DNA input in tokens (2048 ~ 12 kb for NT v2).
+        keep_dna_token: as the published ChatNT, write K + 1 ``<DNA>`` tokens per sequence: K for its
+            vectors and the token itself after them (the model's ``config.keep_dna_token``).
 
     Example:
         >>> inputs = processor(
@@ -174,6 +176,7 @@ class ChatNTProcessor(ProcessorMixin):
         dna_tokens_per_sequence: int | None = 64,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         max_dna_tokens: int = 2048,
+        keep_dna_token: bool = False,
         **kwargs,
     ):
         if tokenizer is None:
@@ -195,6 +198,9 @@ class ChatNTProcessor(ProcessorMixin):
         self.dna_tokens_per_sequence = dna_tokens_per_sequence
         self.system_prompt = system_prompt
         self.max_dna_tokens = max_dna_tokens
+        if keep_dna_token and dna_tokens_per_sequence is None:
+            raise ValueError("keep_dna_token needs K vectors per sequence (dna_tokens_per_sequence), not the linear projection's.")
+        self.keep_dna_token = keep_dna_token
         super().__init__(tokenizer, dna_tokenizer, chat_template=chat_template, **kwargs)
 
     @classmethod
@@ -295,8 +301,8 @@ class ChatNTProcessor(ProcessorMixin):
             conversations.append(messages)
             sequences.append(example_sequences)
 
-        dna_inputs, vectors_per_sequence = self._tokenize_dna(sequences, truncate_dna, replace_unknown_with_n)
-        counts = iter(vectors_per_sequence)
+        dna_inputs, placeholders_per_sequence = self._tokenize_dna(sequences, truncate_dna, replace_unknown_with_n)
+        counts = iter(placeholders_per_sequence)
         prompts, spans = [], []
         for messages in conversations:
             for message in messages:
@@ -316,10 +322,10 @@ class ChatNTProcessor(ProcessorMixin):
             return_tensors="pt",
         )
         num_placeholders = int((encoded["input_ids"] == self.dna_token_id).sum())
-        if num_placeholders != sum(vectors_per_sequence):
+        if num_placeholders != sum(placeholders_per_sequence):
             raise ValueError(
                 f"The rendered prompts hold {num_placeholders} {DNA_TOKEN} tokens but the DNA needs "
-                f"{sum(vectors_per_sequence)}: the chat template or tokenizer changed the placeholders."
+                f"{sum(placeholders_per_sequence)}: the chat template or tokenizer changed the placeholders."
             )
         data = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         if has_labels:
@@ -446,8 +452,8 @@ class ChatNTProcessor(ProcessorMixin):
             dna_input_ids[row, : len(ids)] = torch.tensor(ids)
             dna_attention_mask[row, : len(ids)] = 1
         per_sequence = self.dna_tokens_per_sequence
-        vectors = [per_sequence or len(ids) for ids in token_ids]
-        return {"dna_input_ids": dna_input_ids, "dna_attention_mask": dna_attention_mask}, vectors
+        placeholders = [per_sequence + self.keep_dna_token if per_sequence else len(ids) for ids in token_ids]
+        return {"dna_input_ids": dna_input_ids, "dna_attention_mask": dna_attention_mask}, placeholders
 
     def _render(self, messages: list[dict], apply_template: bool, add_generation_prompt: bool):
         """The prompt text and the character spans of assistant turns (where the loss goes)."""

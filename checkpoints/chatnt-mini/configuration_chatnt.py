@@ -9,6 +9,10 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
 PROJECTOR_TYPES = ("english_aware_perceiver", "perceiver", "linear")
+# "published": the resampler layer of the published ChatNT. "stream_norm": the layer this project used before
+# it reproduced the published one (streams and latents LayerNorm'ed before keys/values, the English attention
+# reading the latents the DNA attention updated); kept only so that checkpoints trained with it still load.
+PERCEIVER_LAYERS = ("published", "stream_norm")
 
 # Written into every saved config.json: the remote-code entry points, and the text-generation pipeline
 # that carries DNA (stock TextGenerationPipeline cannot), so that
@@ -58,6 +62,8 @@ class ChatNTConfig(PreTrainedConfig):
         projector_num_heads: attention heads of the Perceiver; default: the decoder's head count.
         projector_intermediate_size: width of the Perceiver's GELU MLP; default: the decoder's FFN width.
         projector_layer_norm_eps: epsilon of the Perceiver's LayerNorms.
+        perceiver_layer: ``"published"`` (the published ChatNT layer, see ``ChatNTPerceiverLayer``) or
+            ``"stream_norm"`` (this project's earlier layer, which older checkpoints were trained with).
         english_vocab_size: rows of the Perceiver's own English token embedding table; default: the
             decoder's vocabulary size (it embeds the decoder tokenizer's ids).
         english_embedding_size: width of that table. Default (None): the decoder width, as published.
@@ -66,6 +72,14 @@ class ChatNTConfig(PreTrainedConfig):
         dna_token: the placeholder string in prompts.
         dna_token_id: its id in the decoder vocabulary. Left unset, a new id is appended to the decoder
             vocabulary (``text_config.vocab_size`` grows by one), so the id is always a valid row.
+        keep_dna_token: as the published ChatNT, each sequence's K vectors are followed by the ``<DNA>``
+            token itself (its own embedding), and the English-aware Perceiver reads that token with the
+            question. The processor then writes K + 1 ``<DNA>`` tokens per sequence (its ``keep_dna_token``).
+        dna_token_clamped: as the published ChatNT, the ``<DNA>`` id equals the decoder's vocabulary size and
+            has no embedding row of its own: it reads the last row of the decoder's and the Perceiver's tables
+            (the published code's embedding lookup clamps out-of-range ids), and the LM head never predicts it.
+        text_final_norm_eps: epsilon of the decoder's final RMSNorm when it differs from its layers' (the
+            published decoder: 1e-5 at the end, 1e-6 in the layers); ``None`` keeps the decoder's own.
         max_dna_tokens: longest tokenized DNA sequence accepted, ``<cls>`` included (2048 ~ 12 kb).
         train_dna_encoder / train_projector / train_text_model: which parts are trainable after
             construction; the paper trains the encoder and the projection and freezes the decoder.
@@ -104,10 +118,14 @@ class ChatNTConfig(PreTrainedConfig):
     projector_num_heads: int | None = None
     projector_intermediate_size: int | None = None
     projector_layer_norm_eps: float = 1e-5
+    perceiver_layer: str = "published"
     english_vocab_size: int | None = None
     english_embedding_size: int | None = None
     dna_token: str = "<DNA>"
     dna_token_id: int | None = None
+    keep_dna_token: bool = False
+    dna_token_clamped: bool = False
+    text_final_norm_eps: float | None = None
     max_dna_tokens: int = 2048
     train_dna_encoder: bool = True
     train_projector: bool = True
@@ -136,11 +154,23 @@ class ChatNTConfig(PreTrainedConfig):
 
         if self.projector_type not in PROJECTOR_TYPES:
             raise ValueError(f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}.")
+        if self.perceiver_layer not in PERCEIVER_LAYERS:
+            raise ValueError(f"perceiver_layer must be one of {PERCEIVER_LAYERS}, got {self.perceiver_layer!r}.")
+        if self.keep_dna_token and self.projector_type == "linear":
+            raise ValueError("keep_dna_token needs a Perceiver projection (K vectors per sequence), not 'linear'.")
         text = self.text_config
-        if self.dna_token_id is None:
+        if self.dna_token_clamped:
+            if self.dna_token_id is None:
+                self.dna_token_id = text.vocab_size
+            if self.dna_token_id != text.vocab_size:
+                raise ValueError(
+                    f"dna_token_clamped means the <DNA> id equals the decoder vocabulary size ({text.vocab_size}), "
+                    f"got dna_token_id={self.dna_token_id}."
+                )
+        elif self.dna_token_id is None:
             self.dna_token_id = text.vocab_size
             text.vocab_size += 1
-        if not 0 <= self.dna_token_id < text.vocab_size:
+        if not self.dna_token_clamped and not 0 <= self.dna_token_id < text.vocab_size:
             raise ValueError(
                 f"dna_token_id {self.dna_token_id} is outside the decoder vocabulary (size {text.vocab_size}). "
                 "Add the <DNA> token to the tokenizer and resize the decoder embeddings first, or leave "
@@ -167,4 +197,4 @@ class ChatNTConfig(PreTrainedConfig):
 
 ChatNTConfig.register_for_auto_class()
 
-__all__ = ["ChatNTConfig", "PROJECTOR_TYPES"]
+__all__ = ["ChatNTConfig", "PERCEIVER_LAYERS", "PROJECTOR_TYPES"]

@@ -141,23 +141,33 @@ def _refuse_pickle_loading(kwargs: dict) -> None:
 
 
 class ChatNTPerceiverCrossAttention(nn.Module):
-    """Latents attend to ``[stream; latents]`` (Flamingo style), pre-LayerNorm, with a residual."""
+    """Latents attend to ``[stream; latents]`` (Flamingo style), queries pre-LayerNorm'ed, with a residual.
 
-    def __init__(self, hidden_size: int, num_heads: int, eps: float):
+    Published layer (``stream_norm=False``): keys and values are the stream as it is and the latents as they
+    entered the resampler layer. With ``stream_norm=True`` (this project's earlier layer) both are
+    LayerNorm'ed first, and the latents are the ones being updated.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, eps: float, stream_norm: bool = False):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = hidden_size // num_heads
-        self.stream_norm = nn.LayerNorm(hidden_size, eps=eps)
         self.latents_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.stream_norm = nn.LayerNorm(hidden_size, eps=eps) if stream_norm else None
         self.q_proj = nn.Linear(hidden_size, hidden_size)
         self.k_proj = nn.Linear(hidden_size, hidden_size)
         self.v_proj = nn.Linear(hidden_size, hidden_size)
         self.o_proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, latents: torch.Tensor, stream: torch.Tensor, stream_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, latents: torch.Tensor, stream: torch.Tensor, stream_mask: torch.Tensor, layer_input: torch.Tensor
+    ) -> torch.Tensor:
         batch, num_latents, hidden = latents.shape
-        normed_latents = self.latents_norm(latents)
-        keys_values = torch.cat([self.stream_norm(stream), normed_latents], dim=1)
+        queries = self.latents_norm(latents)
+        if self.stream_norm is None:
+            keys_values = torch.cat([stream, layer_input], dim=1)
+        else:
+            keys_values = torch.cat([self.stream_norm(stream), queries], dim=1)
         # Padding of the stream is masked; the latents themselves are always visible. A boolean mask
         # keeps this exact in fp16/bf16.
         mask = torch.cat([stream_mask.bool(), stream_mask.new_ones(batch, num_latents, dtype=torch.bool)], dim=1)
@@ -166,7 +176,7 @@ class ChatNTPerceiverCrossAttention(nn.Module):
             return x.view(batch, -1, self.num_heads, self.head_dim).transpose(1, 2)
 
         attended = F.scaled_dot_product_attention(
-            split_heads(self.q_proj(normed_latents)),
+            split_heads(self.q_proj(queries)),
             split_heads(self.k_proj(keys_values)),
             split_heads(self.v_proj(keys_values)),
             attn_mask=mask[:, None, None, :],
@@ -186,19 +196,25 @@ class ChatNTPerceiverMLP(nn.Module):
 
 
 class ChatNTPerceiverLayer(nn.Module):
-    """One resampler layer: attend to the DNA, then (English-aware) to the question, then an MLP."""
+    """One resampler layer of the published ChatNT: attend to the DNA, then (English-aware) to the question,
+    then an MLP. Both attentions take their key/value latents from the layer's input, so the English attention
+    does not see what the DNA attention just added; only its queries do."""
 
     def __init__(self, config: ChatNTConfig, english_aware: bool):
         super().__init__()
         hidden, heads, eps = config.text_config.hidden_size, config.projector_num_heads, config.projector_layer_norm_eps
-        self.dna_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps)
-        self.english_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps) if english_aware else None
+        stream_norm = config.perceiver_layer == "stream_norm"
+        self.dna_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps, stream_norm)
+        self.english_attention = (
+            ChatNTPerceiverCrossAttention(hidden, heads, eps, stream_norm) if english_aware else None
+        )
         self.mlp = ChatNTPerceiverMLP(hidden, config.projector_intermediate_size, eps)
 
     def forward(self, latents, dna_states, dna_mask, english_states=None, english_mask=None):
-        latents = self.dna_attention(latents, dna_states, dna_mask)
+        layer_input = latents
+        latents = self.dna_attention(latents, dna_states, dna_mask, layer_input)
         if self.english_attention is not None:
-            latents = self.english_attention(latents, english_states, english_mask)
+            latents = self.english_attention(latents, english_states, english_mask, layer_input)
         return self.mlp(latents)
 
 
@@ -329,14 +345,42 @@ class ChatNTModel(ChatNTPreTrainedModel):
         self.language_model = (
             language_model if language_model is not None else AutoModel.from_config(config.text_config)
         )
+        if config.text_final_norm_eps is not None:
+            self.set_final_norm_eps(config.text_final_norm_eps)
         self.post_init()
         self.apply_trainable_parts()
+
+    def set_final_norm_eps(self, eps: float) -> None:
+        """Gives the decoder's final RMSNorm its own epsilon (the published decoder's differs from its layers')."""
+        final_norm = getattr(self.language_model, "norm", None)
+        if not hasattr(final_norm, "variance_epsilon"):
+            raise ValueError(
+                "text_final_norm_eps needs a LLaMA-style decoder whose final RMSNorm is `norm`; "
+                f"{type(self.language_model).__name__} has none. Leave text_final_norm_eps unset."
+            )
+        final_norm.variance_epsilon = eps
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
 
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
+
+    def embedding_ids(self, token_ids: torch.LongTensor, table_size: int) -> torch.LongTensor:
+        """The rows of an embedding table the tokens read: the ids themselves, except a clamped ``<DNA>`` id
+        (``config.dna_token_clamped``, the published ChatNT), which has no row and reads the last one."""
+        if not self.config.dna_token_clamped:
+            return token_ids
+        return token_ids.masked_fill(token_ids == self.config.dna_token_id, table_size - 1)
+
+    def dna_vector_mask(self, input_ids: torch.LongTensor) -> torch.Tensor:
+        """Positions that receive DNA vectors: every ``<DNA>`` token, or, with ``config.keep_dna_token``
+        (K + 1 tokens per sequence), all but the last of each sequence's K + 1, which stays a token."""
+        is_dna = input_ids == self.config.dna_token_id
+        if not self.config.keep_dna_token:
+            return is_dna
+        rank = is_dna.long().cumsum(-1) - 1  # n-th <DNA> token of its row, counted from 0
+        return is_dna & (rank % (self.config.num_latents + 1) != self.config.num_latents)
 
     def get_dna_features(
         self,
@@ -374,7 +418,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor, inputs_embeds: torch.Tensor, dna_features: torch.Tensor):
         """Mask of the ``<DNA>`` placeholder positions, checked against the number of DNA vectors."""
-        placeholder_mask = input_ids == self.config.dna_token_id
+        placeholder_mask = self.dna_vector_mask(input_ids)
         num_placeholders, num_vectors = int(placeholder_mask.sum()), dna_features.shape[0]
         if num_placeholders != num_vectors:
             per_sequence = self.config.dna_tokens_per_sequence
@@ -404,7 +448,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
         else:
             vectors_per_sequence = torch.full((dna_attention_mask.shape[0],), per_sequence, device=input_ids.device)
         first_vector = torch.cumsum(vectors_per_sequence, 0) - vectors_per_sequence
-        placeholders_before_row_end = torch.cumsum((input_ids == self.config.dna_token_id).sum(-1), 0)
+        placeholders_before_row_end = torch.cumsum(self.dna_vector_mask(input_ids).sum(-1), 0)
         example = torch.searchsorted(placeholders_before_row_end, first_vector.to(input_ids.device), right=True)
         return example.clamp(max=input_ids.shape[0] - 1)
 
@@ -437,7 +481,8 @@ class ChatNTModel(ChatNTPreTrainedModel):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
+            embeddings = self.get_input_embeddings()
+            inputs_embeds = embeddings(self.embedding_ids(input_ids, embeddings.num_embeddings))
 
         if dna_input_ids is not None and dna_input_ids.shape[0] > 0:
             if input_ids is None:
@@ -458,9 +503,14 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 # A shorter mask covers the prompt only (generation without cache re-reads generated
                 # tokens, which are not part of the question).
                 english_attention_mask = F.pad(english_attention_mask, (0, prompt.shape[1] - english_attention_mask.shape[1]))
-                english_attention_mask = english_attention_mask.bool() & (prompt != self.config.dna_token_id)
+                # The question is read without the DNA vectors' slots and without padding-id tokens (the
+                # published layer masks them, eos included where it doubles as padding).
+                english_attention_mask = english_attention_mask.bool() & ~self.dna_vector_mask(prompt)
+                if self.config.text_config.pad_token_id is not None:
+                    english_attention_mask &= prompt != self.config.text_config.pad_token_id
                 example = self.sequence_to_example(input_ids, dna_attention_mask)
-                english_input_ids, english_mask = prompt[example], english_attention_mask[example]
+                english_input_ids = self.embedding_ids(prompt[example], self.config.english_vocab_size)
+                english_mask = english_attention_mask[example]
             dna_features = self.get_dna_features(dna_input_ids, dna_attention_mask, english_input_ids, english_mask)
             if self.config.projector_type == "linear":
                 dna_features = dna_features[dna_attention_mask.bool()]
@@ -469,9 +519,9 @@ class ChatNTModel(ChatNTPreTrainedModel):
             dna_features = dna_features.to(inputs_embeds.device, inputs_embeds.dtype)
             placeholder_mask = self.get_placeholder_mask(input_ids, inputs_embeds, dna_features)
             inputs_embeds = inputs_embeds.masked_scatter(placeholder_mask, dna_features)
-        elif input_ids is not None and (input_ids == self.config.dna_token_id).any():
+        elif input_ids is not None and self.dna_vector_mask(input_ids).any():
             raise ValueError(
-                f"The prompt holds {int((input_ids == self.config.dna_token_id).sum())} {self.config.dna_token} "
+                f"The prompt holds {int(self.dna_vector_mask(input_ids).sum())} {self.config.dna_token} "
                 "placeholder tokens but no DNA was given: pass dna_input_ids (ChatNTProcessor builds both)."
             )
 
@@ -523,8 +573,8 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         self.apply_trainable_parts()
         # Platt scaling of yes/no probabilities (see classify); saved as calibration.json beside the weights.
         self.calibrator: PlattCalibrator | None = None
-        # The placeholder is an input-only token: an answer must never contain it.
-        if self.generation_config is not None:
+        # The placeholder is an input-only token: an answer must never contain it (a clamped one has no logit).
+        if self.generation_config is not None and not config.dna_token_clamped:
             self.generation_config.suppress_tokens = sorted(
                 set(self.generation_config.suppress_tokens or []) | {config.dna_token_id}
             )
