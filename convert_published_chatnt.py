@@ -93,7 +93,7 @@ class PublishedParameters:
 
     def __init__(self, shapes: dict[str, tuple[int, ...]], read: Callable[[str], torch.Tensor], skipped: list[str]):
         self.shapes = shapes
-        self._read = read
+        self.read = read
         self.skipped = skipped  # arrays in the file that are not parameters (no `::` in the name)
         self.taken: set[str] = set()
 
@@ -104,7 +104,7 @@ class PublishedParameters:
         if name not in self.shapes:
             raise ConversionError(f"the source has no parameter {name!r}, which the published ChatNT has")
         self.taken.add(name)
-        return self._read(name)
+        return self.read(name)
 
     def unused(self) -> list[str]:
         return sorted(name for name in self.shapes if name not in self.taken and not IGNORED.match(name))

@@ -1,0 +1,223 @@
+"""The published ChatNT through this package: converter and parity with the published code's outputs.
+
+The fixture (``../shared/fixtures/published_chatnt/tiny_random.npz``, or ``$CHATNT_PUBLISHED_FIXTURE``) holds
+the parameters of a tiny random-weight instance of the published JAX code under their published names, two
+prompts (one and two DNA sequences) and the logits and projected vectors that code computed.
+"""
+
+import os
+import pickle
+import re
+
+import numpy as np
+import pytest
+import torch
+from chatnt import ChatNTForConditionalGeneration
+from chatnt.convert_published_chatnt import (
+    IGNORED,
+    ConversionError,
+    PublishedChatNTSizes,
+    PublishedParameters,
+    convert,
+    converted_tensors,
+    main,
+    published_config,
+    read_published_parameters,
+)
+from helpers import REPO_ROOT
+from safetensors.numpy import save_file
+
+FIXTURE = os.environ.get(
+    "CHATNT_PUBLISHED_FIXTURE", str(REPO_ROOT.parent / "shared" / "fixtures" / "published_chatnt" / "tiny_random.npz")
+)
+TINY = PublishedChatNTSizes(decoder_heads=4, encoder_heads=4, perceiver_heads=4)
+PERCEIVER_KEY_BIAS = re.compile(r"multi_modal_perceiver_layer_\d+/~/cross_attention_\d/key::b$")
+PAD, DNA = 2, 40  # the fixture's English padding (= eos) and <DNA> ids
+# fp32 against fp32 computed by another framework: the logits (|x| <= 7) agree to ~3e-5; the projected vectors
+# reach |x| ~ 200, where one float32 rounding step is ~1.5e-5, so they are compared relative to their scale.
+LOGITS_TOLERANCE = 1e-4
+PROJECTED_RELATIVE_TOLERANCE = 1e-4
+
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    with np.load(FIXTURE, allow_pickle=False) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    return convert(FIXTURE, tmp_path_factory.mktemp("converted") / "chatnt-tiny", sizes=TINY)
+
+
+@pytest.fixture(scope="module")
+def model(converted):
+    return ChatNTForConditionalGeneration.from_pretrained(converted).eval()
+
+
+def case_inputs(fixture, case: str, num_latents: int):
+    """Our inputs for a fixture case: the prompt without its padding, each <DNA> written K + 1 times (as the
+    processor does for keep_dna_token), and where each English token of the fixture lands in our sequence."""
+    english = fixture[f"{case}/english"][0].tolist()
+    prompt = english[: english.index(PAD)]
+    input_ids, positions = [], {}
+    for index, token in enumerate(prompt):
+        if token == DNA:
+            input_ids += [DNA] * (num_latents + 1)
+        else:
+            positions[index] = len(input_ids)  # the published logits skip each <DNA> token's own position
+            input_ids.append(token)
+    dna = torch.tensor(fixture[f"{case}/bio"][0], dtype=torch.long)
+    return {
+        "input_ids": torch.tensor([input_ids]),
+        "dna_input_ids": dna,
+        "dna_attention_mask": (dna != 1).long(),  # the DNA tokenizer pads with 1
+    }, positions
+
+
+def parity_errors(model, fixture, case: str) -> tuple[float, float]:
+    """Largest logit difference at the English positions, and largest projected-vector difference relative to
+    the vectors' scale, against the published code's outputs."""
+    inputs, positions = case_inputs(fixture, case, model.config.num_latents)
+    with torch.no_grad():
+        output = model(**inputs, output_hidden_states=True)
+        # The projected vectors are the decoder's input embeddings at the vector slots, one block per sequence.
+        slots = model.model.dna_vector_mask(inputs["input_ids"])[0]
+        projected = output.hidden_states[0][0, slots].view(inputs["dna_input_ids"].shape[0], model.config.num_latents, -1)
+    expected_logits = torch.from_numpy(fixture[f"{case}/logits"][0])
+    ours = torch.stack([output.logits[0, position] for position in positions.values()])
+    theirs = expected_logits[list(positions)]
+    expected_projected = torch.from_numpy(fixture[f"{case}/projected"][0])
+    logit_error = (ours - theirs).abs().max().item()
+    projected_error = ((projected - expected_projected).abs().max() / expected_projected.abs().max()).item()
+    return logit_error, projected_error
+
+
+@pytest.mark.parametrize("case", ["one", "two"])
+def test_converted_model_matches_the_published_code(model, fixture, case):
+    logit_error, projected_error = parity_errors(model, fixture, case)
+    assert logit_error < LOGITS_TOLERANCE
+    assert projected_error < PROJECTED_RELATIVE_TOLERANCE
+
+
+@pytest.mark.parametrize("case", ["one", "two"])
+def test_greedy_generation_with_cache_picks_the_tokens_of_a_full_recompute(model, fixture, case):
+    inputs, _ = case_inputs(fixture, case, model.config.num_latents)
+    settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": PAD, "eos_token_id": None}
+    with torch.no_grad():
+        cached = model.generate(**inputs, use_cache=True, **settings)
+        recomputed = model.generate(**inputs, use_cache=False, **settings)
+    assert cached.shape[1] == inputs["input_ids"].shape[1] + 6
+    assert torch.equal(cached, recomputed)
+
+
+def test_every_parameter_of_the_fixture_matters(fixture, model):
+    """Perturbing any one source parameter (all of its values, by 1 %) breaks parity: the test can fail, and no
+    parameter is mapped to a place the computation ignores. Two exceptions, both by the mathematics, not the
+    mapping: the encoder's masked-LM head (the projection reads the states before it), and the Perceiver's key
+    biases (without positions, a key bias adds the same q.b to every logit of a query, which softmax cancels)."""
+    source = read_published_parameters(FIXTURE)
+    config = published_config(source, TINY)
+    perturbable = [
+        name for name in source.shapes if not IGNORED.match(name) and not PERCEIVER_KEY_BIAS.search(name)
+    ]
+    assert len(perturbable) == 112 - 6 - 4  # the masked-LM head: 3 weights, 3 biases/norms; 2 layers x 2 key biases
+    undetected = []
+    for target in perturbable:
+        read = source.read
+
+        def perturbed(name, target=target, read=read):
+            tensor = read(name)
+            return tensor * 1.01 + 0.01 if name == target else tensor
+
+        params = PublishedParameters(source.shapes, perturbed, [])
+        model.load_state_dict(dict(converted_tensors(params, config)))
+        errors = [parity_errors(model, fixture, case) for case in ("one", "two")]
+        if all(logit < LOGITS_TOLERANCE and projected < PROJECTED_RELATIVE_TOLERANCE for logit, projected in errors):
+            undetected.append(target)
+    model.load_state_dict(dict(converted_tensors(read_published_parameters(FIXTURE), config)))
+    assert not undetected
+
+
+def _fixture_parameters(fixture) -> dict[str, np.ndarray]:
+    return {key: value for key, value in fixture.items() if key.startswith("param::")}
+
+
+def test_safetensors_source_converts_like_npz(tmp_path, fixture, model):
+    path = tmp_path / "params.safetensors"
+    # Released-style names: the encoder and decoder as `bio_brain_*`, no `param::` prefix.
+    renamed = {
+        key[len("param::") :].replace("chat_nt_encoder/", "bio_brain_encoder/").replace("chat_nt_decoder/", "bio_brain_decoder/"): value
+        for key, value in _fixture_parameters(fixture).items()
+    }
+    save_file(renamed, str(path))
+    out = convert(path, tmp_path / "from-safetensors", sizes=TINY, max_shard_size="500KB")
+    assert (out / "model.safetensors.index.json").is_file()  # 1.3 MB in shards of at most 500 kB
+    reloaded = ChatNTForConditionalGeneration.from_pretrained(out)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+
+
+def test_an_unknown_parameter_is_an_error_naming_it(tmp_path, fixture):
+    arrays = _fixture_parameters(fixture)
+    arrays["param::chat_nt_decoder/llama_decoder/~/extra_adapter::w"] = np.zeros((2, 2), np.float32)
+    np.savez(tmp_path / "extra.npz", **arrays)
+    with pytest.raises(ConversionError, match="extra_adapter::w"):
+        convert(tmp_path / "extra.npz", tmp_path / "out", sizes=TINY)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_missing_parameter_is_an_error_naming_it(tmp_path, fixture):
+    arrays = _fixture_parameters(fixture)
+    del arrays["param::chat_nt_decoder/llama_decoder/gpt_decoder_layer_1/~/ffn_RMS_norm::scale"]
+    np.savez(tmp_path / "missing.npz", **arrays)
+    with pytest.raises(ConversionError, match="gpt_decoder_layer_1/~/ffn_RMS_norm::scale"):
+        convert(tmp_path / "missing.npz", tmp_path / "out", sizes=TINY)
+
+
+def test_a_wrong_shape_is_an_error_naming_the_weight(tmp_path, fixture):
+    arrays = _fixture_parameters(fixture)
+    key = "param::multi_modal_perceiver_resampler_projection/multi_modal_perceiver_resampler/multi_modal_perceiver_layer_1/~/fc2::b"
+    arrays[key] = np.zeros(63, np.float32)
+    np.savez(tmp_path / "shape.npz", **arrays)
+    with pytest.raises(ConversionError, match=r"layers\.1\.mlp\.fc2\.bias.*\(63,\).*\(64,\)"):
+        convert(tmp_path / "shape.npz", tmp_path / "out", sizes=TINY)
+
+
+class _Payload:
+    """Unpickling this creates a file: the sign that a file was unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_joblib_is_refused_without_the_opt_in_and_never_unpickled(tmp_path, capsys):
+    marker = tmp_path / "unpickled"
+    params = tmp_path / "params.joblib"
+    params.write_bytes(pickle.dumps({"module": {"w": _Payload(str(marker))}}))
+    assert main(["--params", str(params), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "--unpickle-joblib" in error and "\n" not in error
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_joblib_with_the_opt_in_converts(tmp_path, fixture, model):
+    joblib = pytest.importorskip("joblib")
+    tree: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in _fixture_parameters(fixture).items():
+        module, name = key[len("param::") :].split("::")
+        tree.setdefault(module.replace("chat_nt_", "bio_brain_"), {})[name] = value
+    joblib.dump(tree, tmp_path / "params.joblib")
+    out = convert(tmp_path / "params.joblib", tmp_path / "out", sizes=TINY, unpickle_joblib=True)
+    reloaded = ChatNTForConditionalGeneration.from_pretrained(out)
+    assert torch.equal(reloaded.lm_head.weight, model.lm_head.weight)
+
+
+def test_the_converted_folder_says_where_it_comes_from(converted):
+    card = (converted / "README.md").read_text(encoding="utf-8")
+    assert "license: cc-by-nc-sa-4.0" in card and "non-commercial" in card
+    assert "tiny_random.npz" in card and "sha256" in card
