@@ -385,11 +385,10 @@ class ChatNTDemo:
     def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "ChatNTDemo":
         """Loads a saved ChatNT (directory or Hub id) once, with its decoder resolved for this machine."""
         from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-        from chatnt.offline_models import decoder_kwargs
         from chatnt.processing_chatnt import ChatNTProcessor
 
         path = str(path)
-        model = ChatNTForConditionalGeneration.from_pretrained(path, **decoder_kwargs(path))
+        model = ChatNTForConditionalGeneration.from_pretrained(path)
         return cls(model, ChatNTProcessor.from_pretrained(path), **kwargs)
 
     def _autocast(self):

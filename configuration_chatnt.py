@@ -189,6 +189,13 @@ class ChatNTConfig(PreTrainedConfig):
         self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
         self.custom_pipelines = {**CUSTOM_PIPELINES, **(getattr(self, "custom_pipelines", None) or {})}
 
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        # Where the parts were read from is a path on the machine that built the model: it is not saved.
+        for name in ("dna_config", "text_config"):
+            output[name].pop("_name_or_path", None)
+        return output
+
     @property
     def dna_tokens_per_sequence(self) -> int | None:
         """Placeholder tokens one sequence fills in the prompt: K, or None for one per DNA token (linear)."""

@@ -76,7 +76,7 @@ def run_recompute(model, inputs):
             english_attention_mask=prompt_mask,
             use_cache=False,
         ).logits[:, -1]
-        logits[:, model.config.dna_token_id] = float("-inf")
+        logits[:, model.config.dna_token_id] = float("-inf")  # as generate's suppress_tokens
         next_token = logits.argmax(-1, keepdim=True)
         input_ids = torch.cat([input_ids, next_token], dim=1)
         attention_mask = torch.cat([attention_mask, torch.ones_like(next_token)], dim=1)
@@ -84,14 +84,9 @@ def run_recompute(model, inputs):
 
 
 def run_limit(model, inputs, decoder):
-    chatnt = model.model
-    embeddings = chatnt.get_input_embeddings()(inputs["input_ids"])
-    example = chatnt.sequence_to_example(inputs["input_ids"], inputs["dna_attention_mask"])
-    english_mask = inputs["attention_mask"].bool() & (inputs["input_ids"] != model.config.dna_token_id)
-    features = chatnt.get_dna_features(
-        inputs["dna_input_ids"], inputs["dna_attention_mask"], inputs["input_ids"][example], english_mask[example]
-    ).flatten(0, 1)
-    embeddings = embeddings.masked_scatter(chatnt.get_placeholder_mask(inputs["input_ids"], embeddings, features), features)
+    embeddings = model.model.embed_prompt(
+        inputs["input_ids"], inputs["attention_mask"], inputs["dna_input_ids"], inputs["dna_attention_mask"]
+    )
     return decoder.generate(
         inputs_embeds=embeddings, attention_mask=inputs["attention_mask"], max_new_tokens=NEW_TOKENS,
         min_new_tokens=NEW_TOKENS, do_sample=False,
@@ -131,7 +126,7 @@ def measure(method: str, batch: int, repeats: int, threads: int) -> dict:
             output = run()
             times.append(time.perf_counter() - start)
     peak_kb = _status_kb("VmHWM")
-    english_tokens = int(((inputs["input_ids"][0] != model.config.dna_token_id) & inputs["attention_mask"][0].bool()).sum())
+    english_tokens = int((~model.model.dna_vector_mask(inputs["input_ids"][0]) & inputs["attention_mask"][0].bool()).sum())
     return {
         "seconds": min(times),
         "peak_memory_mb": (peak_kb - baseline_kb) / 1024,

@@ -54,11 +54,12 @@ def load_once(model: str, threads: int) -> dict:
 
 def touch_decoder(model: str) -> None:
     """New modification times for the decoder's weight files (bytes unchanged): its verdict no longer applies."""
-    from chatnt.offline_models import decoder_kwargs
+    from chatnt.decoder_sources import decoder_location
 
-    decoder = decoder_kwargs(model).get("text_model_name_or_path")
-    if decoder is None:
-        sys.exit(f"{model} does not reference a local decoder: nothing to measure.")
+    reference = json.loads((Path(model) / "config.json").read_text(encoding="utf-8")).get("text_model_reference") or {}
+    if "package" not in (reference.get("source") or {}):
+        sys.exit(f"{model} does not reference a package-built decoder: nothing to measure.")
+    decoder, _ = decoder_location(reference["source"])
     for weights in Path(decoder).glob("*.safetensors"):
         os.utime(weights)
 

@@ -94,11 +94,10 @@ def load_chatnt(model: str | None = None) -> LoadedChatNT:
 @lru_cache(maxsize=2)
 def _load(model: str) -> LoadedChatNT:
     from ..modeling_chatnt import ChatNTForConditionalGeneration
-    from ..offline_models import decoder_kwargs
     from ..processing_chatnt import ChatNTProcessor, first_line
 
     try:
-        chatnt = ChatNTForConditionalGeneration.from_pretrained(model, **decoder_kwargs(model))
+        chatnt = ChatNTForConditionalGeneration.from_pretrained(model)
         processor = ChatNTProcessor.from_pretrained(model)
     except (OSError, ValueError, KeyError) as error:
         # Loaders raise long multi-line messages; the first line names the missing piece.

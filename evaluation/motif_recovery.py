@@ -586,13 +586,12 @@ def main(argv: list[str] | None = None) -> list[RecoveryRate]:
     args = parse_args(argv)
     import torch
     from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-    from chatnt.offline_models import decoder_kwargs
     from chatnt.processing_chatnt import ChatNTProcessor
 
     records, skipped = collect_records(args.task, args.data_dir, args.split, args.max_per_label, args.seed)
     if not records:
         raise ValueError(f"No record with a motif for --task {args.task} --split {args.split}.")
-    model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model)).eval()
+    model = ChatNTForConditionalGeneration.from_pretrained(args.model).eval()
     processor = ChatNTProcessor.from_pretrained(args.model)
     started = time.perf_counter()
     scored = attribute_records(model, processor, records, args.top_n, args.bf16)

