@@ -221,3 +221,62 @@ def test_the_converted_folder_says_where_it_comes_from(converted):
     card = (converted / "README.md").read_text(encoding="utf-8")
     assert "license: cc-by-nc-sa-4.0" in card and "non-commercial" in card
     assert "tiny_random.npz" in card and "sha256" in card
+
+
+def fixture_english_tokenizer(folder):
+    """A word-level tokenizer for the fixture's 40-token English vocabulary: <unk> 0, <s> 1, </s> 2, w3..w39."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocabulary = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"w{i}": i for i in range(3, 40)}}
+    backend = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def converted_with_processor(tmp_path_factory):
+    root = tmp_path_factory.mktemp("with-processor")
+    tokenizer = fixture_english_tokenizer(root / "english_tokenizer")
+    return convert(FIXTURE, root / "chatnt-tiny", sizes=TINY, english_tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize("case", ["one", "two"])
+def test_the_converted_processor_builds_the_published_inputs(converted_with_processor, fixture, case, model):
+    """From text and DNA strings to the published logits: the processor writes each <DNA> K + 1 times and
+    tokenizes the DNA as the published 6-mer tokenizer."""
+    from chatnt import ChatNTProcessor, NucleotideTransformerTokenizer
+
+    processor = ChatNTProcessor.from_pretrained(converted_with_processor)
+    assert processor.keep_dna_token and processor.max_dna_tokens == 512
+    english = fixture[f"{case}/english"][0].tolist()
+    words = {1: "<s>", DNA: "<DNA>"}
+    text = " ".join(words.get(token, f"w{token}") for token in english[: english.index(PAD)])
+    dna_tokenizer = NucleotideTransformerTokenizer()
+    sequences = [
+        "".join(dna_tokenizer.convert_ids_to_tokens([token for token in row[1:] if token != 1]))
+        for row in fixture[f"{case}/bio"][0].tolist()
+    ]
+    inputs = processor(text, sequences, apply_template=False)
+    expected, positions = case_inputs(fixture, case, model.config.num_latents)
+    assert torch.equal(inputs["input_ids"], expected["input_ids"])
+    # The published pipeline pads the DNA further (with masked pad tokens, which change nothing).
+    width = inputs["dna_input_ids"].shape[1]
+    assert torch.equal(inputs["dna_input_ids"], expected["dna_input_ids"][:, :width])
+    assert (expected["dna_input_ids"][:, width:] == 1).all()
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, list(positions.values())]
+    expected_logits = torch.from_numpy(fixture[f"{case}/logits"][0])[list(positions)]
+    assert (logits - expected_logits).abs().max() < LOGITS_TOLERANCE
+
+
+def test_the_converted_model_answers_through_the_pipeline(converted_with_processor):
+    from transformers import pipeline
+
+    pipe = pipeline("text-generation", model=str(converted_with_processor), trust_remote_code=True)
+    output = pipe(inputs={"english_sequence": "w5 w6 <DNA> w7", "dna_sequences": ["ACGTAC" * 9]}, max_new_tokens=4)
+    assert isinstance(output[0]["generated_text"], str)
+    rendered = pipe.processor("w5 <DNA>", ["ACGTAC" * 9], return_tensors=None)
+    assert rendered["input_ids"][0][:1] == [1]  # the published prompt format: <s>{system} USER: ... ASSISTANT:
