@@ -179,7 +179,7 @@ def _npz_source(path: Path) -> PublishedParameters:
                 major, _ = np.lib.format.read_magic(member)
                 read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
                 shapes[name] = tuple(read_header(member)[0])
-    return PublishedParameters(shapes, lambda name: torch.from_numpy(np.array(archive[names[name]])), skipped)
+    return PublishedParameters(shapes, lambda name: torch.from_numpy(archive[names[name]]), skipped)
 
 
 def _safetensors_source(path: Path) -> PublishedParameters:
@@ -433,8 +433,10 @@ def converted_tensors(params: PublishedParameters, config, dtype: torch.dtype | 
                 f"{name}: the source gives shape {tuple(tensor.shape)}, the model needs {targets[name]} "
                 "(check --decoder-heads/--encoder-heads/--perceiver-heads)"
             )
-        tensor = tensor.to(dtype) if dtype is not None else tensor
-        yield name, tensor.contiguous().clone()  # own storage: a view would keep the whole source array alive
+        tensor = (tensor.to(dtype) if dtype is not None else tensor).contiguous()
+        if tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()  # a view of a larger array (half of a fused weight) would keep all of it alive
+        yield name, tensor
     unused = params.unused()
     if unused:
         raise ConversionError(

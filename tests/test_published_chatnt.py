@@ -1,11 +1,11 @@
 """The published ChatNT through this package: converter and parity with the published code's outputs.
 
-The fixture (``../shared/fixtures/published_chatnt/tiny_random.npz``, or ``$CHATNT_PUBLISHED_FIXTURE``) holds
+The fixture (``../shared/fixtures/published_chatnt/tiny_random.npz``, or ``$CHATNT_PUBLISHED_FIXTURE``, see
+``chatnt.evaluation.published_parity``) holds
 the parameters of a tiny random-weight instance of the published JAX code under their published names, two
 prompts (one and two DNA sequences) and the logits and projected vectors that code computed.
 """
 
-import os
 import pickle
 import re
 
@@ -24,26 +24,30 @@ from chatnt.convert_published_chatnt import (
     published_config,
     read_published_parameters,
 )
-from helpers import REPO_ROOT
+from chatnt.evaluation.published_parity import (
+    DNA_TOKEN_ID,
+    ENGLISH_PAD,
+    FIXTURE_HEADS,
+    case_inputs,
+    fixture_path,
+    load_fixture,
+    parity_errors,
+)
 from safetensors.numpy import save_file
 
-FIXTURE = os.environ.get(
-    "CHATNT_PUBLISHED_FIXTURE", str(REPO_ROOT.parent / "shared" / "fixtures" / "published_chatnt" / "tiny_random.npz")
-)
-TINY = PublishedChatNTSizes(decoder_heads=4, encoder_heads=4, perceiver_heads=4)
+FIXTURE = fixture_path()
+TINY = PublishedChatNTSizes(**FIXTURE_HEADS)
 PERCEIVER_KEY_BIAS = re.compile(r"multi_modal_perceiver_layer_\d+/~/cross_attention_\d/key::b$")
-PAD, DNA = 2, 40  # the fixture's English padding (= eos) and <DNA> ids
+PAD, DNA = ENGLISH_PAD, DNA_TOKEN_ID
 # fp32 against fp32 computed by another framework: the logits (|x| <= 7) agree to ~3e-5; the projected vectors
 # reach |x| ~ 200, where one float32 rounding step is ~1.5e-5, so they are compared relative to their scale.
 LOGITS_TOLERANCE = 1e-4
 PROJECTED_RELATIVE_TOLERANCE = 1e-4
 
 
-
 @pytest.fixture(scope="module")
 def fixture():
-    with np.load(FIXTURE, allow_pickle=False) as arrays:
-        return {key: arrays[key] for key in arrays.files}
+    return load_fixture(FIXTURE)
 
 
 @pytest.fixture(scope="module")
@@ -54,44 +58,6 @@ def converted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(converted):
     return ChatNTForConditionalGeneration.from_pretrained(converted).eval()
-
-
-def case_inputs(fixture, case: str, num_latents: int):
-    """Our inputs for a fixture case: the prompt without its padding, each <DNA> written K + 1 times (as the
-    processor does for keep_dna_token), and where each English token of the fixture lands in our sequence."""
-    english = fixture[f"{case}/english"][0].tolist()
-    prompt = english[: english.index(PAD)]
-    input_ids, positions = [], {}
-    for index, token in enumerate(prompt):
-        if token == DNA:
-            input_ids += [DNA] * (num_latents + 1)
-        else:
-            positions[index] = len(input_ids)  # the published logits skip each <DNA> token's own position
-            input_ids.append(token)
-    dna = torch.tensor(fixture[f"{case}/bio"][0], dtype=torch.long)
-    return {
-        "input_ids": torch.tensor([input_ids]),
-        "dna_input_ids": dna,
-        "dna_attention_mask": (dna != 1).long(),  # the DNA tokenizer pads with 1
-    }, positions
-
-
-def parity_errors(model, fixture, case: str) -> tuple[float, float]:
-    """Largest logit difference at the English positions, and largest projected-vector difference relative to
-    the vectors' scale, against the published code's outputs."""
-    inputs, positions = case_inputs(fixture, case, model.config.num_latents)
-    with torch.no_grad():
-        output = model(**inputs, output_hidden_states=True)
-        # The projected vectors are the decoder's input embeddings at the vector slots, one block per sequence.
-        slots = model.model.dna_vector_mask(inputs["input_ids"])[0]
-        projected = output.hidden_states[0][0, slots].view(inputs["dna_input_ids"].shape[0], model.config.num_latents, -1)
-    expected_logits = torch.from_numpy(fixture[f"{case}/logits"][0])
-    ours = torch.stack([output.logits[0, position] for position in positions.values()])
-    theirs = expected_logits[list(positions)]
-    expected_projected = torch.from_numpy(fixture[f"{case}/projected"][0])
-    logit_error = (ours - theirs).abs().max().item()
-    projected_error = ((projected - expected_projected).abs().max() / expected_projected.abs().max()).item()
-    return logit_error, projected_error
 
 
 @pytest.mark.parametrize("case", ["one", "two"])

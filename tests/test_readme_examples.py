@@ -12,9 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 from chatnt.convert_published_chatnt import PublishedChatNTSizes, convert
+from chatnt.evaluation.published_parity import FIXTURE_HEADS, case_inputs, fixture_path, load_fixture
 from clean_environment import make_environment, packages_in_pip_commands
 from helpers import REPO_ROOT
-from test_published_chatnt import FIXTURE, LOGITS_TOLERANCE, case_inputs
+from test_published_chatnt import LOGITS_TOLERANCE
 
 SHIPPED_CARD = REPO_ROOT / "checkpoints" / "chatnt-mini" / "README.md"
 
@@ -104,9 +105,8 @@ CONVERTED_SCRIPT = textwrap.dedent(
 
 
 def test_converted_published_model_loads_in_a_clean_environment(card_python, tmp_path):
-    converted = convert(FIXTURE, tmp_path / "converted", sizes=PublishedChatNTSizes(decoder_heads=4, encoder_heads=4, perceiver_heads=4))
-    with np.load(FIXTURE, allow_pickle=False) as arrays:
-        fixture = {key: arrays[key] for key in arrays.files}
+    converted = convert(fixture_path(), tmp_path / "converted", sizes=PublishedChatNTSizes(**FIXTURE_HEADS))
+    fixture = load_fixture(fixture_path())
     cases = {case: case_inputs(fixture, case, num_latents=4) for case in ("one", "two")}
     payload = {case: {key: value.tolist() for key, value in inputs.items()} for case, (inputs, _) in cases.items()}
     result = run(card_python, NO_CHATNT + CONVERTED_SCRIPT, tmp_path, tmp_path, str(converted), json.dumps(payload))
