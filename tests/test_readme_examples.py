@@ -117,3 +117,22 @@ def test_converted_published_model_loads_in_a_clean_environment(card_python, tmp
         logits = np.array(report["logits"][case])[list(positions.values())]
         expected = fixture[f"{case}/logits"][0][list(positions)]
         assert np.abs(logits - expected).max() < LOGITS_TOLERANCE
+
+
+OTHER_CHECKPOINTS_SCRIPT = textwrap.dedent(
+    """
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+    encoder = AutoModelForMaskedLM.from_pretrained("checkpoints/nt-mini-encoder", trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained("checkpoints/nt-mini-encoder", trust_remote_code=True)
+    logits = encoder(**tokenizer(["ACGTTGCAAGGCTTAGCTAGG"], return_tensors="pt")).logits
+    assert logits.shape[-1] == 4107 and type(encoder).__module__.startswith("transformers_modules.")
+    generator = pipeline("text-generation", model="checkpoints/dnahlm-mini")
+    print(generator("Below is an instruction.", max_new_tokens=5, do_sample=False)[0]["generated_text"])
+    """
+)
+
+
+def test_the_other_shipped_checkpoints_load_in_a_clean_environment(card_python, repository_view):
+    result = run(card_python, NO_CHATNT + OTHER_CHECKPOINTS_SCRIPT, repository_view, repository_view)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip()

@@ -254,7 +254,8 @@ class ChatNTProcessor(ProcessorMixin):
                 names); for a batch, a list with one such entry per example.
             answers: the assistant's answer per example (training); adds ``labels``. Conversations can
                 instead carry their assistant turns.
-            apply_template: wrap text with the chat template; ``False`` uses each string as the full prompt.
+            apply_template: wrap text with the chat template (and the system prompt); ``False`` uses each string
+                as the full prompt.
             add_generation_prompt: end the prompt with the assistant prefix (when no answer is given).
             padding_side: default ``"left"`` for generation, ``"right"`` when answers are given.
             truncate_dna: keep the first ``max_dna_tokens`` tokens of an over-long sequence instead of raising.
@@ -293,7 +294,7 @@ class ChatNTProcessor(ProcessorMixin):
         conversations, sequences = [], []
         for index, (example, dna, answer) in enumerate(zip(texts, dna_entries, answer_entries)):
             where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
-            messages, example_sequences = self._resolve_sequences(self._to_messages(example), dna, where)
+            messages, example_sequences = self._resolve_sequences(self._to_messages(example, add_system_prompt=apply_template), dna, where)
             if answer is not None:
                 if not isinstance(answer, str):
                     raise TypeError(f"{where}an answer must be a string, got {type(answer).__name__}.")
@@ -336,7 +337,7 @@ class ChatNTProcessor(ProcessorMixin):
             return BatchFeature({key: value.tolist() for key, value in result.items()})
         return result if return_tensors == "pt" else BatchFeature(dict(result), tensor_type=return_tensors)
 
-    def _to_messages(self, example) -> list[dict]:
+    def _to_messages(self, example, add_system_prompt: bool) -> list[dict]:
         if isinstance(example, str):
             messages = [{"role": "user", "content": example}]
         elif isinstance(example, (list, tuple)) and all(isinstance(m, dict) and "role" in m for m in example):
@@ -345,7 +346,7 @@ class ChatNTProcessor(ProcessorMixin):
             raise TypeError(
                 f"A question must be a string or a list of {{'role', 'content'}} messages, got {type(example).__name__}."
             )
-        if self.system_prompt and messages[0]["role"] != "system":
+        if add_system_prompt and self.system_prompt and messages[0]["role"] != "system":
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
 
