@@ -532,8 +532,8 @@ class ChatNTModel(ChatNTPreTrainedModel):
     ) -> BaseModelOutputWithPast:
         r"""
         english_attention_mask: which prompt tokens the English-aware Perceiver reads. Default: every
-            attended token except the placeholders; a mask shorter than the prompt leaves the tokens past
-            its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
+            attended token except the DNA vectors' slots and padding-id tokens; a mask shorter than the prompt
+            leaves the tokens past its end unread. [`ChatNTForConditionalGeneration`] hides the answer tokens (``labels != -100``)
             in training and the generated tokens in ``generate``: the Perceiver reads the question only.
         prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``cache``
             already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still

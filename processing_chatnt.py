@@ -294,7 +294,8 @@ class ChatNTProcessor(ProcessorMixin):
         conversations, sequences = [], []
         for index, (example, dna, answer) in enumerate(zip(texts, dna_entries, answer_entries)):
             where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
-            messages, example_sequences = self._resolve_sequences(self._to_messages(example, add_system_prompt=apply_template), dna, where)
+            messages = self._to_messages(example, add_system_prompt=apply_template)
+            messages, example_sequences = self._resolve_sequences(messages, dna, where)
             if answer is not None:
                 if not isinstance(answer, str):
                     raise TypeError(f"{where}an answer must be a string, got {type(answer).__name__}.")
@@ -337,7 +338,7 @@ class ChatNTProcessor(ProcessorMixin):
             return BatchFeature({key: value.tolist() for key, value in result.items()})
         return result if return_tensors == "pt" else BatchFeature(dict(result), tensor_type=return_tensors)
 
-    def _to_messages(self, example, add_system_prompt: bool) -> list[dict]:
+    def _to_messages(self, example, add_system_prompt: bool = True) -> list[dict]:
         if isinstance(example, str):
             messages = [{"role": "user", "content": example}]
         elif isinstance(example, (list, tuple)) and all(isinstance(m, dict) and "role" in m for m in example):
