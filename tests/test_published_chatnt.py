@@ -246,3 +246,23 @@ def test_the_converted_model_answers_through_the_pipeline(converted_with_process
     assert isinstance(output[0]["generated_text"], str)
     rendered = pipe.processor("w5 <DNA>", ["ACGTAC" * 9], return_tensors=None)
     assert rendered["input_ids"][0][:1] == [1]  # the published prompt format: <s>{system} USER: ... ASSISTANT:
+
+
+def test_the_decoder_final_norm_keeps_its_own_epsilon(model):
+    """Published: RMSNorm eps 1e-6 in the decoder layers, haiku's default 1e-5 in the final norm. The fixture's
+    logits cannot tell the two apart (they are identical either way), so the setting is checked where it lands."""
+    decoder = model.model.language_model
+    assert decoder.norm.variance_epsilon == 1e-5
+    assert {layer.input_layernorm.variance_epsilon for layer in decoder.layers} == {1e-6}
+
+
+def test_a_final_norm_epsilon_needs_a_llama_style_decoder():
+    from chatnt import ChatNTConfig
+    from transformers import GPT2Config
+
+    config = ChatNTConfig(
+        text_config=GPT2Config(n_embd=32, n_layer=1, n_head=4, vocab_size=50), num_latents=2,
+        projector_num_heads=4, projector_intermediate_size=32, text_final_norm_eps=1e-5,
+    )
+    with pytest.raises(ValueError, match="text_final_norm_eps needs a LLaMA-style decoder"):
+        ChatNTForConditionalGeneration(config)
