@@ -26,7 +26,6 @@ unpickled whole first (pickle has no lazy reading), so it costs its own size on 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -42,6 +41,15 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from transformers import AutoTokenizer, LlamaConfig
+from transformers.dynamic_module_utils import custom_object_save
+
+from .configuration_chatnt import ChatNTConfig
+from .configuration_nucleotide_transformer import NucleotideTransformerConfig
+from .decoder_sources import file_sha256
+from .modeling_chatnt import ChatNTForConditionalGeneration
+from .processing_chatnt import DNA_TOKEN, VICUNA_CHAT_TEMPLATE, ChatNTProcessor
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
 # The released parameters name the encoder and decoder `bio_brain_*`; the published loader renames them.
 PREFIX_ALIASES = {"bio_brain_encoder/": "chat_nt_encoder/", "bio_brain_decoder/": "chat_nt_decoder/"}
@@ -203,10 +211,6 @@ def _joblib_source(path: Path) -> PublishedParameters:
 
 def published_config(params: PublishedParameters, sizes: PublishedChatNTSizes):
     """The :class:`ChatNTConfig` of the published model whose parameters these are."""
-    from transformers import LlamaConfig
-
-    from .configuration_chatnt import ChatNTConfig
-    from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
     def shape(name):
         if name not in params:
@@ -418,8 +422,6 @@ def convert(
 def converted_tensors(params: PublishedParameters, config, dtype: torch.dtype | None = None):
     """Yields ``(name, tensor)`` for every weight of the model ``config`` describes, made from ``params`` one at a
     time, shapes checked; then checks that every source parameter was used (or is the ignored masked-LM head)."""
-    from .modeling_chatnt import ChatNTForConditionalGeneration
-
     with torch.device("meta"):  # names and shapes only: no memory for the 8B weights
         targets = {name: tuple(tensor.shape) for name, tensor in ChatNTForConditionalGeneration(config).state_dict().items()}
     plan = weight_plan(config)
@@ -484,10 +486,6 @@ def _write_shards(tensors, count: int, work: Path, max_bytes: int, say) -> tuple
 
 def _save_generation_config_and_code(config, folder: Path) -> None:
     """The generation config and the remote-code files, as ``save_pretrained`` would write them."""
-    from transformers.dynamic_module_utils import custom_object_save
-
-    from .modeling_chatnt import ChatNTForConditionalGeneration
-
     with torch.device("meta"):
         model = ChatNTForConditionalGeneration(config)
     model.generation_config.save_pretrained(folder)
@@ -495,11 +493,6 @@ def _save_generation_config_and_code(config, folder: Path) -> None:
 
 
 def _save_processor(english_tokenizer, config, folder: Path) -> None:
-    from transformers import AutoTokenizer
-
-    from .processing_chatnt import DNA_TOKEN, VICUNA_CHAT_TEMPLATE, ChatNTProcessor
-    from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(english_tokenizer)
     if DNA_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([DNA_TOKEN], special_tokens=True)
@@ -521,14 +514,6 @@ def _save_processor(english_tokenizer, config, folder: Path) -> None:
     processor.save_pretrained(folder)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _model_card(config, params_path: Path, revision: str | None, total_bytes: int, has_processor: bool) -> str:
     text = config.text_config
     return f"""---
@@ -541,7 +526,7 @@ tags: [chatnt, genomics, dna, converted]
 # ChatNT converted from the released JAX weights
 
 Converted with `python -m chatnt.convert_published_chatnt` from `{params_path.name}`
-(sha256 `{_sha256(params_path)}`) of the Hub repository [{SOURCE_REPO}](https://huggingface.co/{SOURCE_REPO}),
+(sha256 `{file_sha256(params_path)}`) of the Hub repository [{SOURCE_REPO}](https://huggingface.co/{SOURCE_REPO}),
 revision `{revision or "not given (pass --source-revision)"}`.
 
 **Licence.** The released ChatNT weights are licensed {SOURCE_LICENSE.upper()} (non-commercial, share-alike);

@@ -126,7 +126,7 @@ def package_file(source: dict) -> Path:
         raise ImportError(
             f"{source['package']} {distribution.version} is installed but has no {source['file']}: {install}."
         )
-    if _sha256(path) != source["file_sha256"]:
+    if file_sha256(path) != source["file_sha256"]:
         raise ImportError(
             f"{path} (from {source['package']} {distribution.version}) is not the file the decoder was built from "
             f"(sha256 {source['file_sha256'][:16]}...): {install}."
@@ -222,7 +222,7 @@ def _write_build_info(folder: Path, source: dict) -> None:
     (folder / BUILD_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -234,6 +234,7 @@ __all__ = [
     "BUILD_INFO_FILE",
     "decoder_location",
     "describe",
+    "file_sha256",
     "package_decoder_folder",
     "package_file",
     "parse_source",
