@@ -1,0 +1,162 @@
+"""The baselines every ChatNT and DNAHLM score is read against, fitted on the TRAIN split only.
+
+* ``majority``: the most frequent TRAIN label (for multilabel tasks each label set where more than half the TRAIN
+  records have it; for regression the TRAIN mean). Its MCC is 0 by construction; it shows what always answering
+  the same way earns in accuracy and F1.
+* ``kmer``: counts of every 1- to 6-mer of the sequence (5460 features), L2-normalised, then a logistic
+  regression (one per label for multilabel tasks) or, for regression, a ridge regression. Fitted on all TRAIN
+  records of the task, in under a minute per task on a 2-core CPU.
+
+Both are scored by :func:`chatnt.evaluation.metrics.score_task`, as model answers are.
+
+    python -m chatnt.evaluation.baselines [--tasks core_promoter,rrna_type] [--max_per_class N] [--output_dir DIR]
+
+prints a table and ends with ``<task>_kmer: <value>`` and ``<task>_majority: <value>`` lines (the task's own
+metric on its TEST split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from .metrics import score_task
+
+K_MAX = 6
+BASELINES = ("majority", "kmer")
+# Every k-mer of length 1..K_MAX over ACGT, in a fixed order: one feature column each.
+_KMER_INDEX = {
+    "".join(kmer): index
+    for index, kmer in enumerate(itertools.chain.from_iterable(itertools.product("ACGT", repeat=k) for k in range(1, K_MAX + 1)))
+}
+
+
+def kmer_features(sequences: Sequence[str]) -> sparse.csr_matrix:
+    """Counts of every 1- to 6-mer (k-mers with N or another letter are skipped), each row L2-normalised."""
+    rows, columns, values = [], [], []
+    for row, sequence in enumerate(sequences):
+        sequence = sequence.upper()
+        counts = Counter(
+            sequence[start : start + k] for k in range(1, K_MAX + 1) for start in range(len(sequence) - k + 1)
+        )
+        for kmer, count in counts.items():
+            column = _KMER_INDEX.get(kmer)
+            if column is not None:
+                rows.append(row)
+                columns.append(column)
+                values.append(float(count))
+    matrix = sparse.csr_matrix((values, (rows, columns)), shape=(len(sequences), len(_KMER_INDEX)))
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1))).ravel()
+    return sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix
+
+
+class MajorityBaseline:
+    """Always the most frequent TRAIN answer."""
+
+    def fit(self, task, labels: Sequence) -> MajorityBaseline:
+        self.task = task
+        if task.type == "regression":
+            self.answer = float(np.mean(labels))
+        elif task.type == "multilabel":
+            self.answer = tuple(label for label in task.labels if np.mean([label in row for row in labels]) > 0.5)
+        else:
+            self.answer = Counter(labels).most_common(1)[0][0]
+        return self
+
+    def predict(self, sequences: Sequence[str]) -> list:
+        return [self.answer] * len(sequences)
+
+
+class KmerBaseline:
+    """Logistic (ridge for regression) regression on L2-normalised 1- to 6-mer counts."""
+
+    def __init__(self, C: float = 1.0, alpha: float = 1.0, seed: int = 0):
+        self.C, self.alpha, self.seed = C, alpha, seed
+
+    def fit(self, task, sequences: Sequence[str], labels: Sequence) -> KmerBaseline:
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        self.task = task
+        features = kmer_features(sequences)
+        if task.type == "regression":
+            self.models = [Ridge(alpha=self.alpha).fit(features, np.asarray(labels, dtype=float))]
+        elif task.type == "multilabel":
+            self.models = []
+            for label in task.labels:
+                present = np.array([label in row for row in labels])
+                # A label present in all or none of the TRAIN records cannot be fitted: it is always or never said.
+                model = (
+                    LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed).fit(features, present)
+                    if 0 < present.sum() < len(present) else bool(present.any())
+                )
+                self.models.append(model)
+        else:
+            self.models = [LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed).fit(features, list(labels))]
+        return self
+
+    def predict(self, sequences: Sequence[str]) -> list:
+        features = kmer_features(sequences)
+        if self.task.type == "regression":
+            return [float(value) for value in self.models[0].predict(features)]
+        if self.task.type == "multilabel":
+            decisions = [
+                model.predict(features) if not isinstance(model, bool) else np.full(features.shape[0], model)
+                for model in self.models
+            ]
+            return [tuple(label for label, row in zip(self.task.labels, column) if row) for column in zip(*decisions)]
+        return list(self.models[0].predict(features))
+
+
+def baseline_scores(task, train, test) -> dict[str, dict]:
+    """``{"majority": metrics, "kmer": metrics}`` of ``task`` on ``test``, both fitted on ``train``.
+
+    ``train`` and ``test`` hold ``sequence`` and ``label`` columns (``load_task`` datasets or lists of dicts).
+    """
+    train_sequences, train_labels = list(train["sequence"]), [_gold(task, label) for label in train["label"]]
+    test_sequences, gold = list(test["sequence"]), [_gold(task, label) for label in test["label"]]
+    majority = MajorityBaseline().fit(task, train_labels).predict(test_sequences)
+    kmer = KmerBaseline().fit(task, train_sequences, train_labels).predict(test_sequences)
+    return {"majority": score_task(task, gold, majority), "kmer": score_task(task, gold, kmer)}
+
+
+def _gold(task, label):
+    return tuple(label) if task.type == "multilabel" else label
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..training.genomic_tasks import TASKS, get_task, load_task
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names (default: all)")
+    parser.add_argument("--max_per_class", type=int, default=None,
+                        help="cap per class and split (default: each task's own cap, as the evaluation loads it)")
+    parser.add_argument("--output_dir", help="where to write baselines.json")
+    args = parser.parse_args(argv)
+    results = {}
+    for name in args.tasks.split(","):
+        task = get_task(name)
+        cap = "default" if args.max_per_class is None else args.max_per_class
+        data = load_task(name, max_per_class=cap)
+        train, test = data.filter(lambda row: row["split"] == "train"), data.filter(lambda row: row["split"] == "test")
+        results[name] = {"metric": task.metric, "n_train": train.num_rows, "n_test": test.num_rows,
+                         **baseline_scores(task, train, test)}
+        print(f"{name}: train {train.num_rows}, test {test.num_rows}, {task.metric} "
+              f"majority {results[name]['majority']['value']:.3f}, k-mer {results[name]['kmer']['value']:.3f}", flush=True)
+    if args.output_dir:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.output_dir) / "baselines.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print()
+    for name, result in results.items():
+        print(f"{name}_kmer: {result['kmer']['value']:.3f}")
+        print(f"{name}_majority: {result['majority']['value']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
