@@ -111,7 +111,23 @@ def test_evaluate_model_writes_predictions_metrics_and_table(tmp_path, make_mode
     assert summary["tasks"]["core_promoter"]["n"] == 3
     assert (tmp_path / "table.md").read_text() == markdown_table(summary)
     header, row = (tmp_path / "table.csv").read_text().splitlines()
-    assert header == "task,metric,value,exact_match,n,n_unparsed" and row.startswith("core_promoter,mcc,")
+    assert header == "task,metric,value,kmer_baseline,majority_baseline,exact_match,n,n_unparsed"
+    assert row.startswith("core_promoter,mcc,")
+    # The baselines are scored on the same 3 TEST records, fitted on TRAIN.
+    baselines = summary["baselines"]["core_promoter"]
+    assert baselines["kmer"]["n"] == baselines["majority"]["n"] == 3 and baselines["majority"]["mcc"] == 0.0
+    assert "| k-mer baseline | majority class |" in markdown_table(summary)
+
+
+def test_baselines_only_scores_the_records_an_evaluation_would_ask_about(tmp_path, capsys):
+    import json
+
+    from chatnt.training.evaluate_chatnt import main
+
+    main(["--baselines_only", "--tasks", "core_promoter", "--max_per_task", "40", "--output_dir", str(tmp_path)])
+    baselines = json.loads((tmp_path / "baselines.json").read_text())
+    assert baselines["core_promoter"]["kmer"]["n"] == 40
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("core_promoter_kmer_baseline: ")
 
 
 def test_rescore_rereads_stored_answers_with_the_current_parser(tmp_path):

@@ -10,7 +10,9 @@ wrong label (its own class in MCC) or, for regression, as a failure reported in 
 
 writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json``, ``table.md``, ``table.csv`` and
 ``plots/<task>.png`` (confusion matrices; predicted vs observed for regression), and ends
-with one ``key: value`` line per headline figure. The DNAHL comparison pools the four GUE-derived tasks
+with one ``key: value`` line per headline figure. Every score stands beside the majority-class and k-mer
+baselines (:mod:`chatnt.evaluation.baselines`, fitted on TRAIN) on the same TEST records; ``--baselines_only``
+computes those alone, without a model. The DNAHL comparison pools the four GUE-derived tasks
 (the published DNAHLM reports 0.846 lenient accuracy on them, 0.728 on promoter vs terminator).
 """
 
@@ -23,6 +25,7 @@ import math
 from pathlib import Path
 
 import torch
+from chatnt.evaluation.baselines import baseline_scores
 from chatnt.evaluation.metrics import score_task
 from chatnt.evaluation.plots import plot_predictions
 from chatnt.training.chatnt_collator import row_sequences
@@ -84,6 +87,21 @@ def answer_rows(
     return predictions
 
 
+def task_baselines(rows: list[dict], data_dir: str | None = None, seed: int = 0) -> dict:
+    """The baselines of :mod:`chatnt.evaluation.baselines` per task, fitted on the task's TRAIN split and scored
+    on exactly the records of ``rows`` (the evaluated TEST questions), as ``{task: {"majority": .., "kmer": ..}}``."""
+    results = {}
+    for task in sorted({row["task"] for row in rows}, key=list(TASKS).index):
+        task_rows = [row for row in rows if row["task"] == task]
+        train = load_task(task, data_dir=data_dir, seed=seed, split="train")
+        test = {
+            "sequence": [row["sequences"][0]["sequence"] for row in task_rows],  # one record per question
+            "label": [_canonical_to_parsed(task, row["answers"][0]) for row in task_rows],
+        }
+        results[task] = baseline_scores(get_task(task), train, test)
+    return results
+
+
 def _canonical_to_parsed(task: str, value: str):
     """A canonical answer string (gold or :func:`normalize_answer` output) as ``parse_answer`` values:
     a label, a label tuple, a float, or ``None`` for ``""`` (unreadable)."""
@@ -120,13 +138,21 @@ def summarize(predictions: list[dict]) -> dict:
     return summary
 
 
+def _number(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
 def markdown_table(summary: dict) -> str:
-    lines = ["| task | metric | value | exact match | n | unparsed |", "|---|---|---|---|---|---|"]
-    for result in summary["tasks"].values():
-        value = "n/a" if math.isnan(result["value"]) else f"{result['value']:.3f}"
+    """The per-task table; with baselines (``summary["baselines"]``), their scores on the same records beside."""
+    baselines = summary.get("baselines", {})
+    lines = ["| task | metric | value | k-mer baseline | majority class | exact match | n | unparsed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task, result in summary["tasks"].items():
+        kmer = _number(baselines[task]["kmer"]["value"]) if task in baselines else "-"
+        majority = _number(baselines[task]["majority"]["value"]) if task in baselines else "-"
         lines.append(
-            f"| {result['task']} | {result['metric']} | {value} | {result['exact_match']:.3f} | "
-            f"{result['n']} | {result['n_unparsed']} |"
+            f"| {task} | {result['metric']} | {_number(result['value'])} | {kmer} | {majority} | "
+            f"{result['exact_match']:.3f} | {result['n']} | {result['n_unparsed']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -135,10 +161,13 @@ def write_csv_table(summary: dict, path: Path) -> None:
     """The per-task table as CSV (same columns as the Markdown one, full precision)."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["task", "metric", "value", "exact_match", "n", "n_unparsed"])
-        for result in summary["tasks"].values():
-            writer.writerow([result["task"], result["metric"], result["value"], result["exact_match"], result["n"],
-                             result["n_unparsed"]])
+        baselines = summary.get("baselines", {})
+        writer.writerow(["task", "metric", "value", "kmer_baseline", "majority_baseline", "exact_match", "n", "n_unparsed"])
+        for task, result in summary["tasks"].items():
+            writer.writerow([task, result["metric"], result["value"],
+                             baselines.get(task, {}).get("kmer", {}).get("value"),
+                             baselines.get(task, {}).get("majority", {}).get("value"),
+                             result["exact_match"], result["n"], result["n_unparsed"]])
 
 
 def evaluate_model(
@@ -156,8 +185,9 @@ def evaluate_model(
     """Answer every task's test questions, write predictions, metrics and a Markdown table; return the summary."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    predictions = answer_rows(model, processor, held_out_questions(tasks, data_dir, max_per_task, seed, uncapped), batch_size, bf16=bf16)
-    return _write_results(output_dir, predictions)
+    rows = held_out_questions(tasks, data_dir, max_per_task, seed, uncapped)
+    predictions = answer_rows(model, processor, rows, batch_size, bf16=bf16)
+    return _write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
 
 
 def rescore(output_dir: str | Path) -> dict:
@@ -168,13 +198,16 @@ def rescore(output_dir: str | Path) -> dict:
     predictions = [json.loads(line) for line in lines]
     for prediction in predictions:
         prediction["parsed"] = normalize_answer(prediction["task"], prediction["answer"], prediction["gold"])
-    return _write_results(output_dir, predictions)
+    earlier = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8")) if (output_dir / "metrics.json").is_file() else {}
+    return _write_results(output_dir, predictions, earlier.get("baselines"))
 
 
-def _write_results(output_dir: Path, predictions: list[dict]) -> dict:
+def _write_results(output_dir: Path, predictions: list[dict], baselines: dict | None) -> dict:
     with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(prediction) + "\n" for prediction in predictions)
     summary = summarize(predictions)
+    if baselines:
+        summary["baselines"] = baselines
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (output_dir / "table.md").write_text(markdown_table(summary), encoding="utf-8")
     write_csv_table(summary, output_dir / "table.csv")
@@ -198,11 +231,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--bf16", action="store_true", help="Generate under bfloat16 autocast.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baselines_only", action="store_true",
+        help="No model: score the majority-class and k-mer baselines on the records an evaluation with the same "
+        "--tasks/--max_per_task/--uncapped/--seed would ask about, into --output_dir/baselines.json.",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.tasks) - set(TASKS))
     if unknown:
         parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
 
+    if args.baselines_only:
+        rows = held_out_questions(args.tasks, args.data_dir, args.max_per_task, args.seed, tuple(args.uncapped))
+        baselines = task_baselines(rows, args.data_dir, args.seed)
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.output_dir) / "baselines.json").write_text(json.dumps(baselines, indent=2) + "\n", encoding="utf-8")
+        print("| task | metric | k-mer baseline | majority class | n |\n|---|---|---|---|---|")
+        for task, result in baselines.items():
+            print(f"| {task} | {get_task(task).metric} | {_number(result['kmer']['value'])} | "
+                  f"{_number(result['majority']['value'])} | {result['kmer']['n']} |")
+        for task, result in baselines.items():
+            print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
+        return
     if args.rescore:
         summary = rescore(args.output_dir)
     elif args.model is None:
@@ -222,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{task}_{result['metric']}: {result['value']:.3f}")
     for task, result in summary["tasks"].items():
         print(f"{task}_exact_match: {result['exact_match']:.3f}")
+    for task, result in summary.get("baselines", {}).items():
+        print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
     if "dnahl_gue_exact_match" in summary:
         print(f"dnahl_gue_exact_match: {summary['dnahl_gue_exact_match']:.3f}")
 
