@@ -7,6 +7,7 @@ import pytest
 from chatnt.training.dnahlm.evaluate import (
     INVALID,
     evaluate_file,
+    kmer_answers,
     is_exact,
     is_first_line_exact,
     is_lenient,
@@ -90,3 +91,12 @@ def test_majority_baseline_uses_the_train_half_only():
         labels = [r["output"] for r in train if r["task"] == record["task"]]
         assert labels.count(answer) == max(labels.count(label) for label in set(labels))
     assert score(answers, test)["overall"]["mcc"] == 0.0
+
+
+def test_kmer_baseline_answers_the_same_test_records_fitted_on_the_train_half():
+    test = load_published_records(FOUR_TASK_FILE, "test")
+    answers = kmer_answers(FOUR_TASK_FILE, test)
+    assert len(answers) == len(test) and all(answers)
+    scores = score(answers, test)
+    assert scores["core_promoter"]["mcc"] == pytest.approx(0.508, abs=5e-4)
+    assert scores["overall"]["mcc"] == pytest.approx(0.173, abs=5e-3)

@@ -11,6 +11,9 @@ per task and overall, on the TEST half (:func:`~chatnt.training.dnahlm.instructi
 * ``mcc``: Matthews correlation of the first-line prediction (an answer that is no label counts as a
   class of its own, ``<invalid>``); overall, the mean of the tasks' MCCs.
 
+Beside both, the k-mer baseline (:mod:`chatnt.evaluation.baselines`, fitted per task on the TRAIN half) answers
+the same TEST records, and the TRAIN majority label's exact match is reported.
+
     python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini
 """
 
@@ -19,11 +22,13 @@ from __future__ import annotations
 import string
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
 from sklearn.metrics import matthews_corrcoef
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
+from chatnt.evaluation.baselines import KmerBaseline
 from chatnt.training.dnahlm.instructions import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
@@ -135,14 +140,31 @@ def majority_answers(path: str, records: list[dict]) -> list[str]:
     return [counts[r["task"]].most_common(1)[0][0] for r in records]
 
 
-def format_table(title: str, published: dict, ours: dict | None) -> str:
-    """A Markdown table, one row per task then overall, published vs ours."""
-    who = ["published"] + (["ours"] if ours is not None else [])
-    header = "| task | n | " + " | ".join(f"{w} {m}" for w in who for m in TABLE_METRICS) + " |"
-    lines = [f"**{title}**", "", header, "|---|---|" + "---|" * len(who) * len(TABLE_METRICS)]
-    for task, row in published.items():
-        tables = [published] + ([ours] if ours is not None else [])
-        cells = [f"{table[task][m]:.3f}" for table in tables for m in TABLE_METRICS]
+def kmer_answers(path: str, records: list[dict]) -> list[str]:
+    """For each record, the label the k-mer baseline (:mod:`chatnt.evaluation.baselines`) gives its DNA, fitted
+    per task on the TRAIN half of the same file."""
+    train = defaultdict(list)
+    for record in load_published_records(path, split="train"):
+        train[record["task"]].append(record)
+    models = {
+        task: KmerBaseline().fit(SimpleNamespace(type="multiclass"), [r["input"] for r in rows], [r["output"] for r in rows])
+        for task, rows in train.items()
+    }
+    answers = [""] * len(records)
+    for task, model in models.items():
+        indices = [i for i, record in enumerate(records) if record["task"] == task]
+        for i, label in zip(indices, model.predict([records[i]["input"] for i in indices])):
+            answers[i] = label
+    return answers
+
+
+def format_table(title: str, tables: dict[str, dict]) -> str:
+    """A Markdown table, one row per task then overall, a group of columns per system (``{name: scores}``)."""
+    first = next(iter(tables.values()))
+    header = "| task | n | " + " | ".join(f"{who} {m}" for who in tables for m in TABLE_METRICS) + " |"
+    lines = [f"**{title}**", "", header, "|---|---|" + "---|" * len(tables) * len(TABLE_METRICS)]
+    for task, row in first.items():
+        cells = [f"{table[task][m]:.3f}" for table in tables.values() for m in TABLE_METRICS]
         lines.append(f"| {task} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -199,9 +221,14 @@ def main(argv: list[str] | None = None) -> None:
         published, ours, _ = evaluate_file(
             path, model, tokenizer, args.phrasing, args.batch_size, args.max_new_tokens, args.limit
         )
-        print(format_table(f"{name} (TEST half, {args.phrasing} phrasing)", published, ours))
+        records = load_published_records(path, split="test")[: args.limit]
+        kmer = score(kmer_answers(path, records), records)
+        tables = {"published": published, **({"ours": ours} if ours is not None else {}), "k-mer baseline": kmer}
+        print(format_table(f"{name} (TEST half, {args.phrasing} phrasing)", tables))
         print()
         headline.append(f"{name}_train_majority_label_exact: {published['overall']['majority_exact']:.4f}")
+        headline.append(f"{name}_kmer_baseline_mcc: {kmer['overall']['mcc']:.4f}")
+        headline.append(f"{name}_kmer_baseline_exact: {kmer['overall']['exact']:.4f}")
         for who, table in (("published", published), ("ours", ours)):
             if table is not None:
                 for metric in ("exact", "first_line", "lenient", "lenient_prefix", "mcc"):
