@@ -19,8 +19,10 @@ will be unpickled (unpickling runs any code a file holds: only for a file you tr
 The conversion is strict: every source parameter is mapped or explicitly ignored (the encoder's masked-LM
 head), every target weight is produced, every shape is checked, and anything else stops it naming the
 parameter. Weights are read one at a time and written in shards, so an npz or safetensors source never sits
-in memory twice: the peak is one shard (``--max-shard-size``) plus one source tensor. A joblib source is
-unpickled whole first (pickle has no lazy reading), so it costs its own size on top.
+in memory whole: the peak is about two shards (``--max-shard-size``; one being serialised) plus the largest
+tensor twice (read and converted); ``benchmarks/convert_published.py`` measures 0.39 GB for a 0.64 GB source with
+100 MB shards. A joblib source is unpickled whole first (pickle has no lazy reading), so it costs its own size on
+top.
 """
 
 from __future__ import annotations
@@ -390,6 +392,9 @@ def convert(
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: pass a new --out folder (nothing was written).")
     params = read_published_parameters(params_path, unpickle_joblib)
+    if params.skipped:
+        say(f"not parameters (no '::' in the name), left out: {', '.join(params.skipped[:5])}"
+            + (f" and {len(params.skipped) - 5} more" if len(params.skipped) > 5 else ""))
     config = published_config(params, sizes)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed at the end: an interrupted conversion never leaves a folder at out_dir.
