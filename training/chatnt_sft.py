@@ -56,8 +56,8 @@ from peft import LoraConfig
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
-from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.decoder_sources import reference_source
+from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import ChatNTDataCollator

@@ -42,8 +42,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from chatnt.evaluation.metrics import embedding_similarity, rouge_scores
 from chatnt.decoder_sources import decoder_location, reference_source
+from chatnt.evaluation.metrics import embedding_similarity, rouge_scores
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import VICUNA_CHAT_TEMPLATE
 from chatnt.training.chatnt_collator import row_sequences

@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 
 import torch
-from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.decoder_sources import describe
+from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.genomic_tasks import TASKS, get_task
 from chatnt.training.instruction_data import system_message
