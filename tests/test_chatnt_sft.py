@@ -152,13 +152,18 @@ def weights(model) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
-def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path):
+def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path, monkeypatch):
     script_args, config = sft_args(parts, tmp_path / "run")
     model, processor = build_model(script_args)
     before = weights(model)
     eval_rows = subset_per_task(instruction_rows(9, "test"), 2)
+    shared_runs = []
+    run_shared = type(model.model)._forward_shared_prefix
+    monkeypatch.setattr(type(model.model), "_forward_shared_prefix",
+                        lambda self, *args, **kwargs: shared_runs.append(args[-1]) or run_shared(self, *args, **kwargs))
     trainer = train_chatnt(model, processor, Dataset.from_list(instruction_rows(12)), eval_rows, script_args, config)
     assert trainer.state.global_step == 10
+    assert len(shared_runs) >= 10  # every training step ran the system message once for its batch (TRL's fused head)
     after = weights(model)
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert any(name.startswith("model.dna_encoder.") for name in changed)
@@ -253,3 +258,44 @@ def test_shipped_export_is_bfloat16_with_the_task_list_as_system_message(parts, 
     reloaded = ChatNTForConditionalGeneration.from_pretrained(tmp_path / "shipped")
     for name, tensor in stored.items():
         torch.testing.assert_close(reloaded.state_dict()[name], tensor.float())
+
+
+def test_a_shared_prefix_run_once_gives_the_same_loss_and_gradients(make_model, make_processor):
+    """The collator's shared_prefix_length (the system message, run once per batch without gradient) changes the
+    computation's order, not its result: same loss and encoder/projection gradients as the full forward."""
+    processor = make_processor()
+    processor.system_prompt = "You are a careful assistant that answers questions about DNA in a few words."
+    rows = instruction_rows(6)
+    plain = ChatNTDataCollator(processor)(rows)
+    shared = ChatNTDataCollator(processor, share_prefix=True)(rows)
+    length = shared.pop("shared_prefix_length")
+    system_tokens = len(processor.tokenizer(processor.system_prompt, add_special_tokens=False)["input_ids"])
+    assert system_tokens <= length < int(torch.nonzero((plain["labels"] != -100).any(0))[0])
+    assert all(torch.equal(plain[key], shared[key]) for key in plain)
+
+    model = make_model()
+    results = []
+    for extra in ({}, {"shared_prefix_length": length}):
+        model.zero_grad()
+        loss = model(**plain, **extra).loss
+        loss.backward()
+        gradients = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        results.append((loss.detach(), gradients))
+    (loss, gradients), (shared_loss, shared_gradients) = results
+    torch.testing.assert_close(shared_loss, loss, rtol=1e-5, atol=1e-6)
+    for gradient, shared_gradient in zip(gradients, shared_gradients):
+        torch.testing.assert_close(shared_gradient, gradient, rtol=1e-4, atol=1e-6)
+
+
+def test_a_shared_prefix_is_refused_where_it_would_change_the_result(make_model, make_processor):
+    from chatnt.training.chatnt_collator import shared_prefix_length
+
+    processor = make_processor()
+    batch = ChatNTDataCollator(processor)(instruction_rows(3))
+    model = make_model()
+    with pytest.raises(ValueError, match="same real tokens, before any DNA"):
+        model(**batch, shared_prefix_length=batch["input_ids"].shape[1] - 1)
+    model.model.language_model.requires_grad_(True)
+    with pytest.raises(ValueError, match="needs a frozen decoder"):
+        model(**batch, shared_prefix_length=1)
+    assert shared_prefix_length(batch["input_ids"][:1], batch["labels"][:1], processor.dna_token_id) == 0

@@ -45,6 +45,8 @@ class ChatNTDataCollator:
         max_length: longest tokenized conversation allowed; a longer batch raises (cutting would drop
             answers or placeholders). ``None``: no limit.
         replace_unknown_with_n: read IUPAC ambiguity codes (present in real rRNA) as N.
+        share_prefix: add ``shared_prefix_length`` (see :func:`shared_prefix_length`), so that a model with a
+            frozen decoder runs the rows' common start (the system message) once per batch, without gradient.
 
     Example:
         >>> collator = ChatNTDataCollator(processor)
@@ -53,10 +55,17 @@ class ChatNTDataCollator:
         ['attention_mask', 'dna_attention_mask', 'dna_input_ids', 'english_attention_mask', 'input_ids', 'labels']
     """
 
-    def __init__(self, processor: ChatNTProcessor, max_length: int | None = None, replace_unknown_with_n: bool = True):
+    def __init__(
+        self,
+        processor: ChatNTProcessor,
+        max_length: int | None = None,
+        replace_unknown_with_n: bool = True,
+        share_prefix: bool = False,
+    ):
         self.processor = processor
         self.max_length = max_length
         self.replace_unknown_with_n = replace_unknown_with_n
+        self.share_prefix = share_prefix
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         for row in rows:
@@ -87,7 +96,25 @@ class ChatNTDataCollator:
         for key in ("dna_input_ids", "dna_attention_mask"):
             if key in batch:
                 inputs[key] = batch[key]
+        if self.share_prefix:
+            length = shared_prefix_length(batch["input_ids"], labels, self.processor.dna_token_id)
+            if length > 0:
+                inputs["shared_prefix_length"] = length
         return inputs
 
 
-__all__ = ["ChatNTDataCollator", "row_sequences"]
+def shared_prefix_length(input_ids: torch.Tensor, labels: torch.Tensor, dna_token_id: int) -> int:
+    """How many leading tokens every row shares and the model may run once (``shared_prefix_length``): the
+    identical leading columns, stopping before the first ``<DNA>`` and one token before the first label, so that
+    every predicted token is predicted from a position after them. 0 for a single row."""
+    if input_ids.shape[0] < 2:
+        return 0
+    same = (input_ids == input_ids[:1]).all(0) & (input_ids[0] != dna_token_id)
+    length = int(same.long().cumprod(0).sum())
+    labelled = torch.nonzero((labels != -100).any(0)).flatten()
+    if len(labelled):
+        length = min(length, int(labelled[0]) - 1)
+    return max(length, 0)
+
+
+__all__ = ["ChatNTDataCollator", "row_sequences", "shared_prefix_length"]

@@ -271,18 +271,20 @@ def build_sft_trainer(
     peft_config: LoraConfig | None = None,
     max_new_tokens: int = 40,
     normalize=None,
+    share_prefix: bool = False,
 ) -> SFTTrainer:
     """An ``SFTTrainer`` for ChatNT rows: DNA-aware collator, held-out rows scored by generation.
 
     ``eval_rows`` are evaluated on the trainer's schedule twice: their answer loss, and the per-task
-    exact match of generated answers (:class:`ExactMatchCallback`).
+    exact match of generated answers (:class:`ExactMatchCallback`). ``share_prefix`` (only for a decoder that
+    stays frozen) runs each batch's common start, the system message, once (see ``ChatNTDataCollator``).
     """
     trainer = SFTTrainer(
         model=model,
         args=config,
         train_dataset=train_rows,
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=ChatNTDataCollator(processor, max_length=config.max_length),
+        data_collator=ChatNTDataCollator(processor, max_length=config.max_length, share_prefix=share_prefix),
         processing_class=processor.tokenizer,
         peft_config=peft_config,
     )
@@ -327,9 +329,11 @@ def train_chatnt(
         script_args.lora_dropout,
         script_args.train_dna_encoder,
     )
+    # Exact only while the decoder is frozen: no decoder LoRA, no decoder training.
+    decoder_frozen = script_args.lora_target in ("none", "encoder") and not model.config.train_text_model
     trainer = build_sft_trainer(
         model, processor, train_rows, eval_rows, config, peft_config, script_args.max_new_tokens,
-        ANSWER_PARSERS[script_args.answer_parser],
+        ANSWER_PARSERS[script_args.answer_parser], share_prefix=decoder_frozen,
     )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     step = trainer.state.global_step

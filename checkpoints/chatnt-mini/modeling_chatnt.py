@@ -528,6 +528,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         prompt_input_ids: torch.LongTensor | None = None,
+        shared_prefix_length: int | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         r"""
@@ -538,6 +539,10 @@ class ChatNTModel(ChatNTPreTrainedModel):
         prompt_input_ids: the whole prompt, when ``input_ids`` is only its end because ``cache``
             already holds a shared prefix (prefix caching, e.g. of the system message): the Perceiver still
             reads the whole question. Default: ``input_ids``. The placeholders must lie in ``input_ids``.
+        shared_prefix_length: training with a frozen decoder: the number of leading tokens every row shares (the
+            system message, before any DNA), which the decoder then runs once for the batch, without gradient,
+            its cache serving every row. The states returned at those positions are zeros: no label may be
+            predicted from them (the collator's ``share_prefix`` picks a length that guarantees it).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
@@ -545,6 +550,8 @@ class ChatNTModel(ChatNTPreTrainedModel):
             input_ids, attention_mask, dna_input_ids, dna_attention_mask, english_attention_mask, prompt_input_ids,
             inputs_embeds,
         )
+        if shared_prefix_length:
+            return self._forward_shared_prefix(input_ids, inputs_embeds, attention_mask, cache, shared_prefix_length, **kwargs)
 
         outputs = self.language_model(
             attention_mask=attention_mask,
@@ -557,6 +564,33 @@ class ChatNTModel(ChatNTPreTrainedModel):
         return BaseModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
             cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+    def _forward_shared_prefix(self, input_ids, inputs_embeds, attention_mask, cache, length: int, **kwargs):
+        batch = inputs_embeds.shape[0]
+        if cache is not None:
+            raise ValueError("shared_prefix_length builds its own cache: pass no cache with it.")
+        if any(parameter.requires_grad for parameter in self.language_model.parameters()):
+            raise ValueError("shared_prefix_length needs a frozen decoder: the shared start runs without gradient.")
+        shared = input_ids[:, :length]
+        if (shared != shared[:1]).any() or self.dna_vector_mask(shared).any() or (
+            attention_mask is not None and not attention_mask[:, :length].all()
+        ):
+            raise ValueError(
+                f"shared_prefix_length={length}: the rows' first {length} tokens must be the same real tokens, before any DNA."
+            )
+        with torch.no_grad():
+            prefix = self.language_model(inputs_embeds=inputs_embeds[:1, :length], use_cache=True)
+        prefix.cache.batch_repeat_interleave(batch)
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds[:, length:], attention_mask=attention_mask, cache=prefix.cache, **kwargs
+        )
+        hidden = outputs.last_hidden_state
+        return BaseModelOutputWithPast(
+            last_hidden_state=torch.cat([hidden.new_zeros(batch, length, hidden.shape[-1]), hidden], dim=1),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
