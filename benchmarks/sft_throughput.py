@@ -1,18 +1,20 @@
-"""Training-step throughput of ChatNT-mini on the CPU: the plain step against the step with a shared prefix.
+"""Training-step throughput of ChatNT-mini on the CPU: TRL's step against ChatNT's cheaper one, same data.
 
 Setup as the ``mini`` recipe (``chatnt.training.chatnt_sft``): ``checkpoints/nt-mini-encoder`` (trained) +
-English-aware Perceiver (1 layer, 32 latents) + frozen SmolLM2-135M-Instruct, bf16 autocast, TRL's fused LM
-head (the logits only where the loss is, as ``SFTTrainer`` computes it); real instruction rows of all ten tasks
-(``build_instruction_dataset``, TRAIN split, the recipe's mixture), the same batches for both steps.
+English-aware Perceiver (1 layer, 32 latents) + frozen SmolLM2-135M-Instruct, bf16 autocast; real instruction
+rows of all ten tasks (``build_instruction_dataset``, TRAIN split, the recipe's mixture), the same batches for
+both steps.
 
 Steps compared (forward + backward, no optimizer update, so both see the same weights):
-  (a) plain:         the whole batch through the decoder.
-  (b) shared prefix: each batch's common start (the system message) through the decoder once, without gradient
-                     (``ChatNTDataCollator(share_prefix=True)``, what ``chatnt_sft`` does for a frozen decoder).
+  (a) old: TRL's ``SFTTrainer`` step: the whole batch through the decoder, TRL's fused LM head (per-token
+      log-probabilities and entropies in chunks).
+  (b) new: ``ChatNTSFTTrainer``'s step (``chatnt.training.chatnt_sft.answer_loss``): each batch's common start (the
+      system message) through the frozen decoder once, without gradient (``ChatNTDataCollator(share_prefix=True)``),
+      and the LM head only at the positions that predict an answer token.
 
     python benchmarks/sft_throughput.py [--batches 6] [--batch_size 8] [--threads 2]
 
-Ends with ``conversations_per_s_plain``, ``conversations_per_s_shared_prefix``, ``speedup``,
+Ends with ``conversations_per_s_old``, ``conversations_per_s_new``, ``speedup``,
 ``max_loss_difference`` (bf16, over the batches) and ``loss_difference_fp32`` (the first batch in float32) lines.
 """
 
@@ -48,12 +50,13 @@ def training_rows(count: int, seed: int = 0) -> list[dict]:
     return data["train"].select(range(count)).to_list()
 
 
-def step(model, batch, bf16: bool = True) -> tuple[float, float]:
+def step(model, batch, method: str, bf16: bool = True) -> tuple[float, float]:
     import torch
+    from chatnt.training.chatnt_sft import answer_loss
 
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = model(**batch, fused_lm_head=True).loss
+        loss = model(**batch, fused_lm_head=True).loss if method == "old" else answer_loss(model, batch)[0]
     loss.backward()
     model.zero_grad(set_to_none=True)
     return time.perf_counter() - start, loss.item()
@@ -71,23 +74,26 @@ def main() -> None:
     rows = training_rows(args.batches * args.batch_size)
     batches = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
     results = {}
-    for name, share_prefix in (("plain", False), ("shared_prefix", True)):
+    for name, share_prefix in (("old", False), ("new", True)):
         collator = ChatNTDataCollator(processor, share_prefix=share_prefix)
-        step(model, collator(batches[0]))  # warm-up: first-call allocations
-        timings, losses = zip(*(step(model, collator(batch)) for batch in batches))
+        step(model, collator(batches[0]), name)  # warm-up: first-call allocations
+        timings, losses = zip(*(step(model, collator(batch), name) for batch in batches))
         results[name] = {"seconds": list(timings), "losses": list(losses)}
         prefix = collator(batches[0]).get("shared_prefix_length", 0)
         print(f"{name}: {statistics.median(timings):.2f} s per batch of {args.batch_size} (median of {len(batches)}), "
               f"shared prefix {prefix} tokens of {collator(batches[0])['input_ids'].shape[1]}", flush=True)
     rate = {name: args.batch_size * len(batches) / sum(result["seconds"]) for name, result in results.items()}
-    difference = max(abs(a - b) for a, b in zip(results["plain"]["losses"], results["shared_prefix"]["losses"]))
+    difference = max(abs(a - b) for a, b in zip(results["old"]["losses"], results["new"]["losses"]))
     # bf16 rounds the two computation orders differently; in float32 the two steps agree to rounding.
-    fp32 = [step(model, ChatNTDataCollator(processor, share_prefix=share)(batches[0]), bf16=False)[1] for share in (False, True)]
+    fp32 = [
+        step(model, ChatNTDataCollator(processor, share_prefix=name == "new")(batches[0]), name, bf16=False)[1]
+        for name in ("old", "new")
+    ]
     padded = collator(batches[0])
     print(f"first batch: {int(padded['attention_mask'].sum())} real tokens in {padded['attention_mask'].numel()} positions")
-    print(f"conversations_per_s_plain: {rate['plain']:.2f}")
-    print(f"conversations_per_s_shared_prefix: {rate['shared_prefix']:.2f}")
-    print(f"speedup: {rate['shared_prefix'] / rate['plain']:.2f}")
+    print(f"conversations_per_s_old: {rate['old']:.2f}")
+    print(f"conversations_per_s_new: {rate['new']:.2f}")
+    print(f"speedup: {rate['new'] / rate['old']:.2f}")
     print(f"max_loss_difference: {difference:.2e}")
     print(f"loss_difference_fp32: {abs(fp32[0] - fp32[1]):.2e}")
 

@@ -299,3 +299,19 @@ def test_a_shared_prefix_is_refused_where_it_would_change_the_result(make_model,
     with pytest.raises(ValueError, match="needs a frozen decoder"):
         model(**batch, shared_prefix_length=1)
     assert shared_prefix_length(batch["input_ids"][:1], batch["labels"][:1], processor.dna_token_id) == 0
+
+
+def test_the_answer_loss_is_the_models_loss_with_the_lm_head_only_where_answers_are(make_model, make_processor):
+    from chatnt.training.chatnt_sft import answer_loss
+
+    processor = make_processor()
+    batch = ChatNTDataCollator(processor, share_prefix=True)(instruction_rows(6))
+    model = make_model()
+    full = model(**{key: value for key, value in batch.items() if key != "shared_prefix_length"}).loss
+    loss, counts = answer_loss(model, batch)
+    torch.testing.assert_close(loss, full, rtol=1e-5, atol=1e-6)
+    assert int(counts["tokens"]) == int((batch["labels"][:, 1:] != -100).sum())
+    assert 0 <= int(counts["correct"]) <= int(counts["tokens"])
+    # Over an accumulated step, the sum over the step's token count, as TRL divides it.
+    summed, _ = answer_loss(model, batch, num_items_in_batch=2 * counts["tokens"])
+    torch.testing.assert_close(summed, full / 2, rtol=1e-5, atol=1e-6)

@@ -998,6 +998,9 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         r"""
         labels: token ids aligned with ``input_ids`` (the shift happens inside the loss); -100 marks
             positions without loss (prompt, placeholders, padding).
+        logits_to_keep: as in transformers: the last N positions, or a 1-D tensor of positions. With positions and
+            ``labels``, the loss covers the labels that follow them (the training loss with the LM head only where
+            the answers are: see ``chatnt.training.chatnt_sft.answer_loss``).
         prompt_input_ids: the whole prompt when ``cache`` holds its prefix (see [`ChatNTModel`]).
         """
         if labels is not None and english_attention_mask is None and input_ids is not None:
@@ -1021,7 +1024,13 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden_states[:, slice_indices, :])
         loss = None
-        if labels is not None:
+        if labels is not None and isinstance(logits_to_keep, torch.Tensor):
+            # Logits at chosen positions only: each predicts the label one position on.
+            shift_labels = labels[:, logits_to_keep + 1]
+            loss = self.loss_function(
+                logits=logits, labels=None, shift_labels=shift_labels, vocab_size=self.config.text_config.vocab_size
+            )
+        elif labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size)
         return CausalLMOutputWithPast(
             loss=loss,
