@@ -1,5 +1,6 @@
 """Tiny models and tokenizers (hidden 32, 2 layers) so that every ChatNT test runs in seconds on a CPU."""
 
+import importlib.metadata
 import os
 import random
 import shutil
@@ -90,3 +91,29 @@ def publish_to_hub_cache(folder, repo_id: str, revision: str = "0123456789abcdef
     (repository / "refs").mkdir(parents=True, exist_ok=True)
     (repository / "refs" / "main").write_text(revision)
     return repo_id
+
+
+def fresh_process_env(home) -> dict[str, str]:
+    """The environment of a fresh, offline Python process with its own home: only PATH comes along, plus the test
+    run's chatnt cache (the SmolLM2 build, made once per run) and transformers' USE_HUB_KERNELS switch (set where
+    the kernels package that transformers 5.25 asks for cannot be installed)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "HF_MODULES_CACHE": str(Path(home) / "modules"),
+        "OMP_NUM_THREADS": "1",
+        **{key: os.environ[key] for key in ("CHATNT_CACHE", "USE_HUB_KERNELS") if key in os.environ},
+    }
+
+
+def hide_distribution(monkeypatch, name: str) -> None:
+    """Make the installed distribution ``name`` look uninstalled to importlib.metadata."""
+    real = importlib.metadata.distribution
+
+    def distribution(wanted):
+        if wanted == name:
+            raise importlib.metadata.PackageNotFoundError(wanted)
+        return real(wanted)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)

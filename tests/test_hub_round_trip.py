@@ -1,7 +1,6 @@
 """Remote code, plugin and pipeline: ChatNT the way Hugging Face users load it."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +9,7 @@ import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
 from chatnt.perplexity_classifier import PlattCalibrator
-from helpers import random_dna
+from helpers import fresh_process_env, random_dna
 from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
 SEQUENCE = "ACGTACGTAAGGCTTTGACAATCG"
@@ -86,16 +85,7 @@ def test_fresh_process_without_chatnt_loads_with_trust_remote_code(tmp_path, sav
     torch.save({"logits": model(**inputs).logits, "hidden": model.model(**inputs).last_hidden_state}, reference)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "HF_HUB_OFFLINE": "1",
-        "HF_MODULES_CACHE": str(tmp_path / "modules"),
-        "OMP_NUM_THREADS": "1",
-        # transformers' own switch, when the caller set it (USE_HUB_KERNELS=NO where the kernels package
-        # transformers 5.25 asks for cannot be installed), carries over.
-        **{key: os.environ[key] for key in ("USE_HUB_KERNELS",) if key in os.environ},
-    }
+    env = fresh_process_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(directory), str(tmp_path / "resaved"), str(reference)],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,

