@@ -10,11 +10,13 @@ Steps compared (forward + backward, no optimizer update, so both see the same we
       log-probabilities and entropies in chunks).
   (b) new: ``ChatNTSFTTrainer``'s step (``chatnt.training.chatnt_sft.answer_loss``): each batch's common start (the
       system message) through the frozen decoder once, without gradient (``ChatNTDataCollator(share_prefix=True)``),
-      and the LM head only at the positions that predict an answer token.
+      and the LM head only at the positions that predict an answer token. Also with the same rows regrouped into
+      batches of similar lengths (the recipe's ``train_sampling_strategy="group_by_length"``).
 
     python benchmarks/sft_throughput.py [--batches 6] [--batch_size 8] [--threads 2]
 
-Ends with ``conversations_per_s_old``, ``conversations_per_s_new``, ``speedup``,
+Ends with ``conversations_per_s_old``, ``conversations_per_s_new``, ``conversations_per_s_new_length_grouped``,
+``speedup``, ``speedup_length_grouped``,
 ``max_loss_difference`` (bf16, over the batches) and ``loss_difference_fp32`` (the first batch in float32) lines.
 """
 
@@ -82,6 +84,13 @@ def main() -> None:
         prefix = collator(batches[0]).get("shared_prefix_length", 0)
         print(f"{name}: {statistics.median(timings):.2f} s per batch of {args.batch_size} (median of {len(batches)}), "
               f"shared prefix {prefix} tokens of {collator(batches[0])['input_ids'].shape[1]}", flush=True)
+    # The same rows in batches of similar lengths, as the recipe's length-grouped sampler forms them.
+    collator = ChatNTDataCollator(processor, share_prefix=True)
+    by_length = sorted(rows, key=collator.row_length)
+    grouped = [by_length[i : i + args.batch_size] for i in range(0, len(by_length), args.batch_size)]
+    timings, _ = zip(*(step(model, collator(batch), "new") for batch in grouped))
+    results["new_grouped"] = {"seconds": list(timings)}
+    print(f"new, length-grouped: {statistics.median(timings):.2f} s per batch of {args.batch_size}", flush=True)
     rate = {name: args.batch_size * len(batches) / sum(result["seconds"]) for name, result in results.items()}
     difference = max(abs(a - b) for a, b in zip(results["old"]["losses"], results["new"]["losses"]))
     # bf16 rounds the two computation orders differently; in float32 the two steps agree to rounding.
@@ -93,7 +102,9 @@ def main() -> None:
     print(f"first batch: {int(padded['attention_mask'].sum())} real tokens in {padded['attention_mask'].numel()} positions")
     print(f"conversations_per_s_old: {rate['old']:.2f}")
     print(f"conversations_per_s_new: {rate['new']:.2f}")
+    print(f"conversations_per_s_new_length_grouped: {rate['new_grouped']:.2f}")
     print(f"speedup: {rate['new'] / rate['old']:.2f}")
+    print(f"speedup_length_grouped: {rate['new_grouped'] / rate['old']:.2f}")
     print(f"max_loss_difference: {difference:.2e}")
     print(f"loss_difference_fp32: {abs(fp32[0] - fp32[1]):.2e}")
 

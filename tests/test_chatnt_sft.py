@@ -163,7 +163,10 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path, mo
                         lambda self, *args, **kwargs: shared_runs.append(args[-1]) or run_shared(self, *args, **kwargs))
     trainer = train_chatnt(model, processor, Dataset.from_list(instruction_rows(12)), eval_rows, script_args, config)
     assert trainer.state.global_step == 10
-    assert len(shared_runs) >= 10  # every training step ran the system message once for its batch (TRL's fused head)
+    assert len(shared_runs) >= 10  # every training step ran the system message once for its batch
+    # The mini preset groups rows of similar token counts into batches: the sampler reads them from "length".
+    lengths = trainer.train_dataset["length"]
+    assert lengths[0] == ChatNTDataCollator(processor).row_length(trainer.train_dataset[0]) > 0
     after = weights(model)
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert any(name.startswith("model.dna_encoder.") for name in changed)

@@ -67,6 +67,12 @@ class ChatNTDataCollator:
         self.replace_unknown_with_n = replace_unknown_with_n
         self.share_prefix = share_prefix
 
+    def row_length(self, row: dict) -> int:
+        """How many tokens ``row`` becomes (DNA placeholders included): what length-grouped sampling sorts by."""
+        encoded = self.processor([row["messages"]], [row_sequences(row)], replace_unknown_with_n=self.replace_unknown_with_n,
+                                 return_tensors="pt")
+        return int(encoded["input_ids"].shape[1])
+
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         for row in rows:
             turns = sum(message["role"] == "assistant" for message in row["messages"])

@@ -96,6 +96,8 @@ PRESETS = {
             # elsewhere; activation checkpointing does not pay for a 135M decoder.
             "bf16": True,
             "activation_checkpointing": False,
+            # Rows of similar lengths in a batch (within shuffled groups of 50 batches): less padding to compute.
+            "train_sampling_strategy": "group_by_length",
         },
     },
     "paper": {
@@ -308,6 +310,12 @@ class ChatNTSFTTrainer(SFTTrainer):
         return loss
 
 
+def _with_lengths(rows: Dataset, collator: ChatNTDataCollator, column: str) -> Dataset:
+    if column in rows.column_names:
+        return rows
+    return rows.add_column(column, [collator.row_length(row) for row in rows])
+
+
 def build_sft_trainer(
     model,
     processor,
@@ -325,12 +333,21 @@ def build_sft_trainer(
     exact match of generated answers (:class:`ExactMatchCallback`). ``share_prefix`` (only for a decoder that
     stays frozen) runs each batch's common start, the system message, once (see ``ChatNTDataCollator``).
     """
+    collator = ChatNTDataCollator(processor, max_length=config.max_length, share_prefix=share_prefix)
+    eval_dataset = Dataset.from_list(eval_rows) if eval_rows else None
+    if config.train_sampling_strategy == "group_by_length":
+        # Batches of similar lengths carry less padding through the decoder (27% of a mini batch otherwise); the
+        # sampler reads each row's token count from the length column (eval batches are grouped too).
+        train_rows, eval_dataset = (
+            _with_lengths(rows, collator, config.length_column_name) if rows is not None else None
+            for rows in (train_rows, eval_dataset)
+        )
     trainer = ChatNTSFTTrainer(
         model=model,
         args=config,
         train_dataset=train_rows,
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=ChatNTDataCollator(processor, max_length=config.max_length, share_prefix=share_prefix),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
         processing_class=processor.tokenizer,
         peft_config=peft_config,
     )
