@@ -5,7 +5,9 @@ The model is assembled from a pre-trained NT v2 encoder and a pre-trained causal
 dataset (``task``, ``messages``, ``sequences``, ``split``, ``answers``; see
 :mod:`chatnt.training.chatnt_collator`) are tokenized at batch time by :class:`ChatNTDataCollator`, with
 the loss on the assistant answers and their end-of-turn token only; TRL's own dataset preparation is
-skipped since it would drop the DNA. At every evaluation (``--eval_steps``, and once at the end) a fixed
+skipped since it would drop the DNA. :class:`ChatNTSFTTrainer` computes the loss with the LM head only where the
+answers are, and, while the decoder stays frozen, runs each batch's shared system message through it once (4x
+cheaper steps on the CPU: ``benchmarks/sft_throughput.py``). At every evaluation (``--eval_steps``, and once at the end) a fixed
 held-out subset is scored twice: the loss on its answers, and, through :class:`ExactMatchCallback`,
 per-task exact-match accuracy of generated answers.
 
@@ -30,9 +32,9 @@ Presets (any flag overrides them):
 
 * ``mini``: our NT v2 mini encoder + English-aware Perceiver (1 layer, 32 latents, 64-wide English table)
   + SmolLM2-135M-Instruct (built offline, see :mod:`chatnt.offline_models`); bf16 autocast, no
-  activation checkpointing. The shipped run took ~20 s per step of 8 conversations on one CPU thread
-  (another job on the second core): the frozen decoder's forward and backward (for the gradient of its
-  inputs) dominate, so prompts are kept short.
+  activation checkpointing, length-grouped batches. The shipped run (before the cheaper step) took ~20 s per
+  step of 8 conversations on one CPU thread (another job on the second core): the frozen decoder's forward and
+  backward (for the gradient of its inputs) dominate, so prompts are kept short.
 * ``paper``: the published setting, for GPUs (documented, not run here): NT v2 500M multi-species +
   English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.3, lr 3e-5, 256 conversations per
   optimizer step (8 GPUs x 8 x 4 accumulation), gradient clipping 1, bf16, activation checkpointing.
