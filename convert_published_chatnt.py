@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import safetensors
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -107,12 +108,13 @@ class PublishedParameters:
         self.skipped = skipped  # arrays in the file that are not parameters (no `::` in the name)
         self.taken: set[str] = set()
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.shapes
-
-    def take(self, name: str) -> torch.Tensor:
+    def shape(self, name: str) -> tuple[int, ...]:
         if name not in self.shapes:
             raise ConversionError(f"the source has no parameter {name!r}, which the published ChatNT has")
+        return self.shapes[name]
+
+    def take(self, name: str) -> torch.Tensor:
+        self.shape(name)
         self.taken.add(name)
         return self.read(name)
 
@@ -142,7 +144,7 @@ def read_published_parameters(path: str | os.PathLike, unpickle_joblib: bool = F
 
     Raises:
         ConversionError: a joblib file without ``unpickle_joblib`` (refused before the file is opened), another
-            suffix, or a file holding no parameter.
+            suffix, a file that cannot be read as its suffix says, or a file holding no parameter.
     """
     path = Path(path)
     if not path.is_file():
@@ -155,10 +157,11 @@ def read_published_parameters(path: str | os.PathLike, unpickle_joblib: bool = F
                 "trust its source: pass --unpickle-joblib (unpickle_joblib=True), or give an .npz/.safetensors export."
             )
         source = _joblib_source(path)
-    elif suffix == ".npz":
-        source = _npz_source(path)
-    elif suffix == ".safetensors":
-        source = _safetensors_source(path)
+    elif suffix in (".npz", ".safetensors"):
+        try:
+            source = _npz_source(path) if suffix == ".npz" else _safetensors_source(path)
+        except (OSError, ValueError, zipfile.BadZipFile, safetensors.SafetensorError) as error:
+            raise ConversionError(f"{path} cannot be read as {suffix[1:]} ({error}): is the download complete?") from None
     else:
         raise ConversionError(f"{path}: expected an .npz, .safetensors or (with --unpickle-joblib) .joblib file.")
     if not source.shapes:
@@ -213,12 +216,7 @@ def _joblib_source(path: Path) -> PublishedParameters:
 
 def published_config(params: PublishedParameters, sizes: PublishedChatNTSizes):
     """The :class:`ChatNTConfig` of the published model whose parameters these are."""
-
-    def shape(name):
-        if name not in params:
-            raise ConversionError(f"the source has no parameter {name!r}, which the published ChatNT has")
-        return params.shapes[name]
-
+    shape = params.shape
     vocab, hidden = shape(f"{DECODER}/~/token_embed::embeddings")
     if hidden % sizes.decoder_heads:
         raise ConversionError(f"decoder width {hidden} is not divisible by --decoder-heads {sizes.decoder_heads}")

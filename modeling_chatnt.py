@@ -571,8 +571,8 @@ class ChatNTModel(ChatNTPreTrainedModel):
 
     def _forward_shared_prefix(self, input_ids, inputs_embeds, attention_mask, cache, length: int, **kwargs):
         batch = inputs_embeds.shape[0]
-        if cache is not None:
-            raise ValueError("shared_prefix_length builds its own cache: pass no cache with it.")
+        if cache is not None or input_ids is None:
+            raise ValueError("shared_prefix_length needs input_ids and builds its own cache: pass input_ids, no cache.")
         if any(parameter.requires_grad for parameter in self.language_model.parameters()):
             raise ValueError("shared_prefix_length needs a frozen decoder: the shared start runs without gradient.")
         shared = input_ids[:, :length]

@@ -30,7 +30,6 @@ from scipy import sparse
 from .metrics import score_task
 
 K_MAX = 6
-BASELINES = ("majority", "kmer")
 # Every k-mer of length 1..K_MAX over ACGT, in a fixed order: one feature column each.
 _KMER_INDEX = {
     "".join(kmer): index

@@ -142,6 +142,16 @@ def test_a_missing_parameter_is_an_error_naming_it(tmp_path, fixture):
         convert(tmp_path / "missing.npz", tmp_path / "out", sizes=TINY)
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_a_damaged_source_file_is_a_one_line_error(tmp_path, capsys, suffix):
+    damaged = tmp_path / f"params{suffix}"
+    damaged.write_bytes(b"not what the suffix says")
+    assert main(["--params", str(damaged), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "cannot be read" in error and "\n" not in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_wrong_shape_is_an_error_naming_the_weight(tmp_path, fixture):
     arrays = _fixture_parameters(fixture)
     key = "param::multi_modal_perceiver_resampler_projection/multi_modal_perceiver_resampler/multi_modal_perceiver_layer_1/~/fc2::b"
