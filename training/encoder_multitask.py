@@ -272,7 +272,7 @@ def warm_up(args: WarmupArguments, training_args: TrainingArguments) -> dict:
         data_collator=Collator(tokenizer.pad_token_id),
         compute_metrics=compute_metrics,
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trained = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     scores = {split: trainer.evaluate(rows, metric_key_prefix=split) for split, rows in held_out.items()}
     output = Path(training_args.output_dir)
     # Dropout was for the warm-up only: the saved encoder is configured as it will be used.
@@ -285,6 +285,7 @@ def warm_up(args: WarmupArguments, training_args: TrainingArguments) -> dict:
     }
     result["steps"] = trainer.state.global_step
     result["draws"] = args.draws
+    result["train_runtime_s"] = round(trained.metrics["train_runtime"])
     (output / "scores.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
