@@ -407,6 +407,7 @@ def train_chatnt(
     adopt_training_system_message(processor, train_rows)
     if trainer.accelerator.is_main_process:
         save_chatnt(trainer.accelerator.unwrap_model(trainer.model), processor, config.output_dir)
+    trainer.save_state()  # trainer_state.json with the whole run's log, its runtime included (for the model card)
     return trainer
 
 

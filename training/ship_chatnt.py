@@ -51,16 +51,20 @@ def export(run: str, out: str, tasks: list[str]) -> Path:
 
 
 def _training_facts(run: Path) -> dict:
-    """Steps, batch size and the last logged training loss from the run's newest Trainer checkpoint."""
-    state = newest_checkpoint_state(run)
+    """Steps, batch size, first and last logged training loss and the runtime, from the run's final Trainer state
+    (``trainer_state.json``, written when the run ends) or else its newest checkpoint."""
+    final = run / "trainer_state.json"
+    state = json.loads(final.read_text()) if final.is_file() else newest_checkpoint_state(run)
     if state is None:
         return {}
     losses = [loss for _, loss in logged_losses(state)]
+    runtime = next((entry["train_runtime"] for entry in state["log_history"] if "train_runtime" in entry), None)
     return {
         "steps": state["global_step"],
         "batch_size": state.get("train_batch_size"),
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
+        "runtime_s": runtime,
     }
 
 
@@ -89,6 +93,26 @@ def calibration_section(calibration_dir: str, out: str) -> str:
         + "\n\n```bash\npython -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini "
         "--output_dir runs/calibrate-chatnt-mini --train_per_task 30 --test_per_task 40 --bf16 --save_to_model\n```\n\n"
         "![reliability diagram](plots/confidence/reliability.png)"
+    )
+
+
+def warmup_section(warmup_dir: str, baselines: str) -> str:
+    """The card's stage-1 section from an ``encoder_multitask`` run: its command facts and each head's scores beside
+    the k-mer baseline on the same (all) TEST records (``python -m chatnt.evaluation.baselines``'s JSON)."""
+    scores = json.loads((Path(warmup_dir) / "scores.json").read_text())
+    kmer = json.loads(Path(baselines).read_text())
+    rows = "\n".join(
+        f"| {task} | {get_task(task).metric} | {scores['validation'][task]:.3f} | {value:.3f} | "
+        f"{kmer[task]['kmer']['value']:.3f} | {kmer[task]['n_test']} |"
+        for task, value in scores["test"].items()
+    )
+    minutes = scores.get("train_runtime_s", float("nan")) / 60
+    return (
+        f"{scores['steps']} steps, {scores['draws']} records drawn (square-root task mixing), {minutes:.0f} minutes on "
+        "the 2-core CPU. The encoder, mean-pooled, with one linear head per task; the heads are discarded. Each head's "
+        "score on the validation tenth of TRAIN (chosen by id hash, used to pick the recipe) and on every TEST record, "
+        "beside the k-mer baseline (fitted on all of TRAIN) on the same TEST records:\n\n"
+        "| task | metric | head, validation | head, TEST | k-mer, TEST | TEST records |\n|---|---|---|---|---|---|\n" + rows
     )
 
 
