@@ -23,8 +23,13 @@ $(VENV)/.installed: setup.py $(LOCK) tools/build_venv.sh
 test: setup
 	@$(BIN)/python -m pytest -q tests
 
+# Real TEST records (two per rRNA type, picked by id hash, never by answers), asked in a held-out phrasing.
+DEMO := runs/demo
 demo: setup
-	@$(BIN)/chatnt ask "These are human sequences. Is it true that @promoter_candidate is a promoter? Answer yes or no." --fasta spaces/example.fa
+	@$(BIN)/python -m chatnt.training.demo_records write --task rrna_type --per_label 2 --out $(DEMO)/records.fa
+	@$(BIN)/chatnt predict --fasta $(DEMO)/records.fa --question "Assign the rRNA sequence @seq to one of 16S, 18S, 23S/28S." \
+		--task rrna_type --out $(DEMO)/answers.tsv --overwrite --no-progress
+	@$(BIN)/python -m chatnt.training.demo_records show --records $(DEMO)/records.fa --answers $(DEMO)/answers.tsv
 
 # The lock pins setup.py's direct requirements at their lower bounds (so `make test` tests those bounds) and
 # everything else at the newest release that fits. Raise a bound in setup.py, then run this.
