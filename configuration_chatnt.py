@@ -9,10 +9,6 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
 PROJECTOR_TYPES = ("english_aware_perceiver", "perceiver", "linear")
-# "published": the resampler layer of the published ChatNT. "stream_norm": the layer this project used before
-# it reproduced the published one (streams and latents LayerNorm'ed before keys/values, the English attention
-# reading the latents the DNA attention updated); kept only so that checkpoints trained with it still load.
-PERCEIVER_LAYERS = ("published", "stream_norm")
 
 # Written into every saved config.json: the remote-code entry points, and the text-generation pipeline
 # that carries DNA (stock TextGenerationPipeline cannot), so that
@@ -62,8 +58,6 @@ class ChatNTConfig(PreTrainedConfig):
         projector_num_heads: attention heads of the Perceiver; default: the decoder's head count.
         projector_intermediate_size: width of the Perceiver's GELU MLP; default: the decoder's FFN width.
         projector_layer_norm_eps: epsilon of the Perceiver's LayerNorms.
-        perceiver_layer: ``"published"`` (the published ChatNT layer, see ``ChatNTPerceiverLayer``) or
-            ``"stream_norm"`` (this project's earlier layer, which older checkpoints were trained with).
         english_vocab_size: rows of the Perceiver's own English token embedding table; default: the
             decoder's vocabulary size (it embeds the decoder tokenizer's ids).
         english_embedding_size: width of that table. Default (None): the decoder width, as published.
@@ -118,7 +112,6 @@ class ChatNTConfig(PreTrainedConfig):
     projector_num_heads: int | None = None
     projector_intermediate_size: int | None = None
     projector_layer_norm_eps: float = 1e-5
-    perceiver_layer: str = "published"
     english_vocab_size: int | None = None
     english_embedding_size: int | None = None
     dna_token: str = "<DNA>"
@@ -135,6 +128,13 @@ class ChatNTConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        # Checkpoints of 2026-11/12 name their Perceiver layer; only the published one is implemented now.
+        layer = kwargs.pop("perceiver_layer", "published")
+        if layer != "published":
+            raise ValueError(
+                f"This checkpoint's Perceiver layer is {layer!r}, a layer of this project's checkpoints before "
+                "2026-12-05 that chatnt no longer implements; retrain it with python -m chatnt.training.chatnt_sft."
+            )
         # The NT config is not in transformers' registry when loaded as remote code, so both sub-configs
         # are resolved here before the generic sub-config handling sees them.
         if self.dna_config is None:
@@ -154,8 +154,6 @@ class ChatNTConfig(PreTrainedConfig):
 
         if self.projector_type not in PROJECTOR_TYPES:
             raise ValueError(f"projector_type must be one of {PROJECTOR_TYPES}, got {self.projector_type!r}.")
-        if self.perceiver_layer not in PERCEIVER_LAYERS:
-            raise ValueError(f"perceiver_layer must be one of {PERCEIVER_LAYERS}, got {self.perceiver_layer!r}.")
         if self.keep_dna_token and self.projector_type == "linear":
             raise ValueError("keep_dna_token needs a Perceiver projection (K vectors per sequence), not 'linear'.")
         text = self.text_config
@@ -204,4 +202,4 @@ class ChatNTConfig(PreTrainedConfig):
 
 ChatNTConfig.register_for_auto_class()
 
-__all__ = ["ChatNTConfig", "PERCEIVER_LAYERS", "PROJECTOR_TYPES"]
+__all__ = ["ChatNTConfig", "PROJECTOR_TYPES"]

@@ -257,7 +257,6 @@ def published_config(params: PublishedParameters, sizes: PublishedChatNTSizes):
         dna_config=dna_config,
         text_config=text_config,
         projector_type="english_aware_perceiver",
-        perceiver_layer="published",
         num_latents=num_latents,
         projector_num_layers=params.count(f"{RESAMPLER}/multi_modal_perceiver_layer_{{}}"),
         projector_num_heads=sizes.perceiver_heads,

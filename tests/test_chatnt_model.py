@@ -184,3 +184,10 @@ def test_narrow_english_table_keeps_the_perceiver_english_aware(make_model, make
     for question in ("Is <DNA> a promoter?", "Is <DNA> a splice site?"):
         narrow(**processor(question, [random_dna(40)]))
     assert not torch.allclose(captured[0], captured[1])  # the DNA's vectors depend on the question
+
+
+def test_a_checkpoint_of_the_removed_perceiver_layer_is_refused_in_one_line(text_tokenizer):
+    config = tiny_chatnt_config(text_tokenizer).to_dict()
+    with pytest.raises(ValueError, match="'stream_norm'.*retrain it"):
+        ChatNTConfig(**{**config, "perceiver_layer": "stream_norm"})
+    assert ChatNTConfig(**{**config, "perceiver_layer": "published"}).num_latents == config["num_latents"]

@@ -32,9 +32,11 @@ Presets (any flag overrides them):
 
 * ``mini``: our NT v2 mini encoder + English-aware Perceiver (1 layer, 32 latents, 64-wide English table)
   + SmolLM2-135M-Instruct (built offline, see :mod:`chatnt.offline_models`); bf16 autocast, no
-  activation checkpointing, length-grouped batches. The shipped run (before the cheaper step) took ~20 s per
-  step of 8 conversations on one CPU thread (another job on the second core): the frozen decoder's forward and
-  backward (for the gradient of its inputs) dominate, so prompts are kept short.
+  activation checkpointing, length-grouped batches. The frozen decoder's forward and backward (for the gradient
+  of its inputs) dominate a step, so prompts are kept short. chatnt-mini itself is trained in two stages: its
+  encoder first learns the tasks (:mod:`chatnt.training.encoder_multitask`), then this recipe runs with
+  ``--encoder <that run> --train_dna_encoder False --num_latents 8`` (1.7 s per step of 8 conversations on the
+  2-core CPU; its model card has the commands).
 * ``paper``: the published setting, for GPUs (documented, not run here): NT v2 500M multi-species +
   English-aware Perceiver (3 layers, 64 latents) + Vicuna-7B v1.3, lr 3e-5, 256 conversations per
   optimizer step (8 GPUs x 8 x 4 accumulation), gradient clipping 1, bf16, activation checkpointing.

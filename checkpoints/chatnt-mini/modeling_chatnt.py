@@ -145,17 +145,15 @@ def _refuse_pickle_loading(kwargs: dict) -> None:
 class ChatNTPerceiverCrossAttention(nn.Module):
     """Latents attend to ``[stream; latents]`` (Flamingo style), queries pre-LayerNorm'ed, with a residual.
 
-    Published layer (``stream_norm=False``): keys and values are the stream as it is and the latents as they
-    entered the resampler layer. With ``stream_norm=True`` (this project's earlier layer) both are
-    LayerNorm'ed first, and the latents are the ones being updated.
+    As in the published layer, keys and values are the stream as it is and the latents as they entered the
+    resampler layer.
     """
 
-    def __init__(self, hidden_size: int, num_heads: int, eps: float, stream_norm: bool = False):
+    def __init__(self, hidden_size: int, num_heads: int, eps: float):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = hidden_size // num_heads
         self.latents_norm = nn.LayerNorm(hidden_size, eps=eps)
-        self.stream_norm = nn.LayerNorm(hidden_size, eps=eps) if stream_norm else None
         self.q_proj = nn.Linear(hidden_size, hidden_size)
         self.k_proj = nn.Linear(hidden_size, hidden_size)
         self.v_proj = nn.Linear(hidden_size, hidden_size)
@@ -166,10 +164,7 @@ class ChatNTPerceiverCrossAttention(nn.Module):
     ) -> torch.Tensor:
         batch, num_latents, hidden = latents.shape
         queries = self.latents_norm(latents)
-        if self.stream_norm is None:
-            keys_values = torch.cat([stream, layer_input], dim=1)
-        else:
-            keys_values = torch.cat([self.stream_norm(stream), queries], dim=1)
+        keys_values = torch.cat([stream, layer_input], dim=1)
         # Padding of the stream is masked; the latents themselves are always visible. A boolean mask
         # keeps this exact in fp16/bf16.
         mask = torch.cat([stream_mask.bool(), stream_mask.new_ones(batch, num_latents, dtype=torch.bool)], dim=1)
@@ -205,11 +200,8 @@ class ChatNTPerceiverLayer(nn.Module):
     def __init__(self, config: ChatNTConfig, english_aware: bool):
         super().__init__()
         hidden, heads, eps = config.text_config.hidden_size, config.projector_num_heads, config.projector_layer_norm_eps
-        stream_norm = config.perceiver_layer == "stream_norm"
-        self.dna_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps, stream_norm)
-        self.english_attention = (
-            ChatNTPerceiverCrossAttention(hidden, heads, eps, stream_norm) if english_aware else None
-        )
+        self.dna_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps)
+        self.english_attention = ChatNTPerceiverCrossAttention(hidden, heads, eps) if english_aware else None
         self.mlp = ChatNTPerceiverMLP(hidden, config.projector_intermediate_size, eps)
 
     def forward(self, latents, dna_states, dna_mask, english_states=None, english_mask=None):
