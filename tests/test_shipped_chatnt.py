@@ -50,3 +50,24 @@ def test_shipped_checkpoint_carries_the_current_remote_code():
     assert {path.name for path in copies} >= {"modeling_chatnt.py", "perplexity_classifier.py", "processing_chatnt.py"}
     stale = [str(path.relative_to(SHIPPED)) for path in copies if path.read_text() != (REPO_ROOT / path.name).read_text()]
     assert not stale, f"refresh these copies from the repository root: {stale}"
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_names_rrna_types_from_the_dna_in_its_training_wording(smollm2_cache):
+    """What `make demo` shows, on more records: in a training phrasing the answer follows the DNA (chance is 1/3).
+    In held-out phrasings it does not yet (README, ChatNT-mini); this pins what the shipped model can do."""
+    from chatnt.training.demo_records import pick_records
+
+    model = ChatNTForConditionalGeneration.from_pretrained(SHIPPED)
+    processor = ChatNTProcessor.from_pretrained(SHIPPED)
+    records = pick_records("rrna_type", per_label=4)
+    correct = 0
+    for record in records:
+        inputs = processor("Which ribosomal RNA gene is @seq from? Answer with one of: 16S, 18S, 23S/28S.",
+                           {"seq": record["sequence"]}, return_tensors="pt")
+        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+        answer = processor.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        correct += normalize_answer("rrna_type", answer, record["label"]) == record["label"]
+    # 8 of 12 measured (float32, greedy); 7 leaves room for another CPU's rounding and is still far above the 4
+    # that answering at chance gives.
+    assert correct >= 7, f"{correct} of {len(records)}"
