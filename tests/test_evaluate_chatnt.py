@@ -85,6 +85,23 @@ def test_held_out_questions_are_single_held_out_phrasings_without_system_message
     assert held_out_questions(["core_promoter"], max_per_task=5) == rows[:5]  # seeded
 
 
+def test_the_training_phrasing_diagnostic_asks_the_same_test_records_in_the_training_templates():
+    import re
+
+    def pattern(template):  # a template's fixed words, with any text where its fields go
+        return re.compile(".*".join(re.escape(part) for part in re.split(r"\{\w+\}", template)) + "$")
+
+    held_out = held_out_questions(["rrna_type"], max_per_task=8)
+    training = held_out_questions(["rrna_type"], max_per_task=8, phrasings="training")
+    assert [row["sequences"] for row in training] == [row["sequences"] for row in held_out]
+    assert [row["answers"] for row in training] == [row["answers"] for row in held_out]
+    for rows, pool in ((training, "train"), (held_out, "test")):
+        templates = [pattern(t) for t in PHRASINGS["rrna_type"].questions[pool]]
+        assert all(any(t.match(row["messages"][0]["content"]) for t in templates) for row in rows)
+    with pytest.raises(ValueError, match="phrasings must be one of"):
+        held_out_questions(["rrna_type"], max_per_task=2, phrasings="test")
+
+
 def test_model_card_carries_the_scores_as_hub_metadata(tmp_path):
     summary = summarize(predictions("core_promoter", [("promoter", "promoter"), ("Non-promoter", "Non-promoter")]))
     card = build_model_card("chatnt-test", summary, base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"],

@@ -33,13 +33,16 @@ from chatnt.training.chatnt_generation_eval import generate_answers
 from chatnt.training.genomic_tasks import TASKS, get_task, load_task
 from chatnt.training.instruction_data import (
     NO_LABELS,
+    PHRASINGS,
     InstructionConfig,
+    TaskPhrasing,
     build_task_rows,
     normalize_answer,
 )
 from tqdm.auto import tqdm
 
 DNAHL_GUE_TASKS = ("core_promoter", "promoter_300", "tf_binding", "splice_site")
+PHRASING_POOLS = ("held_out", "training")
 
 
 def held_out_questions(
@@ -48,16 +51,26 @@ def held_out_questions(
     max_per_task: int | None = None,
     seed: int = 0,
     uncapped: tuple[str, ...] = (),
+    phrasings: str = "held_out",
 ) -> list[dict]:
     """One single-turn row per test record (at most ``max_per_task`` per task, seeded, except for the
-    ``uncapped`` tasks), without a system message: the model's processor adds the one it was trained with."""
+    ``uncapped`` tasks), without a system message: the model's processor adds the one it was trained with.
+
+    ``phrasings="training"`` asks the same records in the TRAINING question templates instead of the held-out
+    ones: a diagnostic of how much of a model's score depends on the wording it was tuned with."""
+    if phrasings not in PHRASING_POOLS:
+        raise ValueError(f"phrasings must be one of {PHRASING_POOLS}, got {phrasings!r}")
     config = InstructionConfig(seed=seed, plain_test=True, system_message=None)
     rows = []
     for task in tasks:
         data = load_task(task, data_dir=data_dir, seed=seed, split="test")
         if max_per_task is not None and data.num_rows > max_per_task and task not in uncapped:
             data = data.shuffle(seed=seed).select(range(max_per_task))
-        rows += build_task_rows(task, data, config).to_list()
+        wording = PHRASINGS[task]
+        if phrasings == "training":
+            wording = TaskPhrasing({"train": wording.questions["train"], "test": wording.questions["train"]},
+                                   wording.predicates)
+        rows += build_task_rows(task, data, config, phrasing=wording).to_list()
     return rows
 
 
@@ -181,11 +194,12 @@ def evaluate_model(
     seed: int = 0,
     uncapped: tuple[str, ...] = (),
     bf16: bool = False,
+    phrasings: str = "held_out",
 ) -> dict:
     """Answer every task's test questions, write predictions, metrics and a Markdown table; return the summary."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows = held_out_questions(tasks, data_dir, max_per_task, seed, uncapped)
+    rows = held_out_questions(tasks, data_dir, max_per_task, seed, uncapped, phrasings)
     predictions = answer_rows(model, processor, rows, batch_size, bf16=bf16)
     return _write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
 
@@ -232,6 +246,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true", help="Generate under bfloat16 autocast.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--phrasings", choices=PHRASING_POOLS, default="held_out",
+        help="held_out (the evaluation): question templates never trained on; training: the same records asked in "
+        "the training templates (a diagnostic of how much a score depends on the tuned wording).",
+    )
+    parser.add_argument(
         "--baselines_only", action="store_true",
         help="No model: score the majority-class and k-mer baselines on the records an evaluation with the same "
         "--tasks/--max_per_task/--uncapped/--seed would ask about, into --output_dir/baselines.json.",
@@ -265,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         processor = ChatNTProcessor.from_pretrained(args.model)
         summary = evaluate_model(
             model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,
-            tuple(args.uncapped), args.bf16,
+            tuple(args.uncapped), args.bf16, args.phrasings,
         )
     print(markdown_table(summary))
     for task, result in summary["tasks"].items():
