@@ -197,3 +197,14 @@ def test_an_answer_that_says_nothing_counts_as_unreadable(task, answer):
     gold = "41.00" if spec.type == "regression" else spec.labels[0]
     rows = [{"task": task, "answer": answer, "parsed": normalize_answer(task, answer, gold), "gold": gold}]
     assert rows[0]["parsed"] == "" and task_metrics(task, rows)["n_unparsed"] == 1
+
+
+def test_the_card_puts_held_out_and_training_wording_side_by_side_with_the_k_mer_baseline():
+    from chatnt.training.ship_chatnt import wording_section
+
+    def summary(value):
+        return {"tasks": {"rrna_type": {"metric": "mcc", "value": value, "n": 500}}}
+
+    held_out = summary(0.028) | {"baselines": {"rrna_type": {"kmer": {"value": 0.961}}}}
+    section = wording_section(held_out, summary(0.431))
+    assert "| rrna_type | mcc | 0.028 | 0.431 | 0.961 | 500 |" in section
