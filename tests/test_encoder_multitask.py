@@ -3,6 +3,7 @@
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
@@ -40,8 +41,6 @@ def test_labels_survive_the_round_trip_through_the_training_rows(name):
     coder = LabelCoder(list(TASKS.values()), {"gc_content": [40.0, 50.0, 60.0]})
     row = coder.encode(task, label)
     assert len(row) == coder.width
-    import numpy as np
-
     decoded = coder.decode(task, _gold_logits(task, np.array(row)))
     assert decoded == pytest.approx(label) if task.type == "regression" else decoded == label
 

@@ -186,6 +186,7 @@ def draw_mixture(sizes: list[int], draws: int, temperature: float, seed: int) ->
 
 
 def encode_rows(records: list[tuple[int, dict]], tasks, coder: LabelCoder, tokenizer) -> Dataset:
+    """Tokenized training rows for ``(task index, record)`` pairs; ``length`` feeds the length-grouped sampler."""
     rows = {"input_ids": [], "task_index": [], "labels": [], "length": []}
     for task_index, record in records:
         ids = tokenizer(record["sequence"])["input_ids"]
@@ -197,6 +198,8 @@ def encode_rows(records: list[tuple[int, dict]], tasks, coder: LabelCoder, token
 
 
 class Collator:
+    """Pads a batch on the right (the encoder masks padding, and the pooling averages real tokens only)."""
+
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
@@ -230,7 +233,7 @@ def head_scores(tasks, coder: LabelCoder, logits: np.ndarray, labels: np.ndarray
 
 def _gold_logits(task: TaskSpec, label_row: np.ndarray) -> np.ndarray:
     """A label row written as the logits that decode to it (so one decoder reads both)."""
-    if task.type in ("regression",):
+    if task.type == "regression":
         return label_row
     if task.type == "multilabel":
         return label_row * 2 - 1
@@ -247,9 +250,10 @@ def warm_up(args: WarmupArguments, training_args: TrainingArguments) -> dict:
     coder = LabelCoder(
         tasks, {task.name: [r["label"] for r in splits[task.name]["train"]] for task in tasks if task.type == "regression"}
     )
-    tokenizer = NucleotideTransformerTokenizer.from_pretrained(args.encoder or PRESETS[args.preset]["encoder"])
+    start = args.encoder or PRESETS[args.preset]["encoder"]
+    tokenizer = NucleotideTransformerTokenizer.from_pretrained(start)
     encoder = NucleotideTransformerModel.from_pretrained(
-        args.encoder or PRESETS[args.preset]["encoder"],
+        start,
         hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout, use_safetensors=True,
     )
     model = MultiTaskEncoder(encoder, tasks)
