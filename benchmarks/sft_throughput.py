@@ -25,11 +25,12 @@ Ends with ``conversations_per_s_old``, ``conversations_per_s_new``, ``conversati
 """
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
-# chatnt-mini's shape since its retraining (checkpoints/chatnt-mini/config.json): 8 latents, encoder frozen.
-SHIPPED_LATENTS = 8
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "checkpoints" / "chatnt-mini" / "config.json"
 
 
 def build(threads: int, **model_overrides):
@@ -109,7 +110,10 @@ def main() -> None:
     print(f"first batch: {int(padded['attention_mask'].sum())} real tokens in {padded['attention_mask'].numel()} positions")
     # The shipped model's own shape (fewer latents: shorter rows; encoder frozen after its warm-up), new step,
     # length-grouped: a different model, so its rate is not a same-loss comparison.
-    shipped, shipped_processor = build(args.threads, num_latents=SHIPPED_LATENTS, train_dna_encoder=False)
+    shipped_config = json.loads(SHIPPED_CONFIG.read_text())
+    shipped, shipped_processor = build(
+        args.threads, num_latents=shipped_config["num_latents"], train_dna_encoder=shipped_config["train_dna_encoder"]
+    )
     collator = ChatNTDataCollator(shipped_processor, share_prefix=True)
     step(shipped, collator(grouped[0]), "new")
     timings, _ = zip(*(step(shipped, collator(batch), "new") for batch in grouped))

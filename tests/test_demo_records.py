@@ -1,5 +1,6 @@
 """The demo's records: TEST records picked by id hash per label, written with neutral ids, shown beside answers."""
 
+import pytest
 from chatnt.fasta import iter_fasta
 from chatnt.training.demo_records import main, pick_records, show
 from chatnt.training.genomic_tasks import load_task, stable_hash
@@ -26,3 +27,15 @@ def test_written_records_hide_the_label_from_the_id_and_show_prints_truth_beside
     lines = show(records, answers)
     assert lines[0].startswith("test_1") and "truth=promoter" in lines[0] and lines[0].endswith("answer: promoter.")
     assert lines[1].endswith("answer: Yes.  P(yes) = 0.81")
+
+
+def test_bad_input_is_a_one_line_error_with_exit_2(tmp_path, capsys):
+    for argv in (["write", "--task", "gc_content", "--out", str(tmp_path / "r.fa")],
+                 ["write", "--task", "rrna", "--out", str(tmp_path / "r.fa")],
+                 ["show", "--records", str(tmp_path / "missing.fa"), "--answers", str(tmp_path / "a.tsv")]):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert message.startswith("python -m chatnt.training.demo_records: error: ")
+    assert not (tmp_path / "r.fa").exists()

@@ -54,7 +54,10 @@ def show(records: Path, answers: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m chatnt.training.demo_records", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     write = commands.add_parser("write", help="write the rule's TEST records as FASTA")
     write.add_argument("--task", required=True)
@@ -65,10 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     read.add_argument("--records", required=True)
     read.add_argument("--answers", required=True)
     args = parser.parse_args(argv)
-    if args.command == "write":
-        write_records(pick_records(args.task, args.per_label, args.data_dir), Path(args.out))
-    else:
-        print("\n".join(show(Path(args.records), Path(args.answers))))
+    try:
+        if args.command == "write":
+            write_records(pick_records(args.task, args.per_label, args.data_dir), Path(args.out))
+        else:
+            print("\n".join(show(Path(args.records), Path(args.answers))))
+    except (KeyError, ValueError, OSError) as error:
+        parser.error(str(error).strip("'\""))  # one line, exit 2
 
 
 if __name__ == "__main__":

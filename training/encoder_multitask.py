@@ -40,7 +40,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from chatnt.evaluation.metrics import score_task
 from chatnt.modeling_nucleotide_transformer import NucleotideTransformerModel
 from chatnt.tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
-from chatnt.training.genomic_tasks import TASKS, TaskSpec, load_task, stable_hash
+from chatnt.training.genomic_tasks import TASKS, TaskSpec, get_task, load_task, stable_hash
 from chatnt.training.presets import parse_with_preset
 
 PRESETS = {
@@ -148,7 +148,17 @@ class LabelCoder:
             row[0] = float(task.labels.index(label))
         return row
 
+    def label(self, task: TaskSpec, row: np.ndarray):
+        """The label a training row encodes (the inverse of :meth:`encode`)."""
+        if task.type == "regression":
+            mean, std = self.scale[task.name]
+            return float(row[0]) * std + mean
+        if task.type == "multilabel":
+            return tuple(name for name, value in zip(task.labels, row) if value > 0.5)
+        return task.labels[int(row[0])]
+
     def decode(self, task: TaskSpec, logits: np.ndarray):
+        """The label a head's logits predict."""
         if task.type == "regression":
             mean, std = self.scale[task.name]
             return float(logits[0]) * std + mean
@@ -158,7 +168,7 @@ class LabelCoder:
         return task.labels[int(np.argmax(logits[:width]))]
 
 
-def split_records(task: TaskSpec, data, validation_fraction: float) -> dict[str, list[dict]]:
+def split_records(data, validation_fraction: float) -> dict[str, list[dict]]:
     """``train`` / ``validation`` (a hashed share of TRAIN) / ``test`` records of one task."""
     parts = {"train": [], "validation": [], "test": []}
     for record in data:
@@ -225,28 +235,17 @@ def head_scores(tasks, coder: LabelCoder, logits: np.ndarray, labels: np.ndarray
         rows = np.flatnonzero(task_index == index)
         if len(rows) == 0:
             continue
-        gold = [coder.decode(task, _gold_logits(task, labels[row])) for row in rows]
+        gold = [coder.label(task, labels[row]) for row in rows]
         predicted = [coder.decode(task, logits[row]) for row in rows]
         scores[task.name] = score_task(task, gold, predicted)["value"]
     return scores
 
 
-def _gold_logits(task: TaskSpec, label_row: np.ndarray) -> np.ndarray:
-    """A label row written as the logits that decode to it (so one decoder reads both)."""
-    if task.type == "regression":
-        return label_row
-    if task.type == "multilabel":
-        return label_row * 2 - 1
-    onehot = np.full(head_width(task), -1.0)
-    onehot[int(label_row[0])] = 1.0
-    return onehot
-
-
 def warm_up(args: WarmupArguments, training_args: TrainingArguments) -> dict:
     """Train, save the encoder and its tokenizer to ``output_dir``, and return every head's scores."""
     set_seed(training_args.seed)
-    tasks = [TASKS[name] for name in args.tasks.split(",")]
-    splits = {task.name: split_records(task, load_task(task.name, args.data_dir), args.validation_fraction) for task in tasks}
+    tasks = [get_task(name) for name in args.tasks.split(",")]
+    splits = {task.name: split_records(load_task(task.name, args.data_dir), args.validation_fraction) for task in tasks}
     coder = LabelCoder(
         tasks, {task.name: [r["label"] for r in splits[task.name]["train"]] for task in tasks if task.type == "regression"}
     )
