@@ -85,6 +85,11 @@ YES_NO_QUESTIONS = {
         "{context_prefix}Is it true that {seq} {predicate}? Answer yes or no.",
         "{context_prefix}Tell me whether {seq} {predicate}. Reply with yes or no.",
         "{context_prefix}Would you say that {seq} {predicate}? Yes or no?",
+        "{context_prefix}Yes or no: {seq} {predicate}?",
+        "{context_prefix}Does it hold that {seq} {predicate}? Say yes or no.",
+        "{context_prefix}True or false, answered yes or no: {seq} {predicate}.",
+        "{context_prefix}I think {seq} {predicate}. Am I right? Answer yes or no.",
+        "{context_prefix}Can you tell whether {seq} {predicate}? Just yes or no.",
     ),
     "test": (
         "{context_prefix}Please confirm or deny that {seq} {predicate} (yes/no).",
@@ -96,6 +101,9 @@ PAIR_QUESTIONS = {
         "{context_prefix}Which of {a} and {b} {predicate}?",
         "{context_prefix}Of the two sequences {a} and {b}, which one {predicate}?",
         "{context_prefix}Exactly one of {a} and {b} {predicate}. Which?",
+        "{context_prefix}One of {a} and {b} {predicate}. Which one?",
+        "{context_prefix}Which sequence {predicate}, {a} or {b}?",
+        "{context_prefix}Compare {a} with {b}: which of them {predicate}?",
     ),
     "test": (
         "{context_prefix}{a} or {b}: which {predicate}?",
@@ -135,6 +143,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the core promoter status of the {context} sequence {seq}. Options: {options}.",
                 "Does the 70 bp {context} DNA fragment {seq} contain a core promoter? Choose from {options}.",
                 "{seq} is a short {context} genomic sequence. Core promoter or not? Reply with {options}.",
+                "Is there a core promoter in the {context} sequence {seq}? Pick one of {options}.",
+                "{seq} comes from the {context} genome. Is it a core promoter? Valid labels: {options}.",
+                "Core promoter prediction for {seq} ({context}). Respond with {options}.",
+                "Would you call the {context} fragment {seq} a core promoter? The labels are {options}.",
+                "Please classify {seq}, a 70 bp {context} sequence, as {options}.",
+                "What is {seq}: a {context} core promoter or not? Use one of {options}.",
+                "Tell me if {seq} is a {context} core promoter ({options}).",
+                "Here is a {context} sequence, {seq}. Core promoter? Choose {options}.",
             ),
             "test": (
                 (
@@ -153,6 +169,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the 300 bp {context} region {seq} as promoter or not. Options: {options}.",
                 "Does {seq} ({context} DNA) contain a promoter? Choose from {options}.",
                 "Decide if the {context} genomic region {seq} is a promoter. Reply with {options}.",
+                "Is there a promoter in the {context} region {seq}? Pick one of {options}.",
+                "{seq} is 300 bp of {context} DNA. Is it a promoter? Valid labels: {options}.",
+                "Promoter prediction for {seq} ({context}). Respond with {options}.",
+                "Would you call the {context} region {seq} a promoter? The labels are {options}.",
+                "Please classify {seq}, a 300 bp {context} sequence, as {options}.",
+                "What is {seq}: a {context} promoter or not? Use one of {options}.",
+                "Tell me if {seq} is a {context} promoter ({options}).",
+                "Here is a {context} window, {seq}. Promoter? Choose {options}.",
             ),
             "test": (
                 "Would {seq}, a {context} DNA window, drive transcription as a promoter? Possible answers: {options}.",
@@ -168,6 +192,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the 101 bp sequence {seq} as a binding site or background. Options: {options}.",
                 "Does a transcription factor bind {seq}? Choose from {options}.",
                 "Is {seq} bound by a transcription factor in ChIP-seq? Reply with {options}.",
+                "Does {seq} hold a transcription factor binding site? Pick one of {options}.",
+                "{seq} is a 101 bp sequence. Bound or background? Valid labels: {options}.",
+                "Binding site prediction for {seq}. Respond with {options}.",
+                "Would you call {seq} a transcription factor binding site? The labels are {options}.",
+                "Please classify {seq} as {options}.",
+                "What is {seq}: a binding site or background? Use one of {options}.",
+                "Tell me if a transcription factor binds {seq} ({options}).",
+                "Here is a ChIP-seq candidate, {seq}. Choose {options}.",
             ),
             "test": (
                 "Would a ChIP-seq experiment find a transcription factor on {seq}? Possible answers: {options}.",
@@ -186,6 +218,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the splice site of the 400 bp {context} region {seq}. Options: {options}.",
                 "Is {seq} ({context} pre-mRNA DNA) a donor, an acceptor or no splice site? Choose from {options}.",
                 "Which splice site type is centred in the {context} sequence {seq}? Reply with {options}.",
+                "Which splice site, if any, lies in {seq} ({context})? Pick one of {options}.",
+                "{seq} is 400 bp of {context} DNA. Donor, acceptor or neither? Valid labels: {options}.",
+                "Splice site prediction for {seq} ({context}). Respond with {options}.",
+                "What kind of splice junction does the {context} window {seq} hold? The labels are {options}.",
+                "Please classify {seq}, a {context} sequence, as {options}.",
+                "Does the {context} sequence {seq} hold a donor site, an acceptor site or neither? Use one of {options}.",
+                "Tell me the splice site type of {seq} ({options}).",
+                "Here is a {context} pre-mRNA window, {seq}. Choose {options}.",
             ),
             "test": (
                 "Identify the exon-intron boundary type, if any, in {seq} ({context}). Possible answers: {options}.",
@@ -205,6 +245,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the 2 kb region {seq}. Options: {options}.",
                 "Does {seq} start or end transcription? Choose from {options}.",
                 "Tell whether the DNA region {seq} is a promoter or a terminator. Reply with {options}.",
+                "Promoter or terminator: which is {seq}? Pick one of {options}.",
+                "{seq} is a 2 kb DNA region. Does it begin or end transcription? Valid labels: {options}.",
+                "Regulatory element prediction for {seq}. Respond with {options}.",
+                "Would you call {seq} a promoter or a terminator? The labels are {options}.",
+                "Please classify {seq} as {options}.",
+                "What is {seq}: where transcription starts or where it stops? Use one of {options}.",
+                "Tell me if {seq} is a promoter or a terminator ({options}).",
+                "Here is a DNA region, {seq}. Choose {options}.",
             ),
             "test": (
                 (
@@ -223,6 +271,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the rRNA fragment {seq}. Options: {options}.",
                 "Is the 500 bp rRNA gene fragment {seq} 16S, 18S or 23S/28S? Choose from {options}.",
                 "Name the ribosomal RNA that {seq} belongs to. Reply with {options}.",
+                "Which rRNA does {seq} come from? Pick one of {options}.",
+                "{seq} is a fragment of a ribosomal RNA gene. Which one? Valid labels: {options}.",
+                "rRNA type prediction for {seq}. Respond with {options}.",
+                "Which ribosomal subunit RNA is encoded by {seq}? The labels are {options}.",
+                "Please classify the ribosomal RNA fragment {seq} as {options}.",
+                "What is {seq}: 16S, 18S or 23S/28S rRNA? Use one of {options}.",
+                "Tell me which rRNA gene {seq} is from ({options}).",
+                "Here is a ribosomal RNA gene fragment, {seq}. Choose {options}.",
             ),
             "test": (
                 "{seq} is part of a ribosomal RNA gene. Which subunit RNA does it encode? Possible answers: {options}.",
@@ -245,6 +301,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "The {context} 200 bp sequence {seq} is a ChIP-seq peak. Which factor? Options: {options}.",
                 "Is {seq} ({context}) bound by Oct4 or by Mafk? Choose from {options}.",
                 "Name the factor whose {context} ChIP-seq peak {seq} is. Reply with {options}.",
+                "Which factor was immunoprecipitated at the {context} peak {seq}? Pick one of {options}.",
+                "{seq} is a {context} ChIP-seq peak. Oct4 or Mafk? Valid labels: {options}.",
+                "Transcription factor prediction for the {context} peak {seq}. Respond with {options}.",
+                "Which transcription factor binds the {context} sequence {seq}? The labels are {options}.",
+                "Please classify the {context} ChIP-seq peak {seq} as {options}.",
+                "What is {seq}: an Oct4 peak or a Mafk peak ({context})? Use one of {options}.",
+                "Tell me which factor's peak {seq} is ({context}; {options}).",
+                "Here is a {context} ChIP-seq peak, {seq}. Choose {options}.",
             ),
             "test": (
                 (
@@ -266,6 +330,14 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "Classify the 300 bp sequence {seq} ({context} upstream region or shuffle). Options: {options}.",
                 "Is {seq} genuine {context} DNA upstream of a transcript start? Choose from {options}.",
                 "Real {context} promoter or shuffled control: which is {seq}? Reply with {options}.",
+                "Is {seq} a genuine {context} promoter region or a shuffle? Pick one of {options}.",
+                "{seq} is 300 bp of DNA. Real {context} promoter or shuffled? Valid labels: {options}.",
+                "Real-or-shuffled prediction for {seq} ({context}). Respond with {options}.",
+                "Would you call {seq} a real {context} promoter region? The labels are {options}.",
+                "Please classify {seq} ({context} promoter region or shuffled control) as {options}.",
+                "What is {seq}: real {context} upstream DNA or a shuffled sequence? Use one of {options}.",
+                "Tell me if {seq} is a real {context} promoter region ({options}).",
+                "Here is a sequence, {seq}, either a {context} promoter region or a shuffle. Choose {options}.",
             ),
             "test": (
                 (
@@ -286,6 +358,11 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 ),
                 "List the motifs among {options} found in {seq} ({context} promoter region), or say none.",
                 "Scan the {context} upstream region {seq} for {options}. Which are present?",
+                "Which of {options} does the {context} promoter region {seq} contain? List them or say none.",
+                "{seq} is a {context} promoter region. Which of {options} are in it? Say none if none.",
+                "Motif scan of {seq} ({context}) for {options}: which are present? Say none if none.",
+                "Tell me which of {options} occur in {seq} ({context}), or none.",
+                "Here is a {context} promoter region, {seq}. Which of {options} does it carry? List them, or say none.",
             ),
             "test": (
                 "Report every element of {options} that the {context} promoter {seq} carries (none if no element).",
@@ -305,6 +382,11 @@ PHRASINGS: dict[str, TaskPhrasing] = {
                 "What is the GC content of the {context} sequence {seq}, as a percentage between {low} and {high}?",
                 "Give the percentage of G and C bases in {seq} ({context} DNA), a value from {low} to {high}.",
                 "How GC-rich is {seq}? Answer with the GC percentage ({low}-{high}).",
+                "What percentage of {seq} ({context}) is G or C? Give a value from {low} to {high}.",
+                "{seq} is {context} DNA. What is its GC content in percent ({low}-{high})?",
+                "GC content prediction for {seq}: a percentage from {low} to {high}.",
+                "Tell me the GC percentage of the {context} sequence {seq} ({low} to {high}).",
+                "Here is a {context} sequence, {seq}. How much of it is G plus C, in percent ({low}-{high})?",
             ),
             "test": (
                 (
@@ -413,7 +495,10 @@ class _RowBuilder:
         return record["label"]
 
     def pick(self, pool: dict[str, tuple[str, ...]]) -> str:
-        return self.rng.choice(pool[self.split])
+        # One draw whatever the pool's size (rng.choice's draws depend on it), so the same records get the
+        # same names and partners when asked in another pool (evaluate_chatnt's training-phrasing diagnostic).
+        templates = pool[self.split]
+        return templates[int(self.rng.random() * len(templates))]
 
     def context_prefix(self) -> str:
         return CONTEXT_PREFIXES[self.split].format(context=self.spec.context) if self.spec.context else ""
