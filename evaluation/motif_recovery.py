@@ -1,4 +1,4 @@
-"""Does attribution find real biology? Motif recovery on splice sites and on a planted TATA box.
+"""Does attribution find real biology? Motif recovery on splice sites, on TATA boxes of real fly promoters and on a planted TATA box.
 
 For every record with a known motif, the gradient x input attribution of the TRUE answer's first token
 (:func:`chatnt.evaluation.attribution.attribute`) is compared with the motif's span: do the most
@@ -25,6 +25,12 @@ Motifs
   [198, 200). A record whose window lacks that dinucleotide at the junction is left out and counted
   (``skipped``); the junction is fixed, so no search for the nearest GT/AG is needed. The decoys
   ("Donor Sites") have no motif and are not scored.
+* **TATA boxes of real fly promoters** (registry task ``promoter_motifs``: 300 bp upstream of Drosophila
+  melanogaster transcripts, labelled by motif matches on the transcript's strand). The group is the TEST
+  windows with exactly ONE ``TATAWAW`` match (windows with several are skipped and counted: a single span
+  keeps the statistic exact); the question is the yes/no one the model was tuned with, "does @seq contain a
+  TATA box (TATAWAW)?", and the attributed answer is "yes". Unlike the planted box, nothing here was put in
+  by us: the box sits where the genome has it.
 * **Planted TATA box** (task ``planted_tata``, :mod:`chatnt.evaluation.planted_tata`): real *E. coli*
   windows, half with a TATA box sampled from the JASPAR TBP matrix planted at a known position, half with a
   base-shuffled decoy of one planted the same way (the decoy span is a control on the negatives).
@@ -56,7 +62,7 @@ GT" and "peak on AG" both mean "peak on the junction token".
 Run::
 
     python -m chatnt.evaluation.motif_recovery --model checkpoints/chatnt-mini --output_dir runs/motif-recovery \\
-        --task both --max_per_label 20
+        --max_per_label 20
 
 writes ``motif_recovery.json`` (per-group results, per-record hits and scores), ``motif_recovery.md`` (the
 table), ``motif_recovery.png`` (observed vs chance bars; mean |attribution| aligned on the motif start),
@@ -72,6 +78,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -84,8 +91,8 @@ from chatnt.evaluation.planted_tata import (
     planted_tata_question,
     planted_tata_records,
 )
-from chatnt.training.genomic_tasks import get_task, load_task, stable_hash
-from chatnt.training.instruction_data import PHRASINGS
+from chatnt.training.genomic_tasks import PROMOTER_MOTIFS, get_task, load_task, stable_hash
+from chatnt.training.instruction_data import CONTEXT_PREFIXES, PHRASINGS, YES_NO_QUESTIONS
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest
@@ -107,10 +114,13 @@ SPLICE_DINUCLEOTIDES = {"donor": ("GT", 0), "acceptor": ("AG", -2)}
 GROUPS = {
     "splice_donor": (SPLICE_TASK, "gt"),
     "splice_acceptor": (SPLICE_TASK, "ag"),
+    "fly_tata": ("promoter_motifs", "tata"),
     "planted_tata": (PLANTED_TASK, "motif"),
     "planted_tata_decoy": (PLANTED_TASK, "decoy"),
 }
-TASK_CHOICES = (SPLICE_TASK, PLANTED_TASK, "both")
+FLY_TASK = "promoter_motifs"
+FLY_MOTIF = "TATA box"
+TASK_CHOICES = (SPLICE_TASK, FLY_TASK, PLANTED_TASK)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +231,43 @@ def splice_site_records(
         records.append(
             MotifRecord(group, SPLICE_TASK, row["id"], row["sequence"], row["label"], row["label"], question,
                         span[0], span[1], SPLICE_DINUCLEOTIDES[site][0])
+        )
+    return _capped(records, max_per_label, seed), skipped
+
+
+def fly_tata_question() -> str:
+    """The first training yes/no question, about ``@seq`` holding a TATA box (the wording the model learned)."""
+    spec = get_task(FLY_TASK)
+    return YES_NO_QUESTIONS["train"][0].format(
+        context_prefix=CONTEXT_PREFIXES["train"].format(context=spec.context),
+        seq="@seq",
+        predicate=PHRASINGS[FLY_TASK].predicates[FLY_MOTIF],
+    )
+
+
+def fly_tata_records(
+    data_dir: str | Path | None = None, split: str = "test", max_per_label: int | None = None, seed: int = 0
+) -> tuple[list[MotifRecord], dict[str, int]]:
+    """Real fly promoter windows with one TATA box, its span, and the answer ``yes``.
+
+    Returns:
+        ``(records, skipped)``: ``skipped["fly_tata"]`` counts windows with more than one match, left out.
+    """
+    data = load_task(FLY_TASK, data_dir, max_per_class=None, seed=seed)
+    question, pattern = fly_tata_question(), re.compile(f"(?=({PROMOTER_MOTIFS[FLY_MOTIF]}))")
+    records, skipped = [], {}
+    for row in data:
+        if FLY_MOTIF not in row["label"] or row["split"] not in _splits(split):
+            continue
+        # Overlapping matches count (TATAAATA holds two), lookahead finds them all.
+        matches = [match.start() for match in pattern.finditer(row["sequence"])]
+        if len(matches) != 1:
+            skipped["fly_tata"] = skipped.get("fly_tata", 0) + 1
+            continue
+        start = matches[0]
+        records.append(
+            MotifRecord("fly_tata", FLY_TASK, row["id"], row["sequence"], FLY_MOTIF, "yes", question,
+                        start, start + 7, FLY_MOTIF)
         )
     return _capped(records, max_per_label, seed), skipped
 
@@ -554,15 +601,18 @@ def recovery_plot(results: Sequence[RecoveryRate], scored: Sequence[dict], path:
 
 
 def collect_records(
-    task: str, data_dir: str | Path | None, split: str, max_per_label: int | None, seed: int
+    tasks: Sequence[str], data_dir: str | Path | None, split: str, max_per_label: int | None, seed: int
 ) -> tuple[list[MotifRecord], dict[str, int]]:
-    """The records of ``task`` (``splice_site``, ``planted_tata`` or ``both``) and the skipped counts."""
-    if task not in TASK_CHOICES:
-        raise ValueError(f"task must be one of {TASK_CHOICES}, got {task!r}.")
+    """The records of ``tasks`` (of :data:`TASK_CHOICES`) and the skipped counts."""
+    unknown = sorted(set(tasks) - set(TASK_CHOICES))
+    if unknown:
+        raise ValueError(f"Unknown task(s) {unknown}; choose among {TASK_CHOICES}.")
     records, skipped = [], {}
-    if task in (SPLICE_TASK, "both"):
-        records, skipped = splice_site_records(data_dir, split, max_per_label, seed)
-    if task in (PLANTED_TASK, "both"):
+    for task, source in ((SPLICE_TASK, splice_site_records), (FLY_TASK, fly_tata_records)):
+        if task in tasks:
+            found, left_out = source(data_dir, split, max_per_label, seed)
+            records, skipped = records + found, skipped | left_out
+    if PLANTED_TASK in tasks:
         records += planted_tata_motif_records(data_dir, split, max_per_label, seed)
     return records, skipped
 
@@ -571,7 +621,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="A saved ChatNT checkpoint (e.g. checkpoints/chatnt-mini).")
     parser.add_argument("--output_dir", required=True, help="Where motif_recovery.json / .md / .png are written.")
-    parser.add_argument("--task", default="both", choices=TASK_CHOICES)
+    parser.add_argument("--task", nargs="+", default=list(TASK_CHOICES), choices=TASK_CHOICES,
+                        help="Which motif groups (default: all).")
     parser.add_argument("--max_per_label", type=int, default=None, help="Records per group (default: all).")
     parser.add_argument("--split", default="test", choices=("test", "train", "all"))
     parser.add_argument("--data_dir", default=None, help="The shared data folder (default: the registry's).")
@@ -590,7 +641,7 @@ def main(argv: list[str] | None = None) -> list[RecoveryRate]:
 
     records, skipped = collect_records(args.task, args.data_dir, args.split, args.max_per_label, args.seed)
     if not records:
-        raise ValueError(f"No record with a motif for --task {args.task} --split {args.split}.")
+        raise ValueError(f"No record with a motif for --task {' '.join(args.task)} --split {args.split}.")
     model = ChatNTForConditionalGeneration.from_pretrained(args.model).eval()
     processor = ChatNTProcessor.from_pretrained(args.model)
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Motif recovery and the planted-TATA task: splice-site and planted-TATA annotation, the exact chance
+"""Motif recovery and the planted-TATA task: splice-site, real fly TATA and planted-TATA annotation, the exact chance
 rates, the statistic, the planted task's instruction rows, ``chatnt_sft --init_from`` and an end-to-end run on a tiny model."""
 
 import dataclasses
@@ -13,6 +13,8 @@ from chatnt.evaluation.motif_recovery import (
     SPLICE_JUNCTION,
     aligned_profile,
     chance_of_overlap,
+    collect_records,
+    fly_tata_records,
     headline,
     main,
     recovery_rate,
@@ -52,6 +54,23 @@ def fake_attribution(sequence: str, peak_token: int, runner_up: int | None = Non
 
 
 # --- splice sites ----------------------------------------------------------------------------------
+
+
+def test_fly_tata_records_hold_exactly_one_box_where_they_say_and_ask_the_tuned_question():
+    import re
+
+    records, skipped = fly_tata_records(split="test")
+    test_ids = {row["id"] for row in load_task("promoter_motifs", max_per_class=None) if row["split"] == "test"}
+    assert len(records) > 50 and skipped["fly_tata"] > 0
+    for record in records:
+        assert record.id in test_ids and record.answer == "yes" and record.group == "fly_tata"
+        assert re.fullmatch("TATA[AT]A[AT]", record.sequence[record.motif_start : record.motif_end])
+        assert len(re.findall("(?=TATA[AT]A[AT])", record.sequence)) == 1
+        assert "@seq contains a TATA box" in record.question and record.question.endswith("Answer yes or no.")
+    capped, _ = fly_tata_records(split="test", max_per_label=5)
+    assert len(capped) == 5 and set(capped) <= set(records)
+    with pytest.raises(ValueError, match="Unknown task"):
+        collect_records(["tata"], None, "test", 2, 0)
 
 
 def test_splice_dinucleotides_are_found_at_the_junction_and_nowhere_else():
@@ -283,17 +302,18 @@ def test_init_from_continues_training_a_saved_checkpoint(saved_tiny_chatnt, tmp_
 def test_script_runs_end_to_end_on_a_tiny_model(saved_tiny_chatnt, tmp_path, capsys):
     results = main(["--model", saved_tiny_chatnt, "--output_dir", str(tmp_path), "--max_per_label", "2"])
     assert {(result.group, result.rule) for result in results} == {
-        (group, rule) for group in ("splice_donor", "splice_acceptor", "planted_tata", "planted_tata_decoy")
+        (group, rule)
+        for group in ("splice_donor", "splice_acceptor", "fly_tata", "planted_tata", "planted_tata_decoy")
         for rule in ("peak", "top5")
     }
     report = json.loads((tmp_path / "motif_recovery.json").read_text())
-    assert len(report["records"]) == 8 and len(report["results"]) == 8
+    assert len(report["records"]) == 10 and len(report["results"]) == 10
     assert report["records"][0]["target_token"]
     assert (tmp_path / "motif_recovery.png").stat().st_size > 0
     for name in ["kmer_frequencies"] + [f"{group}_{kind}" for group in ("splice_donor", "planted_tata")
                                         for kind in ("track", "logo")]:
         assert (tmp_path / f"{name}.png").stat().st_size > 1000, name
     assert "| splice_donor | Acceptor Sites | GT | peak | 2 |" in (tmp_path / "motif_recovery.md").read_text()
-    last = capsys.readouterr().out.strip().splitlines()[-24:]
+    last = capsys.readouterr().out.strip().splitlines()[-30:]
     assert last[0].startswith("splice_donor_peak_in_gt: ") and last[1].startswith("splice_donor_chance: ")
     assert any(line.startswith("planted_tata_peak_in_motif: ") for line in last)
