@@ -4,7 +4,13 @@
    with the ``mini`` SFT recipe (:mod:`chatnt.training.chatnt_sft`) on the same rows, in the same order,
    for the same number of steps, then scored on the test split (:mod:`chatnt.training.evaluate_chatnt`).
    The paper reports an average MCC of 0.77 for the English-aware Perceiver and 0.71 without English.
-2. Single-task classifiers: the same pre-trained encoder with a linear head on its mean embedding
+   ``--num_latents``, ``--train_dna_encoder`` and ``--builder_kwargs`` give the variants the shape and the rows
+   of the shipped recipe (e.g. its frozen stage-1 encoder and 8 latents).
+2. Single-task ChatNT (``--single_task_chatnt TASK ...``): the same recipe (English-aware Perceiver) tuned on
+   one task alone, for as many conversations of it as the multi-task model saw of each task
+   (``--multitask_steps`` x ``--batch_size`` / ``--multitask_tasks``), scored on the same test records as
+   the multi-task model (``--test_per_task``): does sharing one model across tasks cost or help?
+3. Single-task classifiers: the same pre-trained encoder with a linear head on its mean embedding
    (``NucleotideTransformerForSequenceClassification``), one per task, trained (a) on as many records of
    the task as a multi-task model of ``--multitask_steps`` steps of ``--batch_size`` sees of it (one
    epoch), and (b) on 10 epochs of the task's whole train split (at most 1,000 steps of 16 records). Their test metrics sit beside the multi-task model's
@@ -20,6 +26,7 @@ up where an interrupted one stopped. Writes ``ablation.md`` and ends with ``key:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -42,36 +49,54 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, se
 PROJECTORS = ("english_aware_perceiver", "perceiver", "linear")
 
 
-def train_projection_variant(
-    projector: str, tasks: list[str], output_dir: Path, steps: int, batch_size: int, encoder: str, seed: int
-) -> Path:
-    """One SFT run of the ``mini`` recipe with ``projector``; single-question rows of ``tasks``."""
-    model_dir = output_dir / projector
+# Rows of the projection variants unless --builder_kwargs says otherwise: the task's own question only.
+SINGLE_QUESTION_ROWS = {"pair_fraction": 0.0, "yes_no_fraction": 0.0, "multi_turn_fraction": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What every ChatNT variant of one ablation shares: the ``mini`` recipe's encoder, shape and rows."""
+
+    encoder: str
+    steps: int
+    batch_size: int
+    seed: int
+    num_latents: int | None = None  # None: the preset's
+    train_dna_encoder: bool = True
+    builder_kwargs: dict = dataclasses.field(default_factory=lambda: dict(SINGLE_QUESTION_ROWS))
+    learning_rate: float | None = None  # None: the preset's
+    decoder: str | None = None  # None: the preset's
+
+
+def train_variant(model_dir: Path, projector: str, tasks: list[str], recipe: Recipe) -> Path:
+    """One SFT run of the ``mini`` recipe with ``projector`` on the rows of ``tasks``; kept if already done."""
     if (model_dir / "config.json").is_file():
         return model_dir
-    builder_kwargs = {
-        "tasks": tasks,
-        "seed": seed,
-        "pair_fraction": 0.0,
-        "yes_no_fraction": 0.0,
-        "multi_turn_fraction": 0.0,
-    }
-    # The Perceiver-specific preset fields are ignored by the linear projection.
+    builder_kwargs = {"seed": recipe.seed, **recipe.builder_kwargs, "tasks": tasks}
+    optional = []
+    if recipe.num_latents is not None:  # ignored by the linear projection, like the other Perceiver fields
+        optional += ["--num_latents", str(recipe.num_latents)]
+    if recipe.learning_rate is not None:
+        optional += ["--learning_rate", str(recipe.learning_rate)]
+    if recipe.decoder is not None:
+        optional += ["--decoder", recipe.decoder]
     chatnt_sft.main(
         [
             "--preset", "mini",
-            "--encoder", encoder,
+            "--encoder", recipe.encoder,
+            "--train_dna_encoder", str(recipe.train_dna_encoder),
             "--projector_type", projector,
             "--dataset", "chatnt.training.instruction_data:build_instruction_dataset",
             "--builder_kwargs", json.dumps(builder_kwargs),
             "--output_dir", str(model_dir),
-            "--max_steps", str(steps),
-            "--per_device_train_batch_size", str(batch_size),
-            "--warmup_steps", str(max(1, steps // 15)),
+            "--max_steps", str(recipe.steps),
+            "--per_device_train_batch_size", str(recipe.batch_size),
+            "--warmup_steps", str(max(1, recipe.steps // 15)),
             "--eval_strategy", "no",
             "--save_strategy", "no",
             "--report_to", "none",
-            "--seed", str(seed),
+            "--seed", str(recipe.seed),
+            *optional,
         ]
     )  # fmt: skip
     return model_dir
@@ -187,47 +212,56 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", default="runs/ablation")
-    parser.add_argument("--encoder", default="checkpoints/nt-mini-encoder")
-    parser.add_argument("--projection_tasks", nargs="+", default=list(DNAHL_GUE_TASKS))
-    parser.add_argument("--projection_steps", type=int, default=100, help="SFT steps of each projection variant.")
-    parser.add_argument("--batch_size", type=int, default=8, help="Conversations per SFT step.")
-    parser.add_argument("--test_per_task", type=int, default=100, help="Test records per task for the variants.")
-    parser.add_argument("--classifier_tasks", nargs="+", default=list(TASKS))
-    parser.add_argument("--multitask_metrics", default=None, help="metrics.json of the multi-task model.")
-    parser.add_argument("--multitask_steps", type=int, default=330, help="Steps of the multi-task model.")
-    parser.add_argument("--multitask_tasks", type=int, default=len(TASKS), help="Tasks the multi-task model mixed.")
-    parser.add_argument("--skip_projection", action="store_true", help="Only the single-task classifiers.")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    output_dir = Path(args.output_dir)
-    lines, figures = [], {}
+def _bool(text: str) -> bool:
+    if text not in ("True", "False"):
+        raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+    return text == "True"
 
-    if not args.skip_projection:
-        lines += [
-            f"Projection ablation: {args.projection_steps} steps x {args.batch_size} conversations on "
-            f"{', '.join(args.projection_tasks)}; test split, {args.test_per_task} records per task.",
-            "",
-            "| projection | " + " | ".join(args.projection_tasks) + " | mean MCC |",
-            "|---|" + "---|" * (len(args.projection_tasks) + 1),
-        ]
-        for projector in PROJECTORS:
-            model_dir = train_projection_variant(
-                projector, args.projection_tasks, output_dir, args.projection_steps, args.batch_size, args.encoder, args.seed
-            )
-            gc.collect()
-            summary = evaluate_variant(model_dir, args.projection_tasks, args.test_per_task, args.seed)
-            values = [summary["tasks"][task]["value"] for task in args.projection_tasks]
-            mean = float(np.mean(values))
-            figures[f"mean_mcc_{projector}"] = mean
-            lines.append(f"| {projector} | " + " | ".join(_fmt(v) for v in values) + f" | {_fmt(mean)} |")
-        lines.append("")
 
-    multitask = json.loads(Path(args.multitask_metrics).read_text())["tasks"] if args.multitask_metrics else {}
+def projection_table(tasks: list[str], recipe: Recipe, output_dir: Path, test_per_task: int, figures: dict) -> list[str]:
+    lines = [
+        f"Projection ablation: {recipe.steps} steps x {recipe.batch_size} conversations on {', '.join(tasks)} "
+        f"(encoder {recipe.encoder}, {'trained' if recipe.train_dna_encoder else 'frozen'}); test split, held-out "
+        f"phrasings, {test_per_task} records per task.",
+        "",
+        "| projection | " + " | ".join(tasks) + " | mean |",
+        "|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for projector in PROJECTORS:
+        model_dir = train_variant(output_dir / projector, projector, tasks, recipe)
+        gc.collect()
+        summary = evaluate_variant(model_dir, tasks, test_per_task, recipe.seed)
+        values = [summary["tasks"][task]["value"] for task in tasks]
+        mean = float(np.mean(values))
+        figures[f"mean_{projector}"] = mean
+        lines.append(f"| {projector} | " + " | ".join(_fmt(v) for v in values) + f" | {_fmt(mean)} |")
+    return lines + [""]
+
+
+def single_task_chatnt_table(
+    tasks: list[str], recipe: Recipe, output_dir: Path, test_per_task: int, multitask: dict, figures: dict
+) -> list[str]:
+    lines = [
+        f"Multi-task vs single-task ChatNT, same recipe and encoder ({recipe.encoder}): each single-task model is "
+        f"tuned on its task alone for {recipe.steps} steps x {recipe.batch_size} conversations (what the multi-task "
+        f"model saw of each task); test split, held-out phrasings, the same {test_per_task} records per task.",
+        "",
+        "| task | metric | multi-task ChatNT | single-task ChatNT |",
+        "|---|---|---|---|",
+    ]
+    for task in tasks:
+        model_dir = train_variant(output_dir / "single_task_chatnt" / task, "english_aware_perceiver", [task], recipe)
+        gc.collect()
+        result = evaluate_variant(model_dir, [task], test_per_task, recipe.seed)["tasks"][task]
+        figures[f"single_task_chatnt_{task}"] = result["value"]
+        shared = multitask.get(task, {}).get("value")
+        lines.append(f"| {task} | {result['metric']} | {_fmt(shared)} | {_fmt(result['value'])} |")
+    return lines + [""]
+
+
+def classifier_table(args, output_dir: Path, multitask: dict, figures: dict) -> list[str]:
     per_task_budget = args.multitask_steps * args.batch_size // args.multitask_tasks
-    lines += [
+    lines = [
         f"Multi-task ChatNT vs single-task classifiers on the same encoder ({args.encoder}); test split. "
         f"'matched' sees {per_task_budget} training records per task (what the multi-task model saw of each), "
         "'full' 10 epochs of the whole train split (at most 1,000 steps of 16).",
@@ -248,7 +282,47 @@ def main(argv: list[str] | None = None) -> None:
             f"{_fmt(full['value'])} ({full['n_train']}) | {full['n']} |"
         )
         figures[f"single_task_full_{task}"] = full["value"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_dir", default="runs/ablation")
+    parser.add_argument("--encoder", default="checkpoints/nt-mini-encoder")
+    parser.add_argument("--decoder", default=None, help="The frozen decoder (default: the preset's).")
+    parser.add_argument("--train_dna_encoder", type=_bool, default=True, help="True or False (the shipped: False).")
+    parser.add_argument("--num_latents", type=int, default=None, help="Perceiver latents (default: the preset's).")
+    parser.add_argument("--learning_rate", type=float, default=None, help="SFT learning rate (default: the preset's).")
+    parser.add_argument("--builder_kwargs", type=json.loads, default=None,
+                        help="JSON rows settings of every ChatNT variant (default: the task's own question only).")
+    parser.add_argument("--projection_tasks", nargs="+", default=list(DNAHL_GUE_TASKS))
+    parser.add_argument("--projection_steps", type=int, default=100, help="SFT steps of each projection variant.")
+    parser.add_argument("--batch_size", type=int, default=8, help="Conversations per SFT step.")
+    parser.add_argument("--test_per_task", type=int, default=100, help="Test records per task for the variants.")
+    parser.add_argument("--single_task_chatnt", nargs="*", default=[], help="Tasks to tune a single-task ChatNT on.")
+    parser.add_argument("--classifier_tasks", nargs="*", default=list(TASKS), help="Single-task classifiers (none: skip).")
+    parser.add_argument("--multitask_metrics", default=None, help="metrics.json of the multi-task model.")
+    parser.add_argument("--multitask_steps", type=int, default=330, help="Steps of the multi-task model.")
+    parser.add_argument("--multitask_tasks", type=int, default=len(TASKS), help="Tasks the multi-task model mixed.")
+    parser.add_argument("--skip_projection", action="store_true", help="No projection variants.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    output_dir = Path(args.output_dir)
+    recipe = Recipe(args.encoder, args.projection_steps, args.batch_size, args.seed, args.num_latents,
+                    args.train_dna_encoder, args.builder_kwargs or dict(SINGLE_QUESTION_ROWS), args.learning_rate,
+                    args.decoder)
+    multitask = json.loads(Path(args.multitask_metrics).read_text())["tasks"] if args.multitask_metrics else {}
+    lines, figures = [], {}
+    if not args.skip_projection:
+        lines += projection_table(args.projection_tasks, recipe, output_dir, args.test_per_task, figures)
+    if args.single_task_chatnt:
+        matched = dataclasses.replace(recipe, steps=max(1, args.multitask_steps // args.multitask_tasks))
+        lines += single_task_chatnt_table(args.single_task_chatnt, matched, output_dir, args.test_per_task, multitask,
+                                          figures)
+    if args.classifier_tasks:
+        lines += classifier_table(args, output_dir, multitask, figures)
     table = "\n".join(lines) + "\n"
+    output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "ablation.md").write_text(table, encoding="utf-8")
     print(table)
     for key, value in figures.items():
