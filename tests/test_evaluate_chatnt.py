@@ -1,5 +1,6 @@
 """Per-task test scores of generated answers, and the model card built from them."""
 
+import json
 import math
 
 import pytest
@@ -208,3 +209,21 @@ def test_the_card_puts_held_out_and_training_wording_side_by_side_with_the_k_mer
     held_out = summary(0.028) | {"baselines": {"rrna_type": {"kmer": {"value": 0.961}}}}
     section = wording_section(held_out, summary(0.431))
     assert "| rrna_type | mcc | 0.028 | 0.431 | 0.961 | 500 |" in section
+
+
+def test_the_card_adds_up_stage_two_runs_that_continue_each_other(tmp_path):
+    from chatnt.training.ship_chatnt import _runs_facts
+
+    def run(name, steps, losses, runtime):
+        folder = tmp_path / name
+        folder.mkdir()
+        history = [{"step": 10 * (i + 1), "loss": loss} for i, loss in enumerate(losses)]
+        history.append({"step": steps, "train_runtime": runtime})
+        state = {"global_step": steps, "train_batch_size": 8, "log_history": history}
+        (folder / "trainer_state.json").write_text(json.dumps(state))
+        return folder
+
+    facts = _runs_facts([run("first", 1000, [2.0, 0.5], 1668.0), run("second", 2000, [0.6, 0.3], 3600.0)])
+    assert facts == {"steps": 3000, "batch_size": 8, "first_loss": 2.0, "last_loss": 0.3, "runtime_s": 5268.0,
+                     "runs": 2}
+    assert _runs_facts([tmp_path / "missing"]) == {}

@@ -53,6 +53,23 @@ def export(run: str, out: str, tasks: list[str]) -> Path:
     return out
 
 
+def _runs_facts(runs: list[Path]) -> dict:
+    """:func:`_training_facts` of runs that continue each other (``--init_from``), in order: steps and minutes
+    added up, the first run's first loss and the last run's last."""
+    parts = [_training_facts(run) for run in runs]
+    if not all(parts):
+        return {}
+    runtimes = [part["runtime_s"] for part in parts]
+    return {
+        "steps": sum(part["steps"] for part in parts),
+        "batch_size": parts[0]["batch_size"],
+        "first_loss": parts[0]["first_loss"],
+        "last_loss": parts[-1]["last_loss"],
+        "runtime_s": None if None in runtimes else sum(runtimes),
+        "runs": len(parts),
+    }
+
+
 def _training_facts(run: Path) -> dict:
     """Steps, batch size, first and last logged training loss and the runtime, from the run's final Trainer state
     (``trainer_state.json``, written when the run ends) or else its newest checkpoint."""
@@ -171,7 +188,7 @@ def attribution_section(motif_recovery_dir: str, out: str) -> str:
 def card(
     out: str,
     metrics: str,
-    run: str,
+    run: str | list[str],
     ablation: str | None,
     command: str,
     calibration: str | None = None,
@@ -180,9 +197,10 @@ def card(
     warmup_baselines: str | None = None,
     warmup_command: str | None = None,
     training_phrasings: str | None = None,
+    ablation_command: str | None = None,
 ) -> None:
     summary = json.loads(Path(metrics).read_text())
-    facts = _training_facts(Path(run))
+    facts = _runs_facts([Path(path) for path in ([run] if isinstance(run, str) else run)])
     config = json.loads((Path(out) / "config.json").read_text())
     tasks = list(summary["tasks"])
     pt = summary["tasks"].get("promoter_terminator", {}).get("exact_match")
@@ -239,7 +257,9 @@ def card(
         )} if warmup else {}),
         "Training" + (", stage 2: instruction tuning" if warmup else ""): (
             f"```bash\n{command}\n```\n\n"
-            f"{facts.get('steps', 'n/a')} optimizer steps of {facts.get('batch_size', 'n/a')} conversations on the CPU "
+            f"{facts.get('steps', 'n/a')} optimizer steps of {facts.get('batch_size', 'n/a')} conversations"
+            + (f" in {facts['runs']} runs, each continuing the last" if facts.get("runs", 1) > 1 else "")
+            + " on the CPU "
             "(bf16 autocast, AMX), no GPU"
             + (f", {facts['runtime_s'] / 60:.0f} minutes" if facts.get("runtime_s") else "")
             + ". Training loss "
@@ -271,10 +291,11 @@ def card(
     if motif_recovery:
         sections["Attribution maps"] = attribution_section(motif_recovery, out)
     if ablation:
-        sections["Ablations"] = Path(ablation).read_text().strip() + (
-            "\n\nCommand: `python -m chatnt.training.projection_ablation --output_dir runs/ablation "
-            "--multitask_metrics runs/eval-chatnt-mini/metrics.json`."
+        command_line = ablation_command or (
+            "python -m chatnt.training.projection_ablation --output_dir runs/ablation "
+            "--multitask_metrics runs/eval-chatnt-mini/metrics.json"
         )
+        sections["Ablations"] = Path(ablation).read_text().strip() + f"\n\n```bash\n{command_line}\n```"
     sections["Limitations"] = (
         "A CPU-sized model trained for under an hour, not the published ChatNT (NT v2 500M + Vicuna-7B, GPUs). Its "
         "answers can be no better than what its 4-layer encoder learned from the TRAIN splits (stage 1's table): "
@@ -315,8 +336,10 @@ def main(argv: list[str] | None = None) -> None:
     card_parser = commands.add_parser("card", help="write the model card of a shipped checkpoint")
     card_parser.add_argument("--out", required=True)
     card_parser.add_argument("--metrics", required=True, help="metrics.json of evaluate_chatnt on the shipped checkpoint.")
-    card_parser.add_argument("--run", required=True, help="The SFT run directory (its trainer state).")
+    card_parser.add_argument("--run", required=True, nargs="+",
+                             help="The SFT run directories (their trainer states), in order when one continues another.")
     card_parser.add_argument("--ablation", default=None, help="ablation.md of projection_ablation.")
+    card_parser.add_argument("--ablation_command", default=None, help="The ablation command, as run.")
     card_parser.add_argument("--training_command", required=True, help="The training command, as run.")
     card_parser.add_argument("--calibration", default=None, help="output_dir of calibrate_chatnt on the checkpoint.")
     card_parser.add_argument("--motif_recovery", default=None, help="output_dir of evaluation.motif_recovery on it.")
@@ -330,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         export(args.run, args.out, args.tasks)
     else:
         card(args.out, args.metrics, args.run, args.ablation, args.training_command, args.calibration,
-             args.motif_recovery, args.warmup, args.warmup_baselines, args.warmup_command, args.training_phrasings)
+             args.motif_recovery, args.warmup, args.warmup_baselines, args.warmup_command, args.training_phrasings,
+             args.ablation_command)
 
 
 if __name__ == "__main__":
