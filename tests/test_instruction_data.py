@@ -3,6 +3,7 @@ multi-turn and two-sequence rows, uniform task mixing and the Alpaca export, on 
 
 import collections
 import dataclasses
+import random
 import re
 
 import pytest
@@ -261,3 +262,32 @@ def test_alpaca_export_has_one_record_per_turn(per_task):
                 assert "@" not in record["instruction"] and "the input sequence" in record["instruction"]
             else:
                 assert record["input"].splitlines() == [f"@{s['name']}: {s['sequence']}" for s in row["sequences"]]
+
+
+def test_hub_route_builds_the_same_kind_of_rows_from_a_gue_shaped_dataset(monkeypatch):
+    """The online route (full GUE sets) without the network: ``load_dataset`` returns a local DatasetDict shaped
+    like a GUE config (``sequence``, integer ``label``; train / dev / test)."""
+    from chatnt.training import genomic_tasks
+    from chatnt.training.instruction_data import ROW_FEATURES, build_hub_instruction_dataset
+    from datasets import Dataset as HFDataset
+    from datasets import DatasetDict as HFDatasetDict
+
+    rng = random.Random(0)
+    split = lambda n: HFDataset.from_dict(  # noqa: E731
+        {"sequence": ["".join(rng.choice("ACGT") for _ in range(70)) for _ in range(n)], "label": [i % 2 for i in range(n)]}
+    )
+    asked = []
+
+    def fake_load_dataset(dataset_id, config_name, revision=None):
+        asked.append((dataset_id, config_name, revision))
+        return HFDatasetDict({"train": split(12), "dev": split(4), "test": split(6)})
+
+    monkeypatch.setattr(genomic_tasks, "load_dataset", fake_load_dataset)
+    sources = {"core_promoter": {"dataset_id": "leannmlindsey/GUE", "config_name": "prom_core_all"}}
+    rows = build_hub_instruction_dataset(sources, seed=0, plain_test=True)
+    assert asked == [("leannmlindsey/GUE", "prom_core_all", None)]
+    assert rows["train"].num_rows == 12 and rows["test"].num_rows == 6  # dev is not used
+    assert rows["train"].features == ROW_FEATURES
+    assert set(rows["test"]["answers"][0]) <= {"Non-promoter", "promoter"}  # label 0 / 1 by the task's order
+    with pytest.raises(ValueError, match="needs a dataset_id"):
+        build_hub_instruction_dataset({"core_promoter": {"config_name": "prom_core_all"}})

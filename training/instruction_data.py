@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from chatnt.evaluation.answer_parsing import parse_answer
-from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_tasks
+from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_hub_task, load_tasks
 from datasets import (
     Dataset,
     DatasetDict,
@@ -729,7 +729,39 @@ def build_instruction_dataset(
         ['test', 'train']
     """
     config = InstructionConfig(**config)
-    per_task = build_instruction_datasets(load_tasks(tasks, data_dir, max_per_class, config.seed), config)
+    return _train_and_test(load_tasks(tasks, data_dir, max_per_class, config.seed), config, stopping_strategy)
+
+
+def build_hub_instruction_dataset(
+    sources: dict[str, dict], stopping_strategy: str = "all_exhausted", **config: object
+) -> DatasetDict:
+    """:func:`build_instruction_dataset` from Hub datasets instead of ``../shared/data`` (for users online,
+    e.g. the full GUE training sets where the offline DNAHL halves hold 79-140 records per task).
+
+    Args:
+        sources: registry task name -> keyword arguments of :func:`~chatnt.training.genomic_tasks.load_hub_task`
+            (``dataset_id``, ``config_name``, ``revision``, and the column mapping: ``sequence_column``,
+            ``label_column``, ``id_column``, ``split_names``). Integer labels map to the task's labels BY INDEX:
+            check the dataset card's label order against ``get_task(name).labels``.
+        stopping_strategy, **config: as in :func:`build_instruction_dataset`.
+
+    Example (online; the recipe's ``--dataset`` / ``--builder_kwargs``)::
+
+        --dataset chatnt.training.instruction_data:build_hub_instruction_dataset --builder_kwargs \
+            '{"sources": {"core_promoter": {"dataset_id": "leannmlindsey/GUE", "config_name": "prom_core_all"}}}'
+    """
+    config = InstructionConfig(**config)
+    task_data = {}
+    for task, source in sources.items():
+        source = dict(source)
+        if "dataset_id" not in source:
+            raise ValueError(f"sources[{task!r}] needs a dataset_id (and usually a config_name).")
+        task_data[task] = load_hub_task(source.pop("dataset_id"), get_task(task), **source)
+    return _train_and_test(task_data, config, stopping_strategy)
+
+
+def _train_and_test(task_data: dict[str, Dataset], config: InstructionConfig, stopping_strategy: str) -> DatasetDict:
+    per_task = build_instruction_datasets(task_data, config)
     test_parts = [_split_rows(data, "test") for data in per_task.values()]
     return DatasetDict(
         {
@@ -803,6 +835,7 @@ __all__ = [
     "ROW_FEATURES",
     "InstructionConfig",
     "TaskPhrasing",
+    "build_hub_instruction_dataset",
     "build_instruction_dataset",
     "build_instruction_datasets",
     "build_task_rows",
