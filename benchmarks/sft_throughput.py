@@ -19,9 +19,15 @@ Then (c): the new step, length-grouped, on chatnt-mini's shipped shape (8 latent
 the encoder frozen after its warm-up, so no gradient through it). That is another model, so its losses are not
 compared; its rate is what the shipped recipe trains at.
 
+And (d), the floor under any step that trains this decoder's inputs: the frozen decoder alone, forward and backward,
+on the same batches' tokens after their shared prefix (not attending to it, so a lower bound on the cost), the LM
+head only where answers are, and nothing else (no encoder, no projection). Its rate over the old step's is the
+largest speedup this decoder allows on this machine for these rows, whatever the rest of the step does.
+
 Ends with ``conversations_per_s_old``, ``conversations_per_s_new``, ``conversations_per_s_new_length_grouped``,
-``conversations_per_s_shipped_shape``, ``speedup``, ``speedup_length_grouped``, ``speedup_shipped_shape``,
-``max_loss_difference`` (bf16, over the batches) and ``loss_difference_fp32`` (the first batch in float32) lines.
+``conversations_per_s_shipped_shape``, ``conversations_per_s_decoder_floor``, ``speedup``,
+``speedup_length_grouped``, ``speedup_shipped_shape``, ``speedup_ceiling``, ``max_loss_difference`` (bf16, over
+the batches) and ``loss_difference_fp32`` (the first batch in float32) lines.
 """
 
 import argparse
@@ -72,6 +78,24 @@ def step(model, batch, method: str, bf16: bool = True) -> tuple[float, float]:
     return time.perf_counter() - start, loss.item()
 
 
+def decoder_floor_step(model, batch) -> float:
+    """Seconds of (d): the decoder's forward and backward on the tokens after the shared prefix, bf16 autocast."""
+    import torch
+
+    prefix = batch.get("shared_prefix_length", 0)
+    ids, labels = batch["input_ids"][:, prefix:], batch["labels"][:, prefix:]
+    embedding = model.get_input_embeddings()
+    inputs = embedding(ids.clamp(max=embedding.num_embeddings - 1)).detach().requires_grad_(True)
+    predicting = torch.nonzero((labels[:, 1:] != -100).any(0)).flatten()
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model.model.language_model(inputs_embeds=inputs, attention_mask=batch["attention_mask"][:, prefix:])
+        logits = model.lm_head(hidden.last_hidden_state[:, predicting]).float()
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels[:, predicting + 1].flatten())
+    loss.backward()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     from chatnt.training.chatnt_collator import ChatNTDataCollator
 
@@ -118,6 +142,9 @@ def main() -> None:
     step(shipped, collator(grouped[0]), "new")
     timings, _ = zip(*(step(shipped, collator(batch), "new") for batch in grouped))
     rate["shipped"] = args.batch_size * len(grouped) / sum(timings)
+    decoder_floor_step(shipped, collator(grouped[0]))  # warm-up
+    floor = [decoder_floor_step(shipped, collator(batch)) for batch in grouped]
+    rate["floor"] = args.batch_size * len(grouped) / sum(floor)
     print(f"conversations_per_s_old: {rate['old']:.2f}")
     print(f"conversations_per_s_new: {rate['new']:.2f}")
     print(f"conversations_per_s_new_length_grouped: {rate['new_grouped']:.2f}")
@@ -125,6 +152,8 @@ def main() -> None:
     print(f"speedup_length_grouped: {rate['new_grouped'] / rate['old']:.2f}")
     print(f"conversations_per_s_shipped_shape: {rate['shipped']:.2f}")
     print(f"speedup_shipped_shape: {rate['shipped'] / rate['old']:.2f}")
+    print(f"conversations_per_s_decoder_floor: {rate['floor']:.2f}")
+    print(f"speedup_ceiling: {rate['floor'] / rate['old']:.2f}")
     print(f"max_loss_difference: {difference:.2e}")
     print(f"loss_difference_fp32: {abs(fp32[0] - fp32[1]):.2e}")
 
