@@ -74,7 +74,7 @@ def ensure_chatnt_importable() -> None:
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
 from chatnt.commands.questions import shown_answer  # noqa: E402
-from chatnt.processing_chatnt import TAG as _TAG  # noqa: E402  (importable only after the line above, on a Space)
+from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402  (importable only after the line above, on a Space)
 
 
 class DemoInputError(ValueError):
@@ -249,11 +249,7 @@ def add_uploads(state: SessionState, paths, processor, max_bytes: int = MAX_UPLO
 
 
 def _match_record(tag: str, records: dict[str, str]) -> tuple[str, str] | None:
-    # Sentence punctuation may follow a tag ("is @wt."), and ids may contain dots: longest known prefix.
-    for cut in range(len(tag), 0, -1):
-        if tag[:cut] in records:
-            return tag[:cut], tag[cut:]
-    return None
+    return split_tag(tag, records)
 
 
 def resolve_references(text: str, attached_ids: list[str], state: SessionState) -> tuple[str, list[str]]:

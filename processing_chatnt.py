@@ -47,6 +47,27 @@ VICUNA_CHAT_TEMPLATE = (
 # ``@name`` not preceded by a word character (so e-mail addresses are not tags). The command line and the
 # demo find references with this same pattern.
 TAG = re.compile(r"(?<![\w@])@([^\s,;!?()\[\]{}'\"`<>]+)")
+# Sentence punctuation a tag may end with that is not part of the name ("is @wt.", "@a: ..."); TAG itself stops at
+# the other punctuation.
+TAG_TRAILING = ".:"
+
+
+def split_tag(tag: str, names) -> tuple[str, str] | None:
+    """The name ``tag`` (a TAG match without its ``@``) refers to among ``names``, and the punctuation after it.
+
+    The whole tag when it is a name (names may end with a dot), else the tag with some of its trailing ``.``/``:``
+    left out; never a shorter name that the tag merely starts with: ``@seq10`` is not ``@seq1``. ``None`` when no
+    name fits. Every entry point (processor, command line, demo) resolves tags with this one rule.
+
+    Example:
+        >>> split_tag("wt.", {"wt", "seq1"}), split_tag("seq10", {"seq1"})
+        (('wt', '.'), None)
+    """
+    bare = len(tag.rstrip(TAG_TRAILING))
+    for cut in range(len(tag), max(bare, 1) - 1, -1):
+        if tag[:cut] in names:
+            return tag[:cut], tag[cut:]
+    return None
 
 
 # "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
@@ -407,16 +428,15 @@ class ChatNTProcessor(ProcessorMixin):
 
     @staticmethod
     def _match_name(tag: str, named: dict, where: str) -> tuple[str, str]:
-        # Sentence punctuation may follow a tag ("is @wt."); names may themselves contain dots.
-        for cut in range(len(tag), 0, -1):
-            if tag[:cut] in named:
-                return tag[:cut], tag[cut:]
+        found = split_tag(tag, named)
+        if found is not None:
+            return found
         if not named:
             raise ValueError(
                 f"{where}unknown sequence reference @{tag}: no named sequences were given. Pass dna_sequences as "
                 "a dict {name: sequence} or a FASTA path whose record ids are the names."
             )
-        close = difflib.get_close_matches(tag.rstrip(".:"), list(named), n=3)
+        close = difflib.get_close_matches(tag.rstrip(TAG_TRAILING), list(named), n=3)
         hint = f" Did you mean {', '.join('@' + c for c in close)}?" if close else ""
         known = ", ".join("@" + n for n in list(named)[:10]) + (", ..." if len(named) > 10 else "")
         raise ValueError(f"{where}unknown sequence reference @{tag}. Known names: {known}.{hint}")
@@ -510,10 +530,12 @@ __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "DNA_TOKEN",
     "TAG",
+    "TAG_TRAILING",
     "VICUNA_CHAT_TEMPLATE",
     "ChatNTProcessor",
     "check_processor_files",
     "first_line",
     "is_hub_id",
     "is_local_model_folder",
+    "split_tag",
 ]

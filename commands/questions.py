@@ -144,9 +144,9 @@ def record_question_template(question: str) -> tuple[str, int]:
     Raises:
         ValueError: the question refers to no sequence, to two different tags, or mixes ``<DNA>`` and a tag.
     """
-    from ..processing_chatnt import DNA_TOKEN, TAG
+    from ..processing_chatnt import DNA_TOKEN, TAG, TAG_TRAILING
 
-    tags = {match.group(1).rstrip(".:") for match in TAG.finditer(question)}
+    tags = {match.group(1).rstrip(TAG_TRAILING) for match in TAG.finditer(question)}
     placeholders = question.count(DNA_TOKEN)
     if len(tags) > 1:
         raise ValueError(
@@ -165,7 +165,7 @@ def record_question_template(question: str) -> tuple[str, int]:
 
         def to_placeholder(match):
             name = match.group(1)
-            trailing = name[len(name.rstrip(".:")) :]  # sentence punctuation after the tag stays
+            trailing = name[len(name.rstrip(TAG_TRAILING)) :]  # sentence punctuation after the tag stays
             return DNA_TOKEN + trailing
 
         question = TAG.sub(to_placeholder, question)

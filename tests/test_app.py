@@ -113,6 +113,13 @@ def test_unknown_id_lists_the_uploaded_records(demo, fasta):
     assert list(state.records) == ["seq1", "seq2"]  # the upload itself was fine and is kept
 
 
+def test_an_unknown_id_that_starts_with_an_uploaded_one_is_refused(demo, fasta):
+    state = app.SessionState()
+    reply = demo.respond("Is @promoter_candidate2 a promoter?", [fasta(promoter_candidate=random_dna(30))], state)
+    assert reply.answer is None
+    assert "Unknown sequence reference @promoter_candidate2. Your uploaded records: @promoter_candidate." in reply.text
+
+
 @pytest.mark.parametrize("question", [
     "Is @../../etc/passwd a promoter?",
     "Is @/etc/hosts a promoter?",

@@ -232,6 +232,31 @@ def test_unknown_id(fasta, make_processor, chatnt_pipeline, api):
 
 
 @pytest.mark.parametrize("api", ["processor", "pipeline"])
+def test_an_unknown_name_that_starts_with_a_known_one_is_refused_not_answered_about_the_known_one(
+    fasta, make_processor, chatnt_pipeline, api
+):
+    path = str(fasta(">seq1\nACGTACGTACGTAAAAAAAAACCCCCCC\n>seq2\nGGGGGGGGTTTTTTTTACGTACGT\n"))
+    call = make_processor() if api == "processor" else chatnt_pipeline
+    message = raised(ValueError, call, "Is @seq10 a promoter? Answer yes or no.", path)
+    assert "unknown sequence reference @seq10. Known names: @seq1, @seq2." in message
+    message = raised(ValueError, call, "Does @mutant bind better?", {"mut": "ACGTACGTACGT"})
+    assert "unknown sequence reference @mutant" in message
+
+
+def test_tag_rule_keeps_sentence_punctuation_and_dotted_names():
+    from chatnt.processing_chatnt import split_tag
+
+    names = {"wt", "seq1", "chr1.fa", "a"}
+    assert split_tag("wt.", names) == ("wt", ".")
+    assert split_tag("seq1:", names) == ("seq1", ":")
+    assert split_tag("seq1..", names) == ("seq1", "..")
+    assert split_tag("chr1.fa.", names) == ("chr1.fa", ".")
+    assert split_tag("chr1", names) is None  # a name is never a prefix of the tag's own characters
+    assert split_tag("seq10", names) is None and split_tag("wtx", names) is None and split_tag("a.b", names) is None
+    assert split_tag("...", {"..."}) == ("...", "") and split_tag("...", names) is None
+
+
+@pytest.mark.parametrize("api", ["processor", "pipeline"])
 def test_dna_placeholder_count_mismatch(make_processor, chatnt_pipeline, api):
     call = make_processor() if api == "processor" else chatnt_pipeline
     message = raised(ValueError, call, "Compare <DNA> with <DNA>.", ["ACGT"])

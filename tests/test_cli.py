@@ -24,6 +24,7 @@ def test_ask_prints_an_answer(saved_model, capsys):
 @pytest.mark.parametrize(
     "question, fasta_name, message",
     [("Is @seq2 a promoter?", None, "unknown sequence reference @seq2. Known names: @seq1"),
+     ("Is @seq10 a promoter?", None, "unknown sequence reference @seq10. Known names: @seq1"),
      ("Is @seq1 a promoter?", "missing.fa", "FASTA file not found")],
 )
 def test_ask_reports_bad_input_without_a_traceback(saved_model, capsys, question, fasta_name, message):
