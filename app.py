@@ -178,9 +178,8 @@ def read_upload(path: str | os.PathLike, max_bytes: int = MAX_UPLOAD_BYTES) -> d
                 f"{name} unpacks to more than the demo's upload limit of {limit_text}. "
                 "Upload only the records you want to ask about."
             )
-    text = data.decode("utf-8", errors="replace")
-    try:
-        return {record.id: record.sequence for record in iter_fasta(io.StringIO(text), name=name)}
+    try:  # bytes: iter_fasta decodes each line strictly and names the line with bytes that are not UTF-8
+        return {record.id: record.sequence for record in iter_fasta(io.BytesIO(data), name=name)}
     except ValueError as error:
         raise DemoInputError(str(error)) from None
 

@@ -8,12 +8,15 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-FASTA_SUFFIXES = re.compile(r"\.(fa|fasta|fas|fna|ffn|frn|faa|seq|txt)(\.gz)?$", re.IGNORECASE)
+# .txt is not among them: a text file may hold anything, so a name like "notes.txt" given where a sequence goes is
+# reported as a file name (the processor's check), never opened as FASTA behind the user's back.
+FASTA_SUFFIXES = re.compile(r"\.(fa|fasta|fas|fna|ffn|frn|faa|seq)(\.gz)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class FastaRecord:
-    """One FASTA record: ``id`` is the header's first word, ``description`` the rest of the header."""
+    """One FASTA record: ``id`` is the header's first whitespace-separated word (spaces or tabs, as Biopython and
+    samtools read it), ``description`` the rest of the header."""
 
     id: str
     sequence: str
@@ -35,7 +38,9 @@ def _not_fasta_reason(line: str, line_number: int) -> str:
     return f"{start} Pass a FASTA file (a '>id' line, then the sequence lines, per record)."
 
 
-def _open_text(path: str | os.PathLike) -> io.TextIOBase:
+def _open_bytes(path: str | os.PathLike) -> io.BufferedIOBase:
+    """The file's bytes, gunzipped when its content (not its name) is gzip. Lines are decoded one by one by
+    :func:`iter_fasta`, so that bytes which are not UTF-8 are reported with their line."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"FASTA file not found: {path!r}. Check the path (relative paths start at {os.getcwd()!r}).")
@@ -43,25 +48,39 @@ def _open_text(path: str | os.PathLike) -> io.TextIOBase:
         raise IsADirectoryError(f"{path!r} is a directory; pass a FASTA file inside it.")
     with open(path, "rb") as handle:
         gzipped = handle.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def _decode(line: bytes | str, name: str, line_number: int) -> str:
+    """One line as text: strict UTF-8 (a replaced byte would silently change an id), without a byte-order mark."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{name}, line {line_number}: byte {line[error.start:error.start + 1]!r} at column {error.start + 1} is "
+                "not UTF-8 text. Save the file as UTF-8 (e.g. `iconv -f WINDOWS-1252 -t UTF-8 in.fa > out.fa`)."
+            ) from None
+    return line.removeprefix("\ufeff") if line_number == 1 else line
 
 
 def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = None) -> Iterator[FastaRecord]:
     """Streams the records of a FASTA file (path, gzip path, or open text handle), one at a time.
 
     Sequence lines are joined and stripped of whitespace; letters keep their case (the DNA tokenizer
-    upper-cases soft-masked bases and checks the alphabet).
+    upper-cases soft-masked bases and checks the alphabet). Lines starting with ``;`` are comments before the
+    first record and between a header and its sequence (the old FASTA convention); one among a record's
+    sequence lines is refused, since skipping it could silently join what its author meant to keep apart.
 
     Raises:
         FileNotFoundError: the path does not exist.
         ValueError: the file is empty, is not FASTA (text before the first ``>``), has a header
-            without an id, a record without sequence, two records with the same id, or is a damaged
-            gzip file. Every message is one line that names the file (and line) and the fix.
+            without an id, a record without sequence, two records with the same id, a ``;`` line among
+            sequence lines, bytes that are not UTF-8, or is a damaged gzip file. Every message is one line that
+            names the file (and line) and the fix.
     """
     owns_handle = not hasattr(source, "read")
-    handle = _open_text(source) if owns_handle else source
+    handle = _open_bytes(source) if owns_handle else source
     name = name or (os.fspath(source) if owns_handle else getattr(source, "name", "<stream>"))
     seen: dict[str, int] = {}
     header = header_line = None
@@ -74,13 +93,20 @@ def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = Non
                 f"{name}, line {header_line}: record {header.split()[0]!r} has no sequence. Add its sequence "
                 "lines below the header, or delete the header."
             )
-        record_id, _, description = header.partition(" ")
-        return FastaRecord(record_id, sequence, description.strip())
+        record_id, *description = header.split(None, 1)
+        return FastaRecord(record_id, sequence, description[0].strip() if description else "")
 
     try:
         for line_number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line or line.startswith(";"):
+            line = _decode(line, name, line_number).strip()
+            if not line:
+                continue
+            if line.startswith(";"):
+                if chunks:
+                    raise ValueError(
+                        f"{name}, line {line_number}: a ';' comment line inside the sequence of record "
+                        f"{header.split()[0]!r}. Move the comment above the record's header, or delete the line."
+                    )
                 continue
             if line.startswith(">"):
                 if header is not None:

@@ -180,6 +180,13 @@ def test_a_gzipped_upload_is_read(demo, tmp_path):
     assert reply.answer is not None and state.records == {"seq1": "ACGTACGTAAGGCTTTGACAATCG"}
 
 
+def test_an_upload_with_bytes_that_are_not_utf8_is_refused_with_their_line(tmp_path):
+    path = tmp_path / "latin.fa"
+    path.write_bytes(b">caf\xe9\nACGTACGT\n")
+    with pytest.raises(app.DemoInputError, match=r"latin.fa, line 1: byte b'\\xe9' at column 5 is not UTF-8 text"):
+        app.read_upload(path)
+
+
 def test_a_sequence_longer_than_the_model_reads_is_refused(make_model, make_processor, fasta):
     demo = app.ChatNTDemo(make_model(), make_processor(max_dna_tokens=10), max_new_tokens=3)
     state = app.SessionState()

@@ -186,10 +186,13 @@ def test_protein_is_refused_where_unknown_letters_are_read_as_n(make_model, make
     assert torch.equal(as_n, processor(QUESTION, {"seq1": "ACGTNACGTN"})["dna_input_ids"])
 
 
-def test_file_name_given_where_a_sequence_is_expected(tmp_path, make_processor):
-    path = tmp_path / "seqs.fastq"  # a suffix that is not read as FASTA
+@pytest.mark.parametrize("file_name", ["seqs.fastq", "notes.txt"])  # suffixes that are not read as FASTA
+def test_file_name_given_where_a_sequence_is_expected(tmp_path, make_processor, file_name):
+    path = tmp_path / file_name
     path.write_text(">seq1\nACGT\n")
     message = raised(ValueError, make_processor(), "Is <DNA> a promoter?", [str(path)])
+    assert "is a file name, not a DNA sequence" in message and "rename it, or pass read_fasta(path)" in message
+    message = raised(ValueError, make_processor(), "Is <DNA> a promoter?", str(path))
     assert "is a file name, not a DNA sequence" in message and "rename it, or pass read_fasta(path)" in message
 
 

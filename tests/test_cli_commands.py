@@ -200,6 +200,16 @@ def test_predict_writes_one_row_per_record_and_a_summary(tiny_model, records_fas
     assert "records: 10 -> " in printed and "unparsed: " in printed and "records/s" in printed
 
 
+def test_predict_keeps_a_tab_header_to_its_first_word(tiny_model, tmp_path):
+    fasta = tmp_path / "tabs.fa"
+    fasta.write_text(f">tabid\tsome description\n{random_dna(30)}\n>other\n{random_dna(30, seed=1)}\n")
+    out = tmp_path / "results.tsv"
+    assert main(["predict", "--fasta", str(fasta), "--question", QUESTION, "--out", str(out), "--model", tiny_model,
+                 "--max-new-tokens", "3", "--no-progress"]) == 0
+    rows = read_rows(out)
+    assert [row[0] for row in rows] == ["tabid", "other"] and all(len(row) == 5 for row in rows)
+
+
 def fake_answers(answers: dict):
     """An answer_batch stand-in that answers by sequence, so parsing and the summary are checked exactly."""
 

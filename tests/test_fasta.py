@@ -43,3 +43,33 @@ def test_missing_file_and_directory(tmp_path):
         read_fasta(tmp_path / "nope.fa")
     with pytest.raises(IsADirectoryError):
         read_fasta(tmp_path)
+
+
+def test_the_id_is_the_first_word_whatever_the_whitespace(tmp_path):
+    path = tmp_path / "tabs.fa"
+    path.write_text(">tabid\tdescription words\nACGT\n>plain\nGGGG\n")
+    records = list(iter_fasta(path))
+    assert [(r.id, r.description) for r in records] == [("tabid", "description words"), ("plain", "")]
+
+
+def test_bytes_that_are_not_utf8_are_refused_with_their_line(tmp_path):
+    path = tmp_path / "latin.fa"
+    path.write_bytes(b">ok\nACGT\n>caf\xe9\nGGGG\n")
+    with pytest.raises(ValueError, match=r"latin.fa, line 3: byte b'\\xe9' at column 5 is not UTF-8 text. Save the file as UTF-8"):
+        read_fasta(path)
+    gzipped = tmp_path / "latin.fa.gz"
+    gzipped.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(ValueError, match="line 3: byte"):
+        read_fasta(gzipped)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_file(tmp_path):
+    path = tmp_path / "bom.fa"
+    path.write_bytes("\ufeff>seq1\nACGT\n".encode())
+    assert read_fasta(path) == {"seq1": "ACGT"}
+
+
+def test_comment_lines_are_read_before_a_sequence_and_refused_inside_one():
+    assert parse_fasta_text(";old-style comment\n>a\n;about a\nACGT\nGG\n") == {"a": "ACGTGG"}
+    with pytest.raises(ValueError, match="line 4: a ';' comment line inside the sequence of record 'a'"):
+        parse_fasta_text(">a\nACGT\nGG\n;oops\nTTTT\n")
