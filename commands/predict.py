@@ -20,6 +20,7 @@ Columns of the TSV (tab-separated, one header line):
   ``calibrated`` (``true``/``false``; empty when there is no probability).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -151,12 +152,23 @@ def summarize(out: Path, answered: int, seconds: float, parsing: bool) -> Predic
     return PredictSummary(str(out), records, answered, dict(counts), unparsed if parsing else 0, seconds)
 
 
-def _settings(question, task, confidence, model, max_new_tokens, bf16) -> dict:
-    """What the rows of a run depend on; a resumed run must match them. (``truncate`` is not among them: a
-    record that fits is never cut, so adding ``--truncate`` after an over-long record stopped a run is safe.)"""
+def _file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, batch_size) -> dict:
+    """What the rows of a run depend on; a resumed run must match them: the input file by content (a resume with
+    another file would mix their rows), and the batch size (bf16 answers depend on what is padded together).
+    (``truncate`` is not among them: a record that fits is never cut, so adding ``--truncate`` after an
+    over-long record stopped a run is safe.)"""
     local = Path(model)
     return {
-        "question": question, "task": task, "confidence": confidence, "max_new_tokens": max_new_tokens, "bf16": bf16,
+        "fasta_sha256": _file_sha256(fasta), "question": question, "task": task, "confidence": confidence,
+        "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size,
         "model": str(local.resolve()) if local.exists() else model,
     }
 
@@ -219,15 +231,16 @@ def predict(
             path.unlink(missing_ok=True)
     chatnt = load_chatnt(model)
     total = count_records(fasta, chatnt.processor, truncate)  # every record checked before any work
-    settings = _settings(question, task, confidence, chatnt.path, max_new_tokens, bf16)
+    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size)
 
     if partial.exists():
         earlier = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else None
         if earlier != settings:
             changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
             raise ValueError(
-                f"{partial} holds an interrupted run with other settings ({', '.join(changed)} differ). Re-run with "
-                "the same settings to resume it, or pass --overwrite to start again."
+                f"{partial} holds an interrupted run with other settings ({', '.join(changed)} differ"
+                + ("; fasta_sha256: the --fasta file is another file or has changed" if "fasta_sha256" in changed else "")
+                + "). Re-run with the same settings to resume it, or pass --overwrite to start again."
             )
         done = finished_ids(partial)
     else:

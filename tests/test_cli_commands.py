@@ -247,7 +247,7 @@ def test_predict_resumes_an_interrupted_run_after_a_torn_line(tiny_model, record
     partial = tmp_path / "results.tsv.partial"
     out.rename(partial)
     partial.write_text("\n".join(finished[:5]) + "\n" + finished[5][:4])
-    settings = predict_module._settings(QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True)
+    settings = predict_module._settings(records_fasta, QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True, 4)
     (tmp_path / "results.tsv.partial.json").write_text(json.dumps(settings))
     assert finished_ids(partial) == {"rec0", "rec1", "rec2", "rec3"} and partial.read_text().endswith("\n")
 
@@ -268,11 +268,19 @@ def test_predict_resumes_an_interrupted_run_after_a_torn_line(tiny_model, record
 def test_predict_refuses_to_resume_with_other_settings_or_to_overwrite(tiny_model, records_fasta, tmp_path, capsys):
     out = tmp_path / "results.tsv"
     (tmp_path / "results.tsv.partial").write_text("\t".join(COLUMNS) + "\n")
-    settings = predict_module._settings(QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True)
+    settings = predict_module._settings(records_fasta, QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True, 8)
     (tmp_path / "results.tsv.partial.json").write_text(json.dumps(settings))
     arguments = ["predict", "--fasta", records_fasta, "--out", str(out), "--model", tiny_model, "--no-progress"]
     assert main([*arguments, "--question", "Is @seq bound by Oct4?", "--max-new-tokens", "3"]) == 2
     assert "holds an interrupted run with other settings (question differ)" in capsys.readouterr().err
+    # Another input file with the same question and output would mix the two files' rows.
+    other = write_fasta(tmp_path / "other.fa", {"x1": random_dna(40, seed=7)})
+    other_arguments = [*arguments[:2], other, *arguments[3:]]
+    assert main([*other_arguments, "--question", QUESTION, "--max-new-tokens", "3"]) == 2
+    assert "(fasta_sha256 differ; fasta_sha256: the --fasta file is another file or has changed)" in (
+        capsys.readouterr().err)
+    assert main([*arguments, "--question", QUESTION, "--max-new-tokens", "3", "--batch-size", "4"]) == 2
+    assert "other settings (batch_size differ)" in capsys.readouterr().err
     assert main([*arguments, "--question", QUESTION, "--max-new-tokens", "3", "--overwrite"]) == 0
     assert main([*arguments, "--question", QUESTION, "--max-new-tokens", "3"]) == 2
     assert "already exists (a finished run). Pass --overwrite" in capsys.readouterr().err
