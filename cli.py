@@ -284,6 +284,11 @@ def main(argv=None) -> int:
         message = " ".join(str(error).split())  # one line, whatever the message held
         print(f"chatnt: error: {message}", file=sys.stderr)
         return 2
+    except OSError as error:  # the file system refused (read-only, full disk, ...): name the path and the way out
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"chatnt: error: {error.strerror or error}{where}. Free or fix that location, or write elsewhere "
+              "(--out).", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         hint = ""
         if args.command == "predict":

@@ -96,13 +96,35 @@ def _load(model: str) -> LoadedChatNT:
     from ..modeling_chatnt import ChatNTForConditionalGeneration
     from ..processing_chatnt import ChatNTProcessor, first_line
 
+    from safetensors import SafetensorError
+
     try:
         chatnt = ChatNTForConditionalGeneration.from_pretrained(model)
         processor = ChatNTProcessor.from_pretrained(model)
+    except SafetensorError as error:
+        damaged = ", ".join(_damaged_weight_files(Path(model))) or "a weights file"
+        raise ValueError(
+            f"cannot load the ChatNT model from {model!r}: {damaged} is damaged ({first_line(error)}). Copy or "
+            "download the checkpoint again."
+        ) from None
     except (OSError, ValueError, KeyError) as error:
         # Loaders raise long multi-line messages; the first line names the missing piece.
         raise ValueError(f"cannot load the ChatNT model from {model!r}: {first_line(error)}") from None
     return LoadedChatNT(chatnt.eval(), processor, model)
+
+
+def _damaged_weight_files(folder: Path) -> list[str]:
+    """The ``*.safetensors`` files of a local folder whose header cannot be read (truncated, overwritten)."""
+    from safetensors import SafetensorError, safe_open
+
+    damaged = []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                weights.keys()
+        except SafetensorError:
+            damaged.append(path.name)
+    return damaged
 
 
 __all__ = ["LoadedChatNT", "SHIPPED_MODEL", "check_model_path", "default_model", "load_chatnt"]

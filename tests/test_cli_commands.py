@@ -453,3 +453,35 @@ def test_chat_on_a_terminal_greets_and_prompts(tiny_model):
     printed = output.getvalue()
     assert printed.startswith("ChatNT chat (") and "0 record(s) loaded. /help lists commands." in printed
     assert "> no records loaded (/load FILE)\n> " in printed
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_damaged_weights_are_one_line_with_exit_2(tiny_model, records_fasta, tmp_path, capsys, damage):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model, damaged)
+    weights = damaged / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a safetensors file at all")
+    assert main(["ask", "Is @rec0 a promoter?", "--fasta", records_fasta, "--model", str(damaged)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("chatnt: error: cannot load the ChatNT model from") and "model.safetensors" in error
+    assert "\n" not in error and "Traceback" not in error
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_with_exit_2(tiny_model, records_fasta, capsys,
+                                                                        monkeypatch, tmp_path):
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "ro" / "results.tsv.partial.json"))
+
+    monkeypatch.setattr(predict_module.Path, "write_text", read_only)
+    out = tmp_path / "ro" / "results.tsv"
+    arguments = ["predict", "--fasta", records_fasta, "--question", QUESTION, "--out", str(out), "--model", tiny_model,
+                 "--no-progress"]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("chatnt: error: Read-only file system (") and "results.tsv.partial.json)" in error
+    assert "write elsewhere (--out)" in error and "\n" not in error
