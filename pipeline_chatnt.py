@@ -114,6 +114,11 @@ class ChatNTPipeline(TextGenerationPipeline):
 
         if isinstance(inputs, str) or is_chat(inputs) or published(inputs):
             inputs, dna_sequences, single = [inputs], [dna_sequences], True
+        elif not isinstance(inputs, (list, tuple)):
+            raise TypeError(
+                f"The ChatNT pipeline takes a question string, a list of chat messages, or a list of either; got "
+                f"{type(inputs).__name__}."
+            )
         else:
             single = False
             if dna_sequences is None:

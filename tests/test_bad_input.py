@@ -259,6 +259,35 @@ def test_tag_rule_keeps_sentence_punctuation_and_dotted_names():
     assert split_tag("...", {"..."}) == ("...", "") and split_tag("...", names) is None
 
 
+@pytest.mark.parametrize(
+    "question, dna, expected",
+    [
+        ("Is <DNA> a promoter?", 5, "dna_sequences must be a sequence string, a list of them, a dict {name: sequence} "
+                                    "or a FASTA path; got int."),
+        ("Is <DNA> a promoter?", [None], "dna_sequences[0] is NoneType, not a sequence string"),
+        ("Is @a a promoter?", {"a": 5}, "dna_sequences['a'] is int, not a sequence string"),
+    ],
+)
+@pytest.mark.parametrize("api", ["processor", "pipeline"])
+def test_dna_sequences_of_the_wrong_type_are_named(make_processor, chatnt_pipeline, api, question, dna, expected):
+    call = make_processor() if api == "processor" else chatnt_pipeline
+    assert expected in raised(TypeError, call, question, dna)
+
+
+def test_a_pipeline_input_of_the_wrong_type_is_named(chatnt_pipeline):
+    message = raised(TypeError, chatnt_pipeline, 123)
+    assert message == ("The ChatNT pipeline takes a question string, a list of chat messages, or a list of either; "
+                       "got int.")
+
+
+def test_a_bad_sequence_in_a_batch_names_its_example(make_processor):
+    questions = ["Is <DNA> a promoter?", "Is <DNA> a promoter?"]
+    message = raised(ValueError, make_processor(), questions, [["ACGT"], ["ACGTXX"]])
+    assert message.startswith("example 1, sequence 0: DNA sequence contains characters that are not nucleotides")
+    message = raised(ValueError, make_processor(), ["Is @a ok?", "Is @b ok?"], [{"a": "ACGT"}, {"b": "ACGTZ"}])
+    assert message.startswith("example 1, @b: ")
+
+
 @pytest.mark.parametrize("api", ["processor", "pipeline"])
 def test_dna_placeholder_count_mismatch(make_processor, chatnt_pipeline, api):
     call = make_processor() if api == "processor" else chatnt_pipeline

@@ -317,6 +317,8 @@ class ChatNTProcessor(ProcessorMixin):
             where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
             messages = self._to_messages(example, add_system_prompt=apply_template)
             messages, example_sequences = self._resolve_sequences(messages, dna, where)
+            if where:  # a sequence's errors name its example too ("example 1, sequence 0: ...")
+                example_sequences = [(f"example {index}, {name}", sequence) for name, sequence in example_sequences]
             if answer is not None:
                 if not isinstance(answer, str):
                     raise TypeError(f"{where}an answer must be a string, got {type(answer).__name__}.")
@@ -372,8 +374,25 @@ class ChatNTProcessor(ProcessorMixin):
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
 
+    @staticmethod
+    def _check_dna_type(dna, where: str) -> None:
+        """One line naming what ``dna_sequences`` holds when it is none of the forms the processor reads."""
+        forms = "a sequence string, a list of them, a dict {name: sequence} or a FASTA path"
+        if dna is None or isinstance(dna, (str, os.PathLike)):
+            return
+        if isinstance(dna, dict):
+            items = [(f"dna_sequences[{name!r}]", value) for name, value in dna.items()]
+        elif isinstance(dna, (list, tuple)):
+            items = [(f"dna_sequences[{i}]", value) for i, value in enumerate(dna)]
+        else:
+            raise TypeError(f"{where}dna_sequences must be {forms}; got {type(dna).__name__}.")
+        for label, value in items:
+            if not isinstance(value, str):
+                raise TypeError(f"{where}{label} is {type(value).__name__}, not a sequence string (dna_sequences: {forms}).")
+
     def _resolve_sequences(self, messages: list[dict], dna, where: str) -> tuple[list[dict], list[tuple[str, str]]]:
         """Replaces ``@name`` tags by ``<DNA>`` and lists the sequences in placeholder order."""
+        self._check_dna_type(dna, where)
         if looks_like_fasta_path(dna):
             dna = read_fasta(dna)
         elif isinstance(dna, str):
