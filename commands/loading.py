@@ -67,7 +67,9 @@ def check_model_path(model: str) -> None:
                 "save_pretrained (e.g. checkpoints/chatnt-mini), or leave --model out for the shipped model."
             )
         return
-    if not is_hub_id(model):
+    # "models/mine" is shaped like a Hub id too; when "models" is a local folder it is a local path that is missing,
+    # not a Hub id to spend half a minute of retries on.
+    if not is_hub_id(model) or path.parent.is_dir():
         raise FileNotFoundError(
             f"model directory not found: {model!r}. Pass --model DIR (a ChatNT checkpoint folder) or leave it out "
             "for the shipped checkpoints/chatnt-mini."

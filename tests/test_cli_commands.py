@@ -485,3 +485,11 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_with_exit_2(tiny_mo
     error = capsys.readouterr().err.strip()
     assert error.startswith("chatnt: error: Read-only file system (") and "results.tsv.partial.json)" in error
     assert "write elsewhere (--out)" in error and "\n" not in error
+
+
+def test_a_missing_model_under_a_local_folder_is_not_taken_for_a_hub_id(records_fasta, tmp_path, capsys, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("chatnt.commands.loading._load", lambda model: pytest.fail("tried to load a Hub id"))
+    assert main(["ask", "Is @rec0 a promoter?", "--fasta", records_fasta, "--model", "models/does_not_exist"]) == 2
+    assert "model directory not found: 'models/does_not_exist'" in capsys.readouterr().err
