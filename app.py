@@ -43,6 +43,9 @@ EXAMPLE_FASTA = REPO_ROOT / "spaces" / "example.fa"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # DNA sequences one conversation may hold: every turn re-reads them all, so this bounds each turn's work.
 MAX_SEQUENCES_PER_CONVERSATION = 8
+# Characters of one typed message: a question is a sentence or two; the decoder reads every character of every turn
+# again on each turn, and a 60,000-character message held the only worker for minutes.
+MAX_MESSAGE_CHARS = 2000
 UPLOAD_SUFFIXES = (".fa", ".fasta", ".fna", ".txt")
 DNA_PLACEHOLDER = "<DNA>"
 
@@ -458,6 +461,11 @@ class ChatNTDemo:
         """
         text = (text or "").strip()
         try:
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise DemoInputError(
+                    f"Your message has {len(text):,} characters; the demo takes questions of up to {MAX_MESSAGE_CHARS:,}. "
+                    "Put sequences in a FASTA file (paperclip button) and ask about them by @id."
+                )
             attached = add_uploads(state, files, self.processor, self.max_upload_bytes)
             if not text:
                 if attached:

@@ -113,6 +113,14 @@ def test_unknown_id_lists_the_uploaded_records(demo, fasta):
     assert list(state.records) == ["seq1", "seq2"]  # the upload itself was fine and is kept
 
 
+def test_an_overlong_message_is_refused_before_any_work(demo, fasta, monkeypatch):
+    monkeypatch.setattr(app, "add_uploads", lambda *args, **kwargs: pytest.fail("uploads read for a refused message"))
+    state = app.SessionState()
+    reply = demo.respond("Is @seq1 a promoter? " + "A" * 60_000, [fasta(seq1=random_dna(30))], state)
+    assert reply.answer is None and state.records == {}
+    assert "Your message has 60,021 characters; the demo takes questions of up to 2,000." in reply.text
+
+
 def test_an_unknown_id_that_starts_with_an_uploaded_one_is_refused(demo, fasta):
     state = app.SessionState()
     reply = demo.respond("Is @promoter_candidate2 a promoter?", [fasta(promoter_candidate=random_dna(30))], state)
