@@ -68,11 +68,14 @@ def attribute(
     from .commands.loading import load_chatnt
     from .evaluation.attribution import attribute as attribute_answer
 
+    from .fasta import read_fasta
+
     if fasta is None and sequences is None:
         raise ValueError("attribute needs DNA: pass a FASTA file (--fasta) or sequences.")
+    dna = read_fasta(fasta) if fasta is not None else sequences  # bad input reported before the model loads
     loaded = load_chatnt(model)
     result = attribute_answer(
-        loaded.model, loaded.processor, question, fasta if fasta is not None else sequences, answer=answer,
+        loaded.model, loaded.processor, question, dna, answer=answer,
         max_new_tokens=max_new_tokens, bf16=bf16,
     )
     if out is not None:

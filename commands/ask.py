@@ -40,8 +40,8 @@ def ask(
         >>> result.answer, result.label, result.probability, result.calibrated
         ('Yes.', 'yes', 0.71, True)
     """
+    dna = read_fasta(fasta) if fasta is not None else sequences  # bad input reported before the model loads
     chatnt = load_chatnt(model)
-    dna = read_fasta(fasta) if fasta is not None else sequences
     dna = truncated_to_limit(chatnt.processor, dna, truncate)
     (result,) = answer_batch(
         chatnt, [question], [dna], [wants_confidence(question, confidence)], max_new_tokens=max_new_tokens, bf16=bf16

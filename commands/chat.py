@@ -172,8 +172,11 @@ def chat(
     """
     input = input or sys.stdin
     output = output or sys.stdout
+    paths = [fasta] if isinstance(fasta, str) else list(fasta)
+    for path in paths:  # bad input reported before the model loads
+        read_fasta(path)
     session = ChatSession(load_chatnt(model), max_new_tokens, confidence, truncate, bf16)
-    for path in [fasta] if isinstance(fasta, str) else fasta:
+    for path in paths:
         session.load(path)
     interactive = hasattr(input, "isatty") and input.isatty()
     if interactive:

@@ -229,6 +229,7 @@ def predict(
     if overwrite:
         for path in (out, partial, settings_path):
             path.unlink(missing_ok=True)
+    count_records(fasta)  # the file's format and ids checked before the model loads
     chatnt = load_chatnt(model)
     total = count_records(fasta, chatnt.processor, truncate)  # every record checked before any work
     settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size)

@@ -493,3 +493,16 @@ def test_a_missing_model_under_a_local_folder_is_not_taken_for_a_hub_id(records_
     monkeypatch.setattr("chatnt.commands.loading._load", lambda model: pytest.fail("tried to load a Hub id"))
     assert main(["ask", "Is @rec0 a promoter?", "--fasta", records_fasta, "--model", "models/does_not_exist"]) == 2
     assert "model directory not found: 'models/does_not_exist'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [
+    ["ask", "Is @rec0 a promoter?"],
+    ["predict", "--question", "Is @seq a promoter?", "--out", "never.tsv"],
+    ["chat"],
+    ["attribute", "Is @rec0 a promoter?"],
+])
+def test_a_missing_fasta_is_reported_before_the_model_loads(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setattr("chatnt.commands.loading._load", lambda model: pytest.fail("loaded the model first"))
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--fasta", "missing.fa"]) == 2
+    assert "FASTA file not found: 'missing.fa'" in capsys.readouterr().err
