@@ -43,6 +43,7 @@ def attribute(
     out: str | None = None,
     max_new_tokens: int = 32,
     bf16: bool = False,
+    iupac: bool = False,
 ):
     """Which bases of each sequence the answer's first token rests on (gradient x input), with plots.
 
@@ -61,6 +62,7 @@ def attribute(
             writes nothing.
         max_new_tokens: length limit of the generated answer.
         bf16: bfloat16 autocast (faster on a CPU, less exact gradients).
+        iupac: read IUPAC ambiguity codes in the FASTA file as N (``--iupac-as-n``).
 
     Returns:
         The :class:`~chatnt.evaluation.attribution.AnswerAttribution`.
@@ -68,11 +70,11 @@ def attribute(
     from .commands.loading import load_chatnt
     from .evaluation.attribution import attribute as attribute_answer
 
-    from .fasta import read_fasta
+    from .commands.sequences import read_records
 
     if fasta is None and sequences is None:
         raise ValueError("attribute needs DNA: pass a FASTA file (--fasta) or sequences.")
-    dna = read_fasta(fasta) if fasta is not None else sequences  # bad input reported before the model loads
+    dna = read_records(fasta, iupac) if fasta is not None else sequences  # bad input reported before the model loads
     loaded = load_chatnt(model)
     result = attribute_answer(
         loaded.model, loaded.processor, question, dna, answer=answer,
@@ -169,6 +171,12 @@ def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, con
                         help="keep the start of a sequence longer than the encoder's limit (default: an error)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 autocast, as chatnt-mini was trained and calibrated (default: on)")
+    _add_iupac_option(parser)
+
+
+def _add_iupac_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--iupac-as-n", dest="iupac", action="store_true",
+                        help="read IUPAC ambiguity codes (R, Y, S, W, K, M, B, D, H, V) as N (default: an error)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Asks QUESTION about every record (streamed, batched). The question names the record as <DNA> "
         "or a single @tag (e.g. @seq). Rows collect in OUT.partial, flushed per batch; re-running the same "
         "command after an interruption skips finished records; OUT appears only when every record is done. "
-        "Columns: id, answer, parsed (label or value), probability (calibrated P(yes)), calibrated.",
+        "Columns: id, answer, parsed (label or value), probability (calibrated P(yes)), calibrated, truncated.",
     )
     predict_parser.add_argument("--fasta", required=True, help="FASTA file (plain or gzip), read one record at a time")
     predict_parser.add_argument("--question", required=True,
@@ -239,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attribute_parser.add_argument("--max-new-tokens", type=int, default=32)
     attribute_parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on a CPU, less exact")
+    _add_iupac_option(attribute_parser)
     commands.add_parser(  # listed here; main() forwards its arguments before parsing
         "evaluate", add_help=False,
         help="per-task test scores of a model (python -m chatnt.training.evaluate_chatnt; see chatnt evaluate --help)",
@@ -252,7 +261,7 @@ def _run(args) -> int:
     _prepare_to_run()
     shared = dict(model=args.model, max_new_tokens=args.max_new_tokens) if args.command != "attribute" else {}
     if args.command in ("ask", "predict", "compare", "chat"):
-        shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16)
+        shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16, iupac=args.iupac)
     if args.command == "ask":
         print(ask(args.question, fasta=args.fasta, **shared))
     elif args.command == "predict":
@@ -268,7 +277,7 @@ def _run(args) -> int:
         chat(args.fasta, **shared)
     else:
         result = attribute(args.question, fasta=args.fasta, model=args.model, answer=args.answer, out=args.out,
-                           max_new_tokens=args.max_new_tokens, bf16=args.bf16)
+                           max_new_tokens=args.max_new_tokens, bf16=args.bf16, iupac=args.iupac)
         print(attribution_table(result))
         print(f"\nwrote {len(result.sequences)} track(s), logo(s) and attribution.json to {args.out}")
     return 0

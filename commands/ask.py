@@ -1,10 +1,9 @@
 """``chatnt ask``: one answer to a question about named sequences, with a probability for yes/no questions."""
 
-from ..fasta import read_fasta
 from .answering import AnswerResult, answer_batch
 from .loading import load_chatnt
 from .questions import wants_confidence
-from .sequences import truncated_to_limit
+from .sequences import read_records, truncated_to_limit
 
 
 def ask(
@@ -16,6 +15,7 @@ def ask(
     confidence: str = "auto",
     truncate: bool = False,
     bf16: bool = True,
+    iupac: bool = False,
 ) -> AnswerResult:
     """One answer to a question about DNA.
 
@@ -29,6 +29,7 @@ def ask(
             ``never`` skips it (the classifier costs about as much as generating a long answer).
         truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
         bf16: bfloat16 autocast (as chatnt-mini was trained and calibrated; faster on a CPU).
+        iupac: read IUPAC ambiguity codes in the FASTA file as N (``--iupac-as-n``) instead of raising.
 
     Returns:
         An :class:`~chatnt.commands.answering.AnswerResult`; ``str(result)`` is the answer line: the answer
@@ -40,7 +41,7 @@ def ask(
         >>> result.answer, result.label, result.probability, result.calibrated
         ('Yes.', 'yes', 0.71, True)
     """
-    dna = read_fasta(fasta) if fasta is not None else sequences  # bad input reported before the model loads
+    dna = read_records(fasta, iupac) if fasta is not None else sequences  # bad input reported before the model loads
     chatnt = load_chatnt(model)
     dna = truncated_to_limit(chatnt.processor, dna, truncate)
     (result,) = answer_batch(

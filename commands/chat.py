@@ -25,7 +25,7 @@ from ..processing_chatnt import DNA_TOKEN, TAG
 from .answering import AnswerResult, answer_batch
 from .loading import load_chatnt
 from .questions import wants_confidence
-from .sequences import truncated_to_limit
+from .sequences import read_records, truncated_to_limit
 
 COMMANDS_HELP = __doc__.split("\n\n")[2]
 
@@ -40,6 +40,7 @@ class ChatSession:
         confidence: ``auto`` (probability for yes/no questions), ``always`` or ``never``.
         truncate: keep the start of a record longer than the encoder's limit instead of raising.
         bf16: bfloat16 autocast.
+        iupac: read IUPAC ambiguity codes in loaded files as N (``--iupac-as-n``).
     """
 
     chatnt: object
@@ -47,6 +48,7 @@ class ChatSession:
     confidence: str = "auto"
     truncate: bool = False
     bf16: bool = True
+    iupac: bool = False
     records: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -58,7 +60,7 @@ class ChatSession:
             FileNotFoundError, ValueError: a bad file, or a record id that is already loaded (ids must stay
                 unique so that ``@id`` in earlier turns keeps its meaning).
         """
-        records = truncated_to_limit(self.chatnt.processor, read_fasta(path), self.truncate)
+        records = truncated_to_limit(self.chatnt.processor, read_records(path, self.iupac), self.truncate)
         clashes = [name for name in records if name in self.records]
         if clashes:
             raise ValueError(
@@ -153,6 +155,7 @@ def chat(
     confidence: str = "auto",
     truncate: bool = False,
     bf16: bool = True,
+    iupac: bool = False,
 ) -> ChatSession:
     """Runs an interactive conversation: reads lines from ``input`` until ``/quit`` or its end.
 
@@ -161,7 +164,7 @@ def chat(
         model: a ChatNT directory or Hub id; default: the shipped model.
         input: where lines come from; default ``sys.stdin`` (a terminal or a pipe).
         output: where answers go; default ``sys.stdout``.
-        max_new_tokens, confidence, truncate, bf16: as for :class:`ChatSession`.
+        max_new_tokens, confidence, truncate, bf16, iupac: as for :class:`ChatSession`.
 
     Returns:
         The :class:`ChatSession` at the end (its ``history`` holds the conversation).
@@ -175,7 +178,7 @@ def chat(
     paths = [fasta] if isinstance(fasta, str) else list(fasta)
     for path in paths:  # bad input reported before the model loads
         read_fasta(path)
-    session = ChatSession(load_chatnt(model), max_new_tokens, confidence, truncate, bf16)
+    session = ChatSession(load_chatnt(model), max_new_tokens, confidence, truncate, bf16, iupac)
     for path in paths:
         session.load(path)
     interactive = hasattr(input, "isatty") and input.isatty()

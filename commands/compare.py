@@ -9,11 +9,10 @@ with the answer.
 
 from dataclasses import dataclass
 
-from ..fasta import read_fasta
 from .answering import AnswerResult, answer_batch
 from .loading import load_chatnt
 from .questions import COMPARE_QUESTION, wants_confidence
-from .sequences import checked_sequence
+from .sequences import checked_sequence, read_records
 
 # Substitutions listed by position; beyond this many the list is cut (the count stays exact).
 MAX_LISTED_DIFFERENCES = 10
@@ -30,7 +29,8 @@ class CompareResult:
         differences: ``"position:ref>alt"`` (1-based) for up to ten substitutions when both sequences have the
             same length; empty otherwise.
         substitutions: the number of differing positions (``None`` when the lengths differ).
-        ref_length, alt_length: the sequences' lengths in bp.
+        ref_length, alt_length: the lengths in bp the model read (after ``--truncate``).
+        truncated: whether ``--truncate`` cut either sequence (the differences are those within what was read).
     """
 
     ref: str
@@ -41,14 +41,16 @@ class CompareResult:
     substitutions: int | None = None
     ref_length: int = 0
     alt_length: int = 0
+    truncated: bool = False
 
     def describe_difference(self) -> str:
-        """``"1 substitution: 101:A>G"``, or the lengths when they differ."""
+        """``"1 substitution: 101:A>G"``, or the lengths when they differ (saying when both were truncated)."""
+        read = f" in the first {self.ref_length} bp read (--truncate)" if self.truncated else ""
         if self.substitutions is None:
-            return f"@{self.ref} and @{self.alt} differ in length ({self.ref_length} vs {self.alt_length} bp)"
+            return f"@{self.ref} and @{self.alt} differ in length ({self.ref_length} vs {self.alt_length} bp{read})"
         listed = ", ".join(self.differences) + (", ..." if self.substitutions > len(self.differences) else "")
         plural = "" if self.substitutions == 1 else "s"
-        return f"{self.substitutions} substitution{plural}" + (f": {listed}" if listed else "")
+        return f"{self.substitutions} substitution{plural}{read}" + (f": {listed}" if listed else "")
 
 
 def substitutions(reference: str, variant: str) -> tuple[int | None, tuple[str, ...]]:
@@ -74,6 +76,7 @@ def compare(
     confidence: str = "auto",
     truncate: bool = False,
     bf16: bool = True,
+    iupac: bool = False,
 ) -> CompareResult:
     """Asks one question about a reference sequence and a variant of it.
 
@@ -89,6 +92,7 @@ def compare(
         confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
         truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
         bf16: bfloat16 autocast.
+        iupac: read IUPAC ambiguity codes in the FASTA file as N (``--iupac-as-n``).
 
     Returns:
         A :class:`CompareResult`.
@@ -98,7 +102,7 @@ def compare(
     """
     if fasta is None and sequences is None:
         raise ValueError("compare needs the two sequences: pass a FASTA file (--fasta) holding both records.")
-    named = read_fasta(fasta) if fasta is not None else dict(sequences)
+    named = read_records(fasta, iupac) if fasta is not None else dict(sequences)
     ref, alt = ref.removeprefix("@"), alt.removeprefix("@")
     for role, name in (("--ref", ref), ("--alt", alt)):
         if name not in named:
@@ -109,14 +113,22 @@ def compare(
     chatnt = load_chatnt(model)
     reference = checked_sequence(chatnt.processor, ref, named[ref], truncate)
     variant = checked_sequence(chatnt.processor, alt, named[alt], truncate)
+    if reference.upper() == variant.upper() and named[ref].upper() != named[alt].upper():
+        # The model would compare two identical windows and answer about a difference it never saw.
+        raise ValueError(
+            f"--truncate keeps the first {len(reference)} bp of @{ref} and @{alt}, and they are identical there: the "
+            "records differ only beyond. Cut both to the same window around the difference (at most "
+            f"{len(reference)} bp) and compare those."
+        )
     question = question or COMPARE_QUESTION
     # @ref/@alt name the pair; the records' own ids work as well (they may not be "ref" and "alt").
     dna = {**named, ref: reference, alt: variant, "ref": reference, "alt": variant}
     (result,) = answer_batch(
         chatnt, [question], [dna], [wants_confidence(question, confidence)], max_new_tokens=max_new_tokens, bf16=bf16
     )
-    count, listed = substitutions(named[ref], named[alt])
-    return CompareResult(ref, alt, question, result, listed, count, len(named[ref]), len(named[alt]))
+    count, listed = substitutions(reference, variant)
+    truncated = (reference, variant) != (named[ref], named[alt])
+    return CompareResult(ref, alt, question, result, listed, count, len(reference), len(variant), truncated)
 
 
 __all__ = ["CompareResult", "compare", "substitutions"]

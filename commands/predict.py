@@ -17,7 +17,8 @@ Columns of the TSV (tab-separated, one header line):
   ``id`` (record id), ``answer`` (generated text, tabs and newlines turned into spaces), ``parsed`` (the
   label or value: with ``task`` the task registry's parser, else yes/no for a yes/no question, else
   empty), ``probability`` (calibrated P(yes) of the perplexity classifier; empty when not asked for),
-  ``calibrated`` (``true``/``false``; empty when there is no probability).
+  ``calibrated`` (``true``/``false``; empty when there is no probability), ``truncated`` (``true`` when
+  ``--truncate`` cut the record to the encoder's limit: the answer is about its start only).
 """
 
 import hashlib
@@ -35,9 +36,9 @@ from ..prefix_cache import SharedPromptPrefix
 from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
-from .sequences import checked_sequence
+from .sequences import checked_sequence, iupac_as_n
 
-COLUMNS = ("id", "answer", "parsed", "probability", "calibrated")
+COLUMNS = ("id", "answer", "parsed", "probability", "calibrated", "truncated")
 PARTIAL_SUFFIX = ".partial"
 MAX_LISTED_LABELS = 10
 SETTINGS_SUFFIX = ".partial.json"
@@ -56,6 +57,7 @@ class PredictSummary:
         parsed_counts: rows per parsed label or value.
         unparsed: rows whose answer gave no label or value (always 0 when nothing is parsed).
         seconds: wall time of this run's answering.
+        truncated: rows whose record ``--truncate`` cut.
     """
 
     out: str
@@ -64,6 +66,7 @@ class PredictSummary:
     parsed_counts: dict[str, int] = field(default_factory=dict)
     unparsed: int = 0
     seconds: float = 0.0
+    truncated: int = 0
 
     @property
     def records_per_second(self) -> float:
@@ -81,6 +84,8 @@ class PredictSummary:
                 counts += f", ... ({len(ranked)} distinct)"
             lines.append(f"parsed: {counts or '-'}")
             lines.append(f"unparsed: {self.unparsed}")
+        if self.truncated:
+            lines.append(f"truncated: {self.truncated} (answered about their start only; column 'truncated')")
         speed = f"{self.records_per_second:.2f} records/s"
         lines.append(f"speed: {speed} ({self.answered} answered in {self.seconds:.1f} s)")
         return "\n".join(lines)
@@ -90,10 +95,11 @@ def _clean_cell(text: str) -> str:
     return _TSV_UNSAFE.sub(" ", text).strip()
 
 
-def _row(record_id: str, result, parsed: str) -> str:
+def _row(record_id: str, result, parsed: str, truncated: bool) -> str:
     probability = "" if result.p_yes is None else f"{result.p_yes:.4f}"
     calibrated = "" if result.calibrated is None else str(result.calibrated).lower()
-    return "\t".join((record_id, _clean_cell(result.answer), _clean_cell(parsed), probability, calibrated)) + "\n"
+    cells = (record_id, _clean_cell(result.answer), _clean_cell(parsed), probability, calibrated, str(truncated).lower())
+    return "\t".join(cells) + "\n"
 
 
 def finished_ids(partial: Path) -> set[str]:
@@ -119,7 +125,7 @@ def finished_ids(partial: Path) -> set[str]:
     return {line.split("\t", 1)[0] for line in lines[1:] if line.count("\t") == len(COLUMNS) - 1}
 
 
-def count_records(fasta, processor=None, truncate: bool = False) -> int:
+def count_records(fasta, processor=None, truncate: bool = False, iupac: bool = False) -> int:
     """Records in a FASTA file, streamed; with the model's ``processor``, also checks that each is readable.
 
     Run before any answering, so that a bad record (duplicate id, letters that are not nucleotides, too
@@ -132,24 +138,25 @@ def count_records(fasta, processor=None, truncate: bool = False) -> int:
     count = 0
     for record in iter_fasta(fasta):
         if processor is not None:
-            checked_sequence(processor, record.id, record.sequence, truncate)
+            checked_sequence(processor, record.id, iupac_as_n(record.sequence) if iupac else record.sequence, truncate)
         count += 1
     return count
 
 
 def summarize(out: Path, answered: int, seconds: float, parsing: bool) -> PredictSummary:
     """Counts rows and parsed labels of a finished TSV, streamed; ``parsing``: whether answers were parsed."""
-    counts, unparsed, records = Counter(), 0, 0
+    counts, unparsed, records, truncated = Counter(), 0, 0, 0
     with open(out, encoding="utf-8") as handle:
         next(handle)
         for line in handle:
             records += 1
             cells = line.rstrip("\n").split("\t")
+            truncated += cells[5] == "true"
             if cells[2]:
                 counts[cells[2]] += 1
             else:
                 unparsed += 1
-    return PredictSummary(str(out), records, answered, dict(counts), unparsed if parsing else 0, seconds)
+    return PredictSummary(str(out), records, answered, dict(counts), unparsed if parsing else 0, seconds, truncated)
 
 
 def _file_sha256(path: str | os.PathLike) -> str:
@@ -160,7 +167,7 @@ def _file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, batch_size) -> dict:
+def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, batch_size, iupac=False) -> dict:
     """What the rows of a run depend on; a resumed run must match them: the input file by content (a resume with
     another file would mix their rows), and the batch size (bf16 answers depend on what is padded together).
     (``truncate`` is not among them: a record that fits is never cut, so adding ``--truncate`` after an
@@ -168,7 +175,7 @@ def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, ba
     local = Path(model)
     return {
         "fasta_sha256": _file_sha256(fasta), "question": question, "task": task, "confidence": confidence,
-        "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size, "iupac_as_n": iupac,
         "model": str(local.resolve()) if local.exists() else model,
     }
 
@@ -186,6 +193,7 @@ def predict(
     bf16: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    iupac: bool = False,
 ) -> PredictSummary:
     """Asks ``question`` about every record of ``fasta`` and writes one TSV row per record to ``out``.
 
@@ -204,6 +212,7 @@ def predict(
         bf16: bfloat16 autocast.
         overwrite: replace an existing ``out`` (and drop any ``.partial``) instead of refusing.
         progress: show a tqdm bar on stderr.
+        iupac: read IUPAC ambiguity codes as N (``--iupac-as-n``) instead of raising.
 
     Returns:
         A :class:`PredictSummary` (``summary.report()`` is what the command prints).
@@ -231,8 +240,8 @@ def predict(
             path.unlink(missing_ok=True)
     count_records(fasta)  # the file's format and ids checked before the model loads
     chatnt = load_chatnt(model)
-    total = count_records(fasta, chatnt.processor, truncate)  # every record checked before any work
-    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size)
+    total = count_records(fasta, chatnt.processor, truncate, iupac)  # every record checked before any work
+    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac)
 
     if partial.exists():
         earlier = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else None
@@ -260,12 +269,12 @@ def predict(
         def run(batch):
             nonlocal answered
             results = answer_batch(
-                chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
+                chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence, _ in batch],
                 [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
             )
             sink.writelines(
-                _row(record_id, result, parsed_answer(result.answer, question, parse_task))
-                for (record_id, _), result in zip(batch, results)
+                _row(record_id, result, parsed_answer(result.answer, question, parse_task), truncated)
+                for (record_id, _, truncated), result in zip(batch, results)
             )
             sink.flush()  # a kill after this loses nothing of the batch
             answered += len(batch)
@@ -275,7 +284,9 @@ def predict(
         for record in iter_fasta(fasta):
             if record.id in done:
                 continue
-            batch.append((record.id, checked_sequence(chatnt.processor, record.id, record.sequence, truncate)))
+            sequence = iupac_as_n(record.sequence) if iupac else record.sequence
+            read = checked_sequence(chatnt.processor, record.id, sequence, truncate)
+            batch.append((record.id, read, len(read) < len(sequence)))
             if len(batch) == batch_size:
                 run(batch)
                 batch = []

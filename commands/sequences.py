@@ -2,8 +2,31 @@
 
 The processor checks alphabets and lengths too, but it names sequences by position in a batch
 ("sequence 0"); a command that streams thousands of records must say WHICH record is wrong and what to
-do about it. Over-long sequences raise unless the user asked for ``--truncate``: never cut silently.
+do about it. Over-long sequences raise unless the user asked for ``--truncate``: never cut silently, and IUPAC
+ambiguity codes raise unless the user asked for ``--iupac-as-n``.
 """
+
+from ..fasta import read_fasta
+from ..tokenization_nucleotide_transformer import IUPAC_AMBIGUITY_CODES
+
+_IUPAC_TO_N = str.maketrans({code: "N" for code in IUPAC_AMBIGUITY_CODES + IUPAC_AMBIGUITY_CODES.lower()})
+
+
+def iupac_as_n(sequence: str) -> str:
+    """``sequence`` with its IUPAC ambiguity codes (R, Y, S, W, K, M, B, D, H, V, any case) read as N; other
+    letters untouched, so protein or stray characters still stop with their own error.
+
+    Example:
+        >>> iupac_as_n("ACGTRYacgtn")
+        'ACGTNNacgtn'
+    """
+    return sequence.translate(_IUPAC_TO_N)
+
+
+def read_records(path, iupac: bool = False) -> dict[str, str]:
+    """The records of a FASTA file, with IUPAC codes read as N when ``iupac`` (the ``--iupac-as-n`` option)."""
+    records = read_fasta(path)
+    return {name: iupac_as_n(sequence) for name, sequence in records.items()} if iupac else records
 
 
 def checked_sequence(processor, name: str, sequence: str, truncate: bool = False) -> str:
@@ -61,4 +84,4 @@ def truncated_to_limit(processor, sequences, truncate: bool):
     return [fit(f"sequence {index}", sequence) for index, sequence in enumerate(sequences)]
 
 
-__all__ = ["checked_sequence", "truncated_to_limit"]
+__all__ = ["checked_sequence", "iupac_as_n", "read_records", "truncated_to_limit"]

@@ -194,7 +194,7 @@ def test_predict_writes_one_row_per_record_and_a_summary(tiny_model, records_fas
                  "--batch-size", "3", "--max-new-tokens", "3", "--no-progress"]) == 0
     rows = read_rows(out)
     assert [row[0] for row in rows] == [f"rec{i}" for i in range(10)]
-    assert all(len(row) == 5 and 0 <= float(row[3]) <= 1 and row[4] == "false" for row in rows)
+    assert all(len(row) == 6 and 0 <= float(row[3]) <= 1 and row[4] == "false" and row[5] == "false" for row in rows)
     assert not (tmp_path / "results.tsv.partial").exists() and not (tmp_path / "results.tsv.partial.json").exists()
     printed = capsys.readouterr().out
     assert "records: 10 -> " in printed and "unparsed: " in printed and "records/s" in printed
@@ -207,7 +207,7 @@ def test_predict_keeps_a_tab_header_to_its_first_word(tiny_model, tmp_path):
     assert main(["predict", "--fasta", str(fasta), "--question", QUESTION, "--out", str(out), "--model", tiny_model,
                  "--max-new-tokens", "3", "--no-progress"]) == 0
     rows = read_rows(out)
-    assert [row[0] for row in rows] == ["tabid", "other"] and all(len(row) == 5 for row in rows)
+    assert [row[0] for row in rows] == ["tabid", "other"] and all(len(row) == 6 for row in rows)
 
 
 def fake_answers(answers: dict):
@@ -230,13 +230,13 @@ def test_predict_parses_answers_and_counts_labels(tiny_model, tmp_path, monkeypa
     rows = read_rows(out)
     assert [row[2] for row in rows] == ["yes", "no", "yes", "", "no"]
     assert rows[3][1] == "Maybe later perhaps"  # tabs and newlines never break the table
-    assert [row[3:] for row in rows] == [["0.7500", "true"]] * 5
+    assert [row[3:] for row in rows] == [["0.7500", "true", "false"]] * 5
     assert (summary.records, summary.answered, summary.unparsed) == (5, 5, 1)
     assert summary.parsed_counts == {"yes": 2, "no": 2}
     assert "parsed: no 2, yes 2\nunparsed: 1\n" in summary.report()
     not_yes_no = predict(write_fasta(tmp_path / "s.fa", sequences), "Describe <DNA>.", tmp_path / "d.tsv",
                          model=tiny_model, progress=False)
-    assert [row[2:] for row in read_rows(tmp_path / "d.tsv")] == [["", "", ""]] * 5 and not_yes_no.unparsed == 0
+    assert [row[2:] for row in read_rows(tmp_path / "d.tsv")] == [["", "", "", "false"]] * 5 and not_yes_no.unparsed == 0
 
 
 def test_predict_resumes_an_interrupted_run_after_a_torn_line(tiny_model, records_fasta, tmp_path, monkeypatch):
@@ -296,7 +296,25 @@ def test_predict_truncates_only_when_asked(tiny_model, tmp_path, capsys):
     assert "chatnt: error: record 'long' has 400 bp" in error and "Pass --truncate" in error
     assert not out.exists() and not (tmp_path / "r.tsv.partial").exists()  # checked before any row was written
     assert main([*arguments, "--truncate"]) == 0
-    assert [row[0] for row in read_rows(out)] == ["short", "long"]
+    assert [(row[0], row[5]) for row in read_rows(out)] == [("short", "false"), ("long", "true")]
+    assert "truncated: 1 (answered about their start only; column 'truncated')" in capsys.readouterr().out
+
+
+def test_iupac_codes_are_an_error_that_names_the_option_and_read_as_n_with_it(tiny_model, tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "iupac.fa", {"a": "ACGTRYACGTACGTACGTKM", "b": random_dna(30)})
+    assert main(["ask", "Is @a a promoter?", "--fasta", fasta, "--model", tiny_model, "--max-new-tokens", "2"]) == 2
+    assert "IUPAC ambiguity codes: pass replace_unknown_with_n=True (command line: --iupac-as-n)" in capsys.readouterr().err
+    out = tmp_path / "r.tsv"
+    arguments = ["predict", "--fasta", fasta, "--question", QUESTION, "--out", str(out), "--model", tiny_model,
+                 "--max-new-tokens", "2", "--no-progress"]
+    assert main(arguments) == 2
+    assert "(command line: --iupac-as-n) to read them as N" in capsys.readouterr().err
+    assert main([*arguments, "--iupac-as-n"]) == 0 and [row[0] for row in read_rows(out)] == ["a", "b"]
+    assert main(["ask", "Is @a a promoter?", "--fasta", fasta, "--model", tiny_model, "--max-new-tokens", "2",
+                 "--iupac-as-n"]) == 0
+    from chatnt.commands.sequences import iupac_as_n
+
+    assert iupac_as_n("ACGTRYSWKMBDHVrysn") == "ACGTNNNNNNNNNNNNNn" and iupac_as_n("MKVLEQ") == "NNNLEQ"
 
 
 @pytest.mark.parametrize(
@@ -371,6 +389,20 @@ def test_compare_asks_about_both_sequences_and_lists_the_substitutions(tiny_mode
     assert "@wt vs @mut: 1 substitution: 30:" in printed and re.search(r"P\((?:yes|no)\) = ", printed)
     assert main(["compare", "--ref", "@wt", "--alt", "@mutant", "--fasta", fasta, "--model", tiny_model]) == 2
     assert "chatnt: error: --alt @mutant: no such record. Known names: @wt, @mut, @other." in capsys.readouterr().err
+
+
+def test_compare_refuses_truncated_windows_that_are_identical_and_says_what_it_read(tiny_model, tmp_path, capsys):
+    reference = random_dna(600, seed=11)  # the tiny model reads 64 DNA tokens: the first ~380 bp
+    late = reference[:500] + ("A" if reference[500] != "A" else "C") + reference[501:]
+    early = reference[:20] + ("A" if reference[20] != "A" else "C") + reference[21:]
+    fasta = write_fasta(tmp_path / "long_pair.fa", {"wt": reference, "late": late, "early": early})
+    arguments = ["compare", "--ref", "@wt", "--fasta", fasta, "--model", tiny_model, "--max-new-tokens", "2",
+                 "--truncate"]
+    assert main([*arguments, "--alt", "@late"]) == 2
+    error = capsys.readouterr().err
+    assert "--truncate keeps the first" in error and "identical there: the records differ only beyond" in error
+    assert main([*arguments, "--alt", "@early"]) == 0
+    assert re.search(r"1 substitution in the first \d+ bp read \(--truncate\): 21:", capsys.readouterr().out)
 
 
 def test_substitutions_are_listed_only_for_equal_lengths():
