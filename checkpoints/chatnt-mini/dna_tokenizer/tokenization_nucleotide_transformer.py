@@ -71,7 +71,10 @@ def _alphabet_hint(sequence: str, invalid: Counter) -> str:
     if letters & _PROTEIN_ONLY_LETTERS:
         return "It looks like a protein sequence; this model reads DNA or RNA only: pass the nucleotide sequence that encodes it."
     if letters and letters <= set(IUPAC_AMBIGUITY_CODES):
-        return "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True to read them as N."
+        return (
+            "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True (command line: --iupac-as-n) to read "
+            "them as N."
+        )
     if any(char.isdigit() for char in invalid):
         return "Remove the position numbers (e.g. of GenBank-style lines) and pass the bases only."
     if any(char.isspace() for char in invalid):
