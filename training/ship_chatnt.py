@@ -152,8 +152,8 @@ def wording_section(held_out: dict, training: dict) -> str:
     )
 
 
-ATTRIBUTION_PLOTS = ("motif_recovery.png", "kmer_frequencies.png", "planted_tata_track.png", "planted_tata_logo.png",
-                     "splice_donor_track.png", "splice_donor_logo.png")
+ATTRIBUTION_PLOTS = ("motif_recovery.png", "kmer_frequencies.png", "fly_tata_track.png", "fly_tata_logo.png",
+                     "planted_tata_track.png", "planted_tata_logo.png", "splice_donor_track.png", "splice_donor_logo.png")
 
 
 def attribution_section(motif_recovery_dir: str, out: str) -> str:
@@ -162,7 +162,8 @@ def attribution_section(motif_recovery_dir: str, out: str) -> str:
     report = json.loads((source / "motif_recovery.json").read_text())
     target = Path(out) / "plots" / "attribution"
     target.mkdir(parents=True, exist_ok=True)
-    for name in ATTRIBUTION_PLOTS:
+    plots = [name for name in ATTRIBUTION_PLOTS if (source / name).is_file()]  # groups that were not run have none
+    for name in plots:
         shutil.copyfile(source / name, target / name)
     table = (source / "motif_recovery.md").read_text().split("\n\n", 2)[-1].strip()
     settings = report["settings"]
@@ -172,16 +173,18 @@ def attribution_section(motif_recovery_dir: str, out: str) -> str:
         "an answer back to the DNA: gradient x input of the first answer token with respect to the DNA token "
         "embeddings, through decoder, projection and encoder, spread over base pairs, with the top 6-mers and a "
         "logo around the peak. Does it find real biology in this model? On TEST records with a known motif (splice "
-        "junction dinucleotides; a JASPAR TBP box planted in E. coli background, with shuffled decoys), the true "
+        "junction dinucleotides; the TATA box of real fly promoters; a JASPAR TBP box planted in E. coli background, "
+        "with shuffled decoys), the true "
         "answer's first token is attributed and the top-ranked DNA token is checked against the motif "
         f"({len(report['records'])} sequences, {settings['max_per_label']} per group at most):\n\n"
         + table
         + f"\n\nAbove chance at p < 0.05 (one-sided binomial): {significant or 'none'}.\n\n"
         f"```bash\npython -m chatnt.evaluation.motif_recovery --model checkpoints/chatnt-mini --output_dir "
-        f"runs/motif-recovery-chatnt-mini --task {settings['task']} --max_per_label {settings['max_per_label']}\n```\n\n"
+        f"runs/motif-recovery-chatnt-mini --task {' '.join(settings['task'])} --max_per_label "
+        f"{settings['max_per_label']}\n```\n\n"
         "Observed vs chance rates and mean |attribution| around the motif; top 6-mers per group; the track and logo "
-        "of the best-recovered record of two groups (examples, not typical records):\n\n"
-        + "\n".join(f"![{Path(name).stem}](plots/attribution/{name})" for name in ATTRIBUTION_PLOTS)
+        "of the best-recovered record of some groups (examples, not typical records):\n\n"
+        + "\n".join(f"![{Path(name).stem}](plots/attribution/{name})" for name in plots)
     )
 
 
