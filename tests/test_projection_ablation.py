@@ -36,7 +36,7 @@ def test_single_task_chatnt_gets_the_multitask_share_of_steps_and_sits_beside_th
     from chatnt.training.projection_ablation import main
 
     multitask = tmp_path / "metrics.json"
-    multitask.write_text(json.dumps({"tasks": {"gc_content": {"metric": "pearson", "value": 0.123}}}))
+    multitask.write_text(json.dumps({"tasks": {"gc_content": {"metric": "pearson", "value": 0.123, "n": 5}}}))
     main([
         "--output_dir", str(tmp_path / "ablation"), "--encoder", parts["encoder"], "--decoder", parts["decoder"],
         "--train_dna_encoder", "False", "--num_latents", "2", "--skip_projection", "--classifier_tasks",
@@ -49,5 +49,5 @@ def test_single_task_chatnt_gets_the_multitask_share_of_steps_and_sits_beside_th
     model = ChatNTForConditionalGeneration.from_pretrained(run)
     assert model.config.num_latents == 2 and not model.config.train_dna_encoder
     table = (tmp_path / "ablation" / "ablation.md").read_text()
-    assert "| gc_content | pearson | 0.123 | " in table
+    assert "| gc_content | pearson | 0.123 | " in table and table.rstrip().endswith("| 5 |")  # the same 5 records
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("single_task_chatnt_gc_content: ")

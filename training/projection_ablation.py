@@ -241,21 +241,25 @@ def projection_table(tasks: list[str], recipe: Recipe, output_dir: Path, test_pe
 def single_task_chatnt_table(
     tasks: list[str], recipe: Recipe, output_dir: Path, test_per_task: int, multitask: dict, figures: dict
 ) -> list[str]:
+    """Rows of single-task ChatNT runs beside the multi-task model's scores (``multitask``: its metrics per task)."""
     lines = [
         f"Multi-task vs single-task ChatNT, same recipe and encoder ({recipe.encoder}): each single-task model is "
         f"tuned on its task alone for {recipe.steps} steps x {recipe.batch_size} conversations (what the multi-task "
-        f"model saw of each task); test split, held-out phrasings, the same {test_per_task} records per task.",
+        "model saw of each task); test split, held-out phrasings, the multi-task evaluation's records (n).",
         "",
-        "| task | metric | multi-task ChatNT | single-task ChatNT |",
-        "|---|---|---|---|",
+        "| task | metric | multi-task ChatNT | single-task ChatNT | n |",
+        "|---|---|---|---|---|",
     ]
     for task in tasks:
         model_dir = train_variant(output_dir / "single_task_chatnt" / task, "english_aware_perceiver", [task], recipe)
         gc.collect()
-        result = evaluate_variant(model_dir, [task], test_per_task, recipe.seed)["tasks"][task]
+        # As many seeded records as the multi-task evaluation took: the same ones (both take the first n of one
+        # seeded shuffle, or every record).
+        records = multitask.get(task, {}).get("n", test_per_task)
+        result = evaluate_variant(model_dir, [task], records, recipe.seed)["tasks"][task]
         figures[f"single_task_chatnt_{task}"] = result["value"]
         shared = multitask.get(task, {}).get("value")
-        lines.append(f"| {task} | {result['metric']} | {_fmt(shared)} | {_fmt(result['value'])} |")
+        lines.append(f"| {task} | {result['metric']} | {_fmt(shared)} | {_fmt(result['value'])} | {result['n']} |")
     return lines + [""]
 
 
