@@ -52,6 +52,6 @@ setup(
         # The Gradio demo (app.py, the Hugging Face Space).
         "demo": ["gradio>=6.31.0,<7"],
         # The test suite, the demo's browser test included: Playwright drives the system's chromium.
-        "test": ["pytest>=9.2.0", "gradio>=6.31.0,<7", "playwright>=1.65.2"],
+        "test": ["pytest>=9.2.0", "gradio>=6.31.0,<7", "playwright>=1.65.2", "hypothesis>=6.170.27"],
     },
 )

@@ -392,7 +392,7 @@ def test_compare_asks_about_both_sequences_and_lists_the_substitutions(tiny_mode
 
 
 def test_compare_refuses_truncated_windows_that_are_identical_and_says_what_it_read(tiny_model, tmp_path, capsys):
-    reference = random_dna(600, seed=11)  # the tiny model reads 64 DNA tokens: the first ~380 bp
+    reference = random_dna(600, seed=11)  # the tiny model reads 40 DNA tokens: the first ~234 bp
     late = reference[:500] + ("A" if reference[500] != "A" else "C") + reference[501:]
     early = reference[:20] + ("A" if reference[20] != "A" else "C") + reference[21:]
     fasta = write_fasta(tmp_path / "long_pair.fa", {"wt": reference, "late": late, "early": early})
