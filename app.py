@@ -77,7 +77,8 @@ def ensure_chatnt_importable() -> None:
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
 from chatnt.commands.questions import shown_answer  # noqa: E402
-from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402  (importable only after the line above, on a Space)
+from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402
+from chatnt.tokenization_nucleotide_transformer import IUPAC_AMBIGUITY_CODES  # noqa: E402  (importable only after the line above, on a Space)
 
 
 class DemoInputError(ValueError):
@@ -196,6 +197,13 @@ def check_sequence(processor, record_id: str, sequence: str, file_name: str) -> 
     try:
         tokens = len(processor.dna_tokenizer(sequence)["input_ids"])
     except ValueError as error:
+        codes = set(sequence.upper()) - set("ACGTUN")
+        if codes and codes <= set(IUPAC_AMBIGUITY_CODES):  # the library's fix (an argument) is not the demo's
+            raise DemoInputError(
+                f"{file_name}, record {record_id} holds IUPAC ambiguity codes ({', '.join(sorted(codes))}); the demo "
+                "reads A, C, G, T, U and N. Replace the codes with N in the file (e.g. "
+                "`sed '/^>/!s/[RYSWKMBDHVryswkmbdhv]/N/g' in.fa > out.fa`) and upload it again."
+            ) from None
         raise DemoInputError(f"{file_name}, record {record_id}: {error}") from None
     limit = processor.max_dna_tokens
     if tokens > limit:

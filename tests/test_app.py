@@ -195,6 +195,13 @@ def test_an_upload_with_bytes_that_are_not_utf8_is_refused_with_their_line(tmp_p
         app.read_upload(path)
 
 
+def test_iupac_codes_are_refused_with_a_fix_the_demo_user_can_apply(demo, fasta):
+    reply = demo.respond("Is @amb a promoter?", [fasta(amb="ACGTRYACGTACGTKM" * 2)], app.SessionState())
+    assert reply.answer is None
+    assert "record amb holds IUPAC ambiguity codes (K, M, R, Y); the demo reads A, C, G, T, U and N." in reply.text
+    assert "sed '/^>/!s/[RYSWKMBDHVryswkmbdhv]/N/g' in.fa > out.fa" in reply.text
+
+
 def test_a_sequence_longer_than_the_model_reads_is_refused(make_model, make_processor, fasta):
     demo = app.ChatNTDemo(make_model(), make_processor(max_dna_tokens=10), max_new_tokens=3)
     state = app.SessionState()
