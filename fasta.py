@@ -64,8 +64,8 @@ def _decode(line: bytes | str, name: str, line_number: int) -> str:
     return line.removeprefix("\ufeff") if line_number == 1 else line
 
 
-def iter_fasta(source: str | os.PathLike | io.TextIOBase, name: str | None = None) -> Iterator[FastaRecord]:
-    """Streams the records of a FASTA file (path, gzip path, or open text handle), one at a time.
+def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[FastaRecord]:
+    """Streams the records of a FASTA file (path, gzip path, or open text or binary handle), one at a time.
 
     Sequence lines are joined and stripped of whitespace; letters keep their case (the DNA tokenizer
     upper-cases soft-masked bases and checks the alphabet). Lines starting with ``;`` are comments before the
