@@ -300,18 +300,19 @@ def card(
         )
         sections["Ablations"] = Path(ablation).read_text().strip() + f"\n\n```bash\n{command_line}\n```"
     sections["Limitations"] = (
-        "A CPU-sized model trained for under an hour, not the published ChatNT (NT v2 500M + Vicuna-7B, GPUs). Its "
-        "answers can be no better than what its 4-layer encoder learned from the TRAIN splits (stage 1's table): "
-        "below the k-mer baseline wherever that table says so, and the DNAHL tasks have 79-563 training records. "
-        "Read each task's score beside its baselines before trusting an answer.\n\n"
-        "**Wording and transfer.** In held-out phrasings, as the evaluation above asks, it is near chance on the "
-        "data-rich tasks although its encoder separates them; asked in the phrasings it was tuned with (four "
-        "templates per task; table above) it keeps more, but still a fraction of what its encoder's heads reach in "
-        "stage 1. Not yet measured: whether more phrasings per task, a projection that does not embed the question "
-        "from its own small table, or a longer stage 2 close these gaps.\n\n"
-        "What would close the gap: a "
-        "pre-trained NT v2 encoder (the published 50M/500M weights, online), the full GUE training sets, and the "
-        "`paper` preset or a longer `mini` run on a GPU."
+        "A CPU-sized model trained for about two hours, not the published ChatNT (NT v2 500M + Vicuna-7B, GPUs). "
+        "Its answers can be no better than what its 4-layer encoder learned from the TRAIN splits (stage 1's "
+        "table): below the k-mer baseline wherever that table says so, and the DNAHL tasks have 79-563 training "
+        "records. Read each task's score beside its baselines before trusting an answer.\n\n"
+        "**Wording and transfer.** Measured on the same TEST records in held-out and in training wording (table "
+        "above): on rRNA type the two are close, but Oct4/Mafk, fly promoters, promoter motifs and GC content keep "
+        "much of their signal only in the wording the model was tuned with; and even there stage 2 passes on a "
+        "fraction of what the encoder's own heads reach in stage 1 (its loss was still falling when it stopped). "
+        "Ask in the style of the training questions for the most reliable answers, and prefer the data-rich "
+        "tasks.\n\n"
+        "What would close the gaps: a longer stage 2 with more wordings again (CPU time only), a pre-trained NT v2 "
+        "encoder (the published 50M/500M weights, online), the full GUE training sets, and the `paper` preset or a "
+        "longer `mini` run on a GPU."
     )
     model_card = build_model_card(
         Path(out).name,
