@@ -229,7 +229,8 @@ def read_rrna_records(
             )
         seen, file_records = set(), []
         for header, sequence in _read_headers_and_sequences(path):
-            accession, _, title = header.partition(" ")
+            accession, *title = header.split(None, 1)  # the first word, whatever the whitespace, as chatnt.fasta
+            title = title[0] if title else ""
             sequence = sequence[:window] if window else sequence
             if (accession, sequence) in seen:
                 continue
