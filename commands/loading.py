@@ -95,10 +95,10 @@ def load_chatnt(model: str | None = None) -> LoadedChatNT:
 
 @lru_cache(maxsize=2)
 def _load(model: str) -> LoadedChatNT:
+    from safetensors import SafetensorError
+
     from ..modeling_chatnt import ChatNTForConditionalGeneration
     from ..processing_chatnt import ChatNTProcessor, first_line
-
-    from safetensors import SafetensorError
 
     try:
         chatnt = ChatNTForConditionalGeneration.from_pretrained(model)
