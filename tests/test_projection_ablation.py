@@ -50,4 +50,5 @@ def test_single_task_chatnt_gets_the_multitask_share_of_steps_and_sits_beside_th
     assert model.config.num_latents == 2 and not model.config.train_dna_encoder
     table = (tmp_path / "ablation" / "ablation.md").read_text()
     assert "| gc_content | pearson | 0.123 | " in table and table.rstrip().endswith("| 5 |")  # the same 5 records
+    assert "| k-mer baseline (same records) |" in table
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("single_task_chatnt_gc_content: ")

@@ -235,6 +235,9 @@ def projection_table(tasks: list[str], recipe: Recipe, output_dir: Path, test_pe
         mean = float(np.mean(values))
         figures[f"mean_{projector}"] = mean
         lines.append(f"| {projector} | " + " | ".join(_fmt(v) for v in values) + f" | {_fmt(mean)} |")
+    for baseline, name in (("kmer", "k-mer baseline (same records)"), ("majority", "majority class")):
+        values = [summary["baselines"][task][baseline]["value"] for task in tasks]
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in values) + f" | {_fmt(float(np.mean(values)))} |")
     return lines + [""]
 
 
@@ -247,8 +250,8 @@ def single_task_chatnt_table(
         f"tuned on its task alone for {recipe.steps} steps x {recipe.batch_size} conversations (what the multi-task "
         "model saw of each task); test split, held-out phrasings, the multi-task evaluation's records (n).",
         "",
-        "| task | metric | multi-task ChatNT | single-task ChatNT | n |",
-        "|---|---|---|---|---|",
+        "| task | metric | multi-task ChatNT | single-task ChatNT | k-mer baseline (same records) | n |",
+        "|---|---|---|---|---|---|",
     ]
     for task in tasks:
         model_dir = train_variant(output_dir / "single_task_chatnt" / task, "english_aware_perceiver", [task], recipe)
@@ -256,10 +259,12 @@ def single_task_chatnt_table(
         # As many seeded records as the multi-task evaluation took: the same ones (both take the first n of one
         # seeded shuffle, or every record).
         records = multitask.get(task, {}).get("n", test_per_task)
-        result = evaluate_variant(model_dir, [task], records, recipe.seed)["tasks"][task]
+        summary = evaluate_variant(model_dir, [task], records, recipe.seed)
+        result, kmer = summary["tasks"][task], summary["baselines"][task]["kmer"]["value"]
         figures[f"single_task_chatnt_{task}"] = result["value"]
         shared = multitask.get(task, {}).get("value")
-        lines.append(f"| {task} | {result['metric']} | {_fmt(shared)} | {_fmt(result['value'])} | {result['n']} |")
+        lines.append(f"| {task} | {result['metric']} | {_fmt(shared)} | {_fmt(result['value'])} | {_fmt(kmer)} | "
+                     f"{result['n']} |")
     return lines + [""]
 
 
