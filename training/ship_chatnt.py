@@ -261,7 +261,7 @@ def card(
         "Training" + (", stage 2: instruction tuning" if warmup else ""): (
             f"```bash\n{command}\n```\n\n"
             f"{facts.get('steps', 'n/a')} optimizer steps of {facts.get('batch_size', 'n/a')} conversations"
-            + (f" in {facts['runs']} runs, each continuing the last" if facts.get("runs", 1) > 1 else "")
+            + (f" in {facts['runs']} runs (each continuing the last)," if facts.get("runs", 1) > 1 else "")
             + " on the CPU "
             "(bf16 autocast, AMX), no GPU"
             + (f", {facts['runtime_s'] / 60:.0f} minutes" if facts.get("runtime_s") else "")
