@@ -258,10 +258,6 @@ def add_uploads(state: SessionState, paths, processor, max_bytes: int = MAX_UPLO
     return list(incoming)
 
 
-def _match_record(tag: str, records: dict[str, str]) -> tuple[str, str] | None:
-    return split_tag(tag, records)
-
-
 def resolve_references(text: str, attached_ids: list[str], state: SessionState) -> tuple[str, list[str]]:
     """The question as the model reads it, with every sequence reference checked against the session.
 
@@ -285,7 +281,7 @@ def resolve_references(text: str, attached_ids: list[str], state: SessionState) 
     upload_hint = "upload the FASTA file with the paperclip button and refer to its records as @record_id"
     for match in _TAG.finditer(text):
         tag = match.group(1)
-        if _match_record(tag, state.records) is None and (re.search(r"[/\\]", tag) or tag.startswith((".", "~"))):
+        if split_tag(tag, state.records) is None and (re.search(r"[/\\]", tag) or tag.startswith((".", "~"))):
             raise DemoInputError(
                 f"@{tag} looks like a file path. The demo reads sequences only from files you upload in this "
                 f"session, never from paths: {upload_hint}."
@@ -319,7 +315,7 @@ def resolve_references(text: str, attached_ids: list[str], state: SessionState) 
 
     used = []
     for match in tags:
-        found = _match_record(match.group(1), state.records)
+        found = split_tag(match.group(1), state.records)
         if found is None:
             if not state.records:
                 raise DemoInputError(
@@ -489,7 +485,7 @@ class ChatNTDemo:
             referenced = list(dict.fromkeys(
                 found[0] for message in conversation if message["role"] == "user"
                 for match in _TAG.finditer(message["content"])
-                if (found := _match_record(match.group(1), state.records)) is not None
+                if (found := split_tag(match.group(1), state.records)) is not None
             ))
             if not referenced:
                 hint = f" Your uploaded records: {_known_names(state.records)}." if state.records else (

@@ -125,6 +125,12 @@ def finished_ids(partial: Path) -> set[str]:
     return {line.split("\t", 1)[0] for line in lines[1:] if line.count("\t") == len(COLUMNS) - 1}
 
 
+def _sequences(fasta, iupac: bool):
+    """``(id, sequence)`` of every record, streamed, IUPAC codes read as N when ``iupac`` (``--iupac-as-n``)."""
+    for record in iter_fasta(fasta):
+        yield record.id, iupac_as_n(record.sequence) if iupac else record.sequence
+
+
 def count_records(fasta, processor=None, truncate: bool = False, iupac: bool = False) -> int:
     """Records in a FASTA file, streamed; with the model's ``processor``, also checks that each is readable.
 
@@ -136,9 +142,9 @@ def count_records(fasta, processor=None, truncate: bool = False, iupac: bool = F
             :func:`~chatnt.commands.sequences.checked_sequence`, naming the record.
     """
     count = 0
-    for record in iter_fasta(fasta):
+    for record_id, sequence in _sequences(fasta, iupac):
         if processor is not None:
-            checked_sequence(processor, record.id, iupac_as_n(record.sequence) if iupac else record.sequence, truncate)
+            checked_sequence(processor, record_id, sequence, truncate)
         count += 1
     return count
 
@@ -281,12 +287,11 @@ def predict(
             bar.update(len(batch))
 
         batch = []
-        for record in iter_fasta(fasta):
-            if record.id in done:
+        for record_id, sequence in _sequences(fasta, iupac):
+            if record_id in done:
                 continue
-            sequence = iupac_as_n(record.sequence) if iupac else record.sequence
-            read = checked_sequence(chatnt.processor, record.id, sequence, truncate)
-            batch.append((record.id, read, len(read) < len(sequence)))
+            read = checked_sequence(chatnt.processor, record_id, sequence, truncate)
+            batch.append((record_id, read, len(read) < len(sequence)))
             if len(batch) == batch_size:
                 run(batch)
                 batch = []
