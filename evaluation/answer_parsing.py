@@ -122,6 +122,25 @@ def parse_label(text: str, labels: Sequence[str], aliases: Mapping[str, Sequence
     return None
 
 
+def first_stated_label(text: str, labels: Sequence[str], aliases: Mapping[str, Sequence[str]] | None = None) -> str | None:
+    """The label named first in ``text`` (``None`` if none is named), whatever follows it.
+
+    A lenient reading for models that echo the option list after their answer ("Non-promoter, promoter"):
+    the first name counts. :func:`parse_label` reads the same text as no answer. Names are matched as in
+    :func:`find_labels` (longest first, so "Non-promoter" is not also "promoter"); negation is not looked at.
+    """
+    _check_labels(labels)
+    folded, aliases = _fold(text), aliases or {}
+    names = [(label, name) for label in labels for name in (label, *aliases.get(label, ()))]
+    taken: list[tuple[int, int, str]] = []
+    for label, name in sorted(names, key=lambda pair: len(pair[1]), reverse=True):
+        for match in _name_pattern(name).finditer(folded):
+            start, end = match.span()
+            if not any(start < used_end and used_start < end for used_start, used_end, _ in taken):
+                taken.append((start, end, label))
+    return min(taken)[2] if taken else None
+
+
 def parse_label_set(
     text: str, labels: Sequence[str], aliases: Mapping[str, Sequence[str]] | None = None
 ) -> tuple[str, ...] | None:
@@ -224,4 +243,4 @@ def _is_negated(folded: str, start: int, end: int) -> bool:
     return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(folded[end:clause_end]))
 
 
-__all__ = ["LabelMentions", "find_labels", "parse_answer", "parse_label", "parse_label_set", "parse_number"]
+__all__ = ["LabelMentions", "find_labels", "first_stated_label", "parse_answer", "parse_label", "parse_label_set", "parse_number"]

@@ -276,3 +276,14 @@ def test_embedding_similarity_is_one_for_identical_texts_and_lower_for_unrelated
     assert different["embedding_f1"] < partial["embedding_f1"] < 1.0
     assert partial["embedding_precision"] < 1.0
     assert embedding_similarity([""], [reference])["embedding_f1"] == 0.0
+
+
+def test_first_stated_label_reads_an_echoed_option_list_by_its_first_name():
+    from chatnt.evaluation.answer_parsing import first_stated_label
+
+    binary = ("Non-promoter", "promoter")
+    assert first_stated_label("Non-promoter, promoter", binary) == "Non-promoter"
+    assert first_stated_label("promoter or Non-promoter", binary) == "promoter"
+    assert parse_label("Non-promoter, promoter", binary) is None  # the strict reading refuses the echo
+    assert first_stated_label("Acceptor Sites, D", ("Non-Splice Sites", "Acceptor Sites", "Donor Sites")) == "Acceptor Sites"
+    assert first_stated_label("no idea", binary) is None

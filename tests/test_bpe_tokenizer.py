@@ -123,3 +123,13 @@ def test_stats_on_known_input():
     assert stats.longest_dna_token == 6
     with pytest.raises(ValueError, match="non-empty"):
         tokenizer_stats("nt", nt, [], ["hello"])
+
+
+def test_training_refuses_to_write_over_an_existing_tokenizer(tmp_path, capsys):
+    from chatnt.tokenizer.train_bpe import main
+
+    (tmp_path / "tokenizer.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        main(["--output_dir", str(tmp_path), "--vocab_size", "300"])
+    assert stop.value.code == 2 and "--overwrite true" in capsys.readouterr().err
+    assert (tmp_path / "tokenizer.json").read_text(encoding="utf-8") == "{}"

@@ -1,21 +1,13 @@
-"""The fixed sha256 split of the published records and the evaluation metrics."""
+"""The fixed sha256 split of the published records, the published model's readings and the evaluation of every task."""
 
 import hashlib
 
 import pytest
 
-from chatnt.training.dnahlm.evaluate import (
-    INVALID,
-    evaluate_file,
-    kmer_answers,
-    is_exact,
-    is_first_line_exact,
-    is_lenient,
-    is_lenient_prefix,
-    majority_answers,
-    predicted_label,
-    score,
-)
+from chatnt.training.dnahlm import evaluate as dnahlm_evaluate
+from chatnt.training.dnahlm.evaluate import alpaca_questions, evaluate, headline, published_scores
+from chatnt.training.evaluate_chatnt import held_out_questions
+from chatnt.training.instruction_data import PHRASINGS
 from chatnt.training.dnahlm.instructions import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
@@ -45,58 +37,54 @@ def test_unknown_split_and_missing_file_raise(tmp_path):
         load_published_records(tmp_path / "none.json")
 
 
-def test_answer_rules():
-    assert is_exact(" promoter.\n", "promoter")
-    assert not is_exact("promoter\npromoter", "promoter")
-    assert is_first_line_exact("promoter\nterminator", "promoter")
-    assert not is_exact("Non-promoter, promoter", "promoter")
-    assert is_lenient("Non-promoter, promoter", "promoter")
-    assert not is_lenient_prefix("Non-promoter, promoter", "promoter")
-    assert predicted_label("Donor Sites\nDonor", ("Acceptor Sites", "Donor Sites")) == "Donor Sites"
-    assert predicted_label("Non-promoter, promoter", ("Non-promoter", "promoter")) == INVALID
+def test_published_model_read_three_ways_on_the_test_halves():
+    scores = published_scores()
+    assert [scores[t]["n"] for t in ("core_promoter", "promoter_300", "tf_binding", "splice_site")] == [151, 144, 103, 120]
+    assert scores["dnahl_gue_mean"]["mcc_first_label"] == pytest.approx(0.688, abs=5e-4)
+    assert scores["dnahl_gue_mean"]["mcc_strict"] == pytest.approx(0.493, abs=5e-4)
+    assert scores["dnahl_gue_mean"]["mcc_first_line"] == pytest.approx(0.209, abs=5e-4)
+    assert scores["promoter_terminator"]["mcc_first_label"] == pytest.approx(0.426, abs=5e-4)
+    assert scores["promoter_terminator"]["lenient_accuracy"] == pytest.approx(0.728, abs=5e-4)
+    # Echoed option lists ("Non-promoter, promoter") are unreadable strictly, not by the first label.
+    assert scores["core_promoter"]["unreadable_strict"] > 0.5
 
 
-def test_score_per_task_and_overall():
-    records = [
-        {"task": "promoter_terminator", "output": "promoter"},
-        {"task": "promoter_terminator", "output": "terminator"},
-        {"task": "promoter_terminator", "output": "terminator"},
-        {"task": "promoter_terminator", "output": "promoter"},
-    ]
-    result = score(["promoter", "terminator", "promoter or terminator", "terminator"], records)
-    row = result["promoter_terminator"]
-    assert row["n"] == 4 and row["exact"] == 0.5 and row["lenient"] == 0.75
-    assert result["overall"]["exact"] == 0.5
-    perfect = score(["promoter", "terminator", "terminator", "promoter"], records)
-    assert perfect["overall"]["mcc"] == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="answers"):
-        score(["promoter"], records)
+@pytest.fixture(scope="module")
+def rows():
+    return held_out_questions(["core_promoter", "rrna_type", "gc_content"], max_per_task=12, seed=0)
 
 
-def test_published_model_figures_on_the_test_halves():
-    four_task, _, _ = evaluate_file(FOUR_TASK_FILE)
-    assert four_task["overall"]["n"] == 518
-    assert four_task["overall"]["exact"] == pytest.approx(0.116, abs=5e-4)
-    assert four_task["overall"]["lenient_prefix"] == pytest.approx(0.846, abs=5e-4)
-    pvt, _, _ = evaluate_file(PROMOTER_TERMINATOR_FILE)
-    assert pvt["overall"]["lenient"] == pytest.approx(0.728, abs=5e-4)
-    assert pvt["overall"]["exact"] == 0.0
+def test_questions_are_the_chatnt_held_out_ones_in_alpaca_form(rows):
+    records = alpaca_questions(rows)
+    assert len(records) == len(rows)
+    for record, row in zip(records, rows):
+        assert record["input"] == row["sequences"][0]["sequence"] and record["output"] == row["answers"][0]
+        assert "@" not in record["instruction"] and "the input sequence" in record["instruction"].lower()
+    # No question is worded as any training template is.
+    training_starts = {t.split("{")[0] for task in ("core_promoter", "rrna_type") for t in PHRASINGS[task].questions["train"]}
+    assert not [r for r in records if any(r["instruction"].startswith(s) for s in training_starts if len(s) > 12)]
 
 
-def test_majority_baseline_uses_the_train_half_only():
-    test = load_published_records(FOUR_TASK_FILE, "test")
-    answers = majority_answers(FOUR_TASK_FILE, test)
-    train = load_published_records(FOUR_TASK_FILE, "train")
-    for record, answer in zip(test, answers):
-        labels = [r["output"] for r in train if r["task"] == record["task"]]
-        assert labels.count(answer) == max(labels.count(label) for label in set(labels))
-    assert score(answers, test)["overall"]["mcc"] == 0.0
+def _answer_with(monkeypatch, answer_of):
+    monkeypatch.setattr(dnahlm_evaluate, "generate_answers", lambda model, tok, prompts, *a, **k: [answer_of(p) for p in prompts])
 
 
-def test_kmer_baseline_answers_the_same_test_records_fitted_on_the_train_half():
-    test = load_published_records(FOUR_TASK_FILE, "test")
-    answers = kmer_answers(FOUR_TASK_FILE, test)
-    assert len(answers) == len(test) and all(answers)
-    scores = score(answers, test)
-    assert scores["core_promoter"]["mcc"] == pytest.approx(0.508, abs=5e-4)
-    assert scores["overall"]["mcc"] == pytest.approx(0.173, abs=5e-3)
+def test_oracle_answers_score_perfectly_beside_the_baselines(rows, monkeypatch, tmp_path):
+    gold = {r["sequences"][0]["sequence"]: r["answers"][0] for r in rows}
+    _answer_with(monkeypatch, lambda prompt: gold[prompt.split("### Input:\n")[1].split("\n\n### Response")[0]] + ".")
+    summary = evaluate(None, None, tmp_path, ["core_promoter", "rrna_type", "gc_content"], 12, (), "held_out")
+    assert summary["tasks"]["core_promoter"]["value"] == pytest.approx(1.0)
+    assert summary["tasks"]["gc_content"]["value"] == pytest.approx(1.0)
+    assert all(summary["tasks"][t]["n_unparsed"] == 0 for t in summary["tasks"])
+    assert set(summary["baselines"]) == {"core_promoter", "rrna_type", "gc_content"}
+    for name in ("predictions.jsonl", "metrics.json", "table.md", "published.json"):
+        assert (tmp_path / name).is_file()
+    lines = headline(summary)
+    assert "unreadable_answers: 0 of 36" in lines and any(line.startswith("rrna_type_kmer_baseline: ") for line in lines)
+
+
+def test_unreadable_answers_are_counted_not_dropped(rows, monkeypatch, tmp_path):
+    _answer_with(monkeypatch, lambda prompt: "I cannot tell.")
+    summary = evaluate(None, None, tmp_path, ["core_promoter", "rrna_type", "gc_content"], 12, (), "held_out")
+    assert [summary["tasks"][t]["n_unparsed"] for t in ("core_promoter", "rrna_type", "gc_content")] == [12, 12, 12]
+    assert "unreadable_answers: 36 of 36" in headline(summary)

@@ -1,6 +1,7 @@
 """Alpaca SFT with TRL: loss on the response only, EOS after every response, and the model learns to stop."""
 
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -9,11 +10,10 @@ from trl import SFTConfig
 
 from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
 from chatnt.training.dnahlm.corpus import SHARED_DATA
-from chatnt.training.dnahlm.evaluate import generate_answers
+from chatnt.training.dnahlm.evaluate import alpaca_questions, generate_answers
 from chatnt.training.dnahlm.instructions import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
-    TASKS,
     alpaca_prompt,
     build_sft_examples,
     load_published_records,
@@ -21,6 +21,8 @@ from chatnt.training.dnahlm.instructions import (
 )
 from chatnt.training.dnahlm.pretrain import build_model
 from chatnt.training.dnahlm.sft import parse_args, train_sft
+from chatnt.training.evaluate_chatnt import held_out_questions
+from chatnt.training.genomic_tasks import load_task
 
 INSTRUCTION = "Which base is this sequence rich in? Answer with one of: adenine, cytosine."
 
@@ -116,15 +118,26 @@ def test_sft_refuses_pad_equal_to_eos(tokenizer, tmp_path):
         train_sft(build_model("tiny", broken), broken, [toy_example(random.Random(0))], config(tmp_path))
 
 
-def test_sft_data_holds_no_test_record_and_heldout_phrasings_are_unused():
-    examples = build_sft_examples(extra_per_label=2, definitions=2, seed=0)
-    test_inputs = {
-        r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "test")
-    }
+def test_sft_data_covers_the_tasks_uniformly_and_holds_no_test_record_or_held_out_phrasing():
+    tasks = ["core_promoter", "oct4_mafk", "gc_content"]
+    examples = build_sft_examples(tasks, definitions=5, seed=0, max_per_class=60)
+    counts = Counter(e["task"] for e in examples)
+    assert counts["definition"] == 5
+    # Uniform mixing (the registry rows), plus each published TRAIN record once more in its own wording.
+    published_train = load_published_records(FOUR_TASK_FILE, "train") + load_published_records(PROMOTER_TERMINATOR_FILE, "train")
+    published_instructions = {r["instruction"] for r in published_train}
+    registry = Counter(e["task"] for e in examples if e["instruction"] not in published_instructions and e["task"] in tasks)
+    # Tasks are drawn with equal probability until each is used up once (the smallest, gc_content, holds half
+    # as many TRAIN records as the others here): equal shares in expectation.
+    assert max(registry.values()) <= 1.5 * min(registry.values())
+    assert sum(e["instruction"] in published_instructions for e in examples) == sum(
+        r["task"] == "core_promoter" for r in published_train
+    )
+    test_inputs = {r["sequence"] for task in tasks for r in load_task(task, split="test")}
+    test_inputs |= {r["input"] for f in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE) for r in load_published_records(f, "test")}
     assert not test_inputs & {e["input"] for e in examples}
-    heldout = {t.heldout_phrasing for t in TASKS.values()}
-    assert not heldout & {e["instruction"] for e in examples}
-    assert {e["task"] for e in examples} >= set(TASKS) | {"definition"}
+    held_out = {r["instruction"] for r in alpaca_questions(held_out_questions(tasks, max_per_task=30))}
+    assert not held_out & {e["instruction"] for e in examples}
     pair = to_prompt_completion(examples[0])
     assert pair["prompt"].endswith("### Response:\n") and pair["completion"] == examples[0]["output"]
 
@@ -134,3 +147,23 @@ def test_every_sft_preset_parses_into_known_arguments(preset, tmp_path):
     argv = ["--preset", preset, "--model_name_or_path", "m", "--output_dir", str(tmp_path), "--bf16", "false"]
     script_args, config = parse_args(argv + ["--use_cpu", "true"])
     assert script_args.preset == preset and config.activation_checkpointing is False
+
+
+def test_an_interrupted_run_resumed_from_its_checkpoint_ends_with_the_same_weights(tokenizer, tmp_path):
+    def fresh_model(seed=0):
+        torch.manual_seed(seed)
+        return build_model("tiny", tokenizer)
+
+    rng = random.Random(2)
+    examples = [toy_example(rng) for _ in range(48)]
+    settings = dict(max_steps=6, save_strategy="steps", save_steps=3, learning_rate=1e-3)
+    whole = train_sft(fresh_model(), tokenizer, examples, config(tmp_path / "whole", **settings))
+    train_sft(fresh_model(), tokenizer, examples, config(tmp_path / "cut", **settings))
+    # Resume the second run from its step-3 checkpoint, as after a kill between steps 3 and 6, with other
+    # starting weights: only what the checkpoint restores can make the result equal.
+    checkpoint = tmp_path / "cut" / "sft" / "checkpoint-3"
+    resumed = train_sft(fresh_model(seed=1), tokenizer, examples,
+                        config(tmp_path / "cut", **settings, resume_from_checkpoint=str(checkpoint)))
+    assert resumed.state.global_step == 6
+    for name, weight in whole.model.state_dict().items():
+        assert torch.allclose(weight, resumed.model.state_dict()[name], atol=1e-6), name

@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from chatnt.training.model_card import Score, model_card
-from chatnt.training.write_cards import (
-    dnahlm_card,
-    encoder_card,
-    evaluation_tables,
-    key_values,
-    main,
-    markdown_tables,
-    scientific,
-)
+from chatnt.training.dnahlm.card import dnahlm_card
+from chatnt.training.genomic_tasks import TASKS
+from chatnt.training.write_cards import encoder_card, main, scientific
 from huggingface_hub import ModelCard
 from safetensors.torch import save_file
 
@@ -79,19 +73,50 @@ def test_encoder_card_is_regenerated_exactly_from_the_files_shipped_with_it(tmp_
     assert card.read_text() == (checkpoint / "README.md").read_text()
 
 
-DNAHLM_RUN_FILES = ["runs/dnahlm-mini-pt-eval/eval_results.json", "runs/dnahlm-mini-pt/trainer_state.json",
-                    "runs/dnahlm-mini-sft", "runs/sft-mini.log", "runs/eval-mini.log", "runs/eval-mini-heldout.log",
-                    "runs/classify-mini.log"]
+def dnahlm_runs(folder: Path, kmer: float = 0.5) -> dict:
+    """Small stand-ins for the files the dnahlm-mini card reads (two training stages, one evaluation)."""
+    for stage, minutes in (("pt", 10), ("sft", 50)):
+        (folder / stage).mkdir(parents=True)
+        state = {"global_step": 100, "train_batch_size": 8,
+                 "log_history": [{"num_tokens": 2.0e6, "step": 100}, {"train_runtime": minutes * 60.0, "step": 100}]}
+        (folder / stage / "trainer_state.json").write_text(json.dumps(state))
+    (folder / "pt" / "eval_results.json").write_text(json.dumps({"english_bits_per_char": 2.5}))
+    evaluation = folder / "eval"
+    evaluation.mkdir()
+    tasks = {task: {"task": task, "metric": spec.metric, "value": 0.4 if spec.type != "regression" else 0.95,
+                    "exact_match": 0.6, "n": 10, "n_unparsed": 0} for task, spec in TASKS.items()}
+    baselines = {task: {"kmer": {"value": kmer}, "majority": {"value": 0.0}} for task in TASKS}
+    (evaluation / "metrics.json").write_text(json.dumps({"tasks": tasks, "baselines": baselines}))
+    published = {task: {"n": 10, "mcc_first_label": 0.7, "mcc_strict": 0.5, "mcc_first_line": 0.2,
+                        "unreadable_strict": 0.1, "lenient_accuracy": 0.8}
+                 for task in ("core_promoter", "promoter_300", "tf_binding", "splice_site", "promoter_terminator")}
+    published["dnahl_gue_mean"] = {"mcc_first_label": 0.688, "mcc_strict": 0.493, "mcc_first_line": 0.209}
+    (evaluation / "published.json").write_text(json.dumps(published))
+    return {"pretrain_run": folder / "pt", "sft_run": folder / "sft", "evaluation": evaluation}
 
 
-@pytest.mark.skipif(not all((ROOT / path).exists() for path in DNAHLM_RUN_FILES),
-                    reason="the dnahlm-mini runs are not on this machine (runs/ is not committed)")
-def test_dnahlm_card_is_regenerated_exactly_from_its_runs(tmp_path):
-    runs = ROOT / "runs"
-    card = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", runs / "dnahlm-mini-pt-eval", runs / "dnahlm-mini-pt",
-                       runs / "dnahlm-mini-sft", runs / "sft-mini.log", runs / "eval-mini.log",
-                       runs / "eval-mini-heldout.log", runs / "classify-mini.log", card_path=tmp_path / "README.md")
-    assert card.read_text() == (ROOT / "checkpoints" / "dnahlm-mini" / "README.md").read_text()
+def test_dnahlm_card_reports_stages_scores_baselines_and_each_target(tmp_path):
+    runs = dnahlm_runs(tmp_path / "runs")
+    card = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **runs, card_path=tmp_path / "README.md")
+    text = card.read_text()
+    assert "100 steps x 8 blocks = 0.41 M tokens, 10 min" in text and "2.0 M tokens), 50 min" in text
+    assert "| rrna_type | mcc | 0.400 | 0.500 | 0.000 |" in text
+    # 0.4 against a k-mer 0.5 is outside the 0.05 margin; r 0.95 meets 0.9; the GUE mean 0.4 misses 0.5.
+    assert "- rrna_type: MCC 0.400 against k-mer 0.500 (target: within 0.05): **missed**" in text
+    assert "- gc_content: Pearson r 0.950 (target: at least 0.9): **met**" in text
+    assert "mean MCC 0.400 against k-mer 0.500" in text and "published 0.688 (first label) / 0.493 (strict)" in text
+    data = ModelCard.load(card).data
+    assert data.pipeline_tag == "text-generation" and len(data.eval_results) == 20
+    met = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **dnahlm_runs(tmp_path / "easy", kmer=0.42),
+                      card_path=tmp_path / "easy.md").read_text()
+    assert "- rrna_type: MCC 0.400 against k-mer 0.420 (target: within 0.05): **met**" in met
+
+
+def test_dnahlm_card_names_a_missing_run_file(tmp_path):
+    runs = dnahlm_runs(tmp_path / "runs")
+    (runs["sft_run"] / "trainer_state.json").unlink()
+    with pytest.raises(FileNotFoundError, match="trainer_state.json"):
+        dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **runs, card_path=tmp_path / "README.md")
 
 
 def tiny_encoder_run(folder: Path) -> dict:
@@ -128,39 +153,6 @@ def test_card_command_names_a_missing_run_and_exits_2(tmp_path, capsys):
         main(["nt-mini-encoder", "--run", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nope' / 'eval_results.json'} is missing")
-
-
-EVALUATE_LOG = """Loading weights: 100%
-**gpt2-small2-sft3 (TEST half, published phrasing)**
-
-| task | n | published exact | ours exact | ours mcc |
-|---|---|---|---|---|
-| splice_site | 120 | 0.183 | 0.483 | 0.033 |
-| overall | 120 | 0.183 | 0.483 | 0.033 |
-
-**gpt2-small3-1024 (TEST half, published phrasing)**
-
-| task | n | published exact | ours exact | ours mcc |
-|---|---|---|---|---|
-| promoter_terminator | 621 | 0.000 | 0.504 | 0.000 |
-
-gpt2-small2-sft3_ours_exact: 0.4131
-gpt2-small3-1024_ours_mcc: -0.0197
-"""
-
-
-def test_evaluation_logs_are_read_as_tables_and_key_values(tmp_path):
-    log = tmp_path / "eval.log"
-    log.write_text(EVALUATE_LOG)
-    assert key_values(log) == {"gpt2-small2-sft3_ours_exact": 0.4131, "gpt2-small3-1024_ours_mcc": -0.0197}
-    assert [title for title, _ in markdown_tables(log)] == [
-        "gpt2-small2-sft3 (TEST half, published phrasing)", "gpt2-small3-1024 (TEST half, published phrasing)"]
-    tables = evaluation_tables(log)
-    assert tables["gpt2-small2-sft3"][0] == {"task": "splice_site", "n": "120", "published exact": "0.183",
-                                            "ours exact": "0.483", "ours mcc": "0.033"}
-    log.write_text(EVALUATE_LOG.split("**gpt2-small3-1024")[0])
-    with pytest.raises(ValueError, match="gpt2-small3-1024"):
-        evaluation_tables(log)
 
 
 def test_learning_rates_are_written_as_typed():

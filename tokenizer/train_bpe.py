@@ -4,7 +4,10 @@ One vocabulary covers both languages: DNA lines of 300-1000 bp become long nucle
 keeps GPT-2-like word pieces. The GPT-2 pre-tokenizer regex leaves a DNA line whole (it is one run of
 letters), so merges can grow DNA tokens of tens of bp while English words stay separate.
 
-    python -m chatnt.tokenizer.train_bpe --output_dir tokenizer --vocab_size 50000
+    python -m chatnt.tokenizer.train_bpe --output_dir runs/tokenizer-50k --vocab_size 50000
+
+It refuses to write over a tokenizer already in ``--output_dir`` (such as the committed ``tokenizer/``)
+unless ``--overwrite true`` is given.
 
 The result loads with ``AutoTokenizer.from_pretrained(output_dir)``; ``tokenizer.json`` is kept as
 trained (a ``PreTrainedTokenizerFast``, not ``GPT2TokenizerFast``, which would rebuild GPT-2's own
@@ -60,7 +63,10 @@ CHAT_TEMPLATE = (
 class BPETrainingArguments:
     """Options of :func:`train_bpe`; the defaults follow the published DNAHLM tokenizer."""
 
-    output_dir: str = field(default="tokenizer", metadata={"help": "Where to save the transformers tokenizer."})
+    output_dir: str = field(default="runs/tokenizer", metadata={"help": "Where to save the transformers tokenizer."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace a tokenizer already in output_dir (e.g. the committed tokenizer/)."}
+    )
     vocab_size: int = field(default=50_000, metadata={"help": "Total vocabulary size, special tokens included."})
     corpus_chars: int = field(default=40_000_000, metadata={"help": "Characters of training text in all."})
     dna_fraction: float = field(default=0.5, metadata={"help": "Share of corpus_chars that is DNA."})
@@ -178,7 +184,12 @@ def train_bpe(args: BPETrainingArguments) -> PreTrainedTokenizerFast:
 
 
 def main(argv: list[str] | None = None) -> None:
-    (args,) = HfArgumentParser(BPETrainingArguments).parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(BPETrainingArguments)
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    existing = Path(args.output_dir) / "tokenizer.json"
+    if existing.exists() and not args.overwrite:
+        # Checked before training: the committed tokenizer/ is what the shipped models were built with.
+        parser.error(f"{existing} exists; choose another --output_dir (e.g. runs/tokenizer-8k) or pass --overwrite true.")
     train_bpe(args)
     print(f"saved: {args.output_dir}")
     if args.compare:

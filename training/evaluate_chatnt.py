@@ -201,7 +201,7 @@ def evaluate_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = held_out_questions(tasks, data_dir, max_per_task, seed, uncapped, phrasings)
     predictions = answer_rows(model, processor, rows, batch_size, bf16=bf16)
-    return _write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
+    return write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
 
 
 def rescore(output_dir: str | Path) -> dict:
@@ -213,10 +213,10 @@ def rescore(output_dir: str | Path) -> dict:
     for prediction in predictions:
         prediction["parsed"] = normalize_answer(prediction["task"], prediction["answer"], prediction["gold"])
     earlier = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8")) if (output_dir / "metrics.json").is_file() else {}
-    return _write_results(output_dir, predictions, earlier.get("baselines"))
+    return write_results(output_dir, predictions, earlier.get("baselines"))
 
 
-def _write_results(output_dir: Path, predictions: list[dict], baselines: dict | None) -> dict:
+def write_results(output_dir: Path, predictions: list[dict], baselines: dict | None) -> dict:
     with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(prediction) + "\n" for prediction in predictions)
     summary = summarize(predictions)

@@ -790,6 +790,7 @@ def to_alpaca(rows: Dataset) -> Dataset:
         for question, answer in zip(user, assistant, strict=True):
             if len(names) == 1:
                 question = re.sub(rf"@{re.escape(names[0])}\b", "the input sequence", question)
+                question = question[0].upper() + question[1:]  # the tag may have opened the sentence
             records.append(
                 {
                     "instruction": question,

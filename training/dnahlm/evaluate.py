@@ -1,120 +1,69 @@
-"""Evaluate DNAHLM on the TEST half of the published DNAHL records, next to the published model.
+"""Evaluate DNAHLM on every registry task, beside the baselines and the published DNAHLM.
 
-Each record of ``../shared/data/dnahl/`` holds the true label (``output``) and the published model's
-answer (``model_response``). Our model answers the same Alpaca prompt by greedy decoding. Metrics,
-per task and overall, on the TEST half (:func:`~chatnt.training.dnahlm.instructions.is_test_record`):
+Our model is asked exactly what ChatNT is asked (:func:`chatnt.training.evaluate_chatnt.held_out_questions`):
+one question per TEST record, in a held-out phrasing never trained on, as an Alpaca prompt (the sequence in
+the Input block). Its greedy answer is read by the same parser (:func:`chatnt.training.instruction_data.
+normalize_answer`) and scored with the task's metric (MCC, micro F1, Pearson r), exact match and the count of
+unreadable answers, beside the majority-class and k-mer baselines fitted on TRAIN and scored on the same
+records (:mod:`chatnt.evaluation.baselines`).
 
-* ``exact``: the whole answer, whitespace and punctuation trimmed at both ends, equals the label;
-* ``first_line``: the same test on the answer's first line only;
-* ``lenient``: the published rule, the label occurs anywhere in the answer (so echoing every option
-  scores), and ``lenient_prefix``: the answer starts with the label;
-* ``mcc``: Matthews correlation of the first-line prediction (an answer that is no label counts as a
-  class of its own, ``<invalid>``); overall, the mean of the tasks' MCCs.
+The published DNAHLM's stored answers (``model_response`` in ``../shared/data/dnahl/``, to the published
+instruction) on the same DNAHL TEST records are read two ways: by the first label they state (its answers
+often echo the options after it: "Non-promoter, promoter" counts as Non-promoter) and strictly (an echoed
+option list is no answer, as for our model). It was tuned on the full GUE training sets.
 
-Beside both, the k-mer baseline (:mod:`chatnt.evaluation.baselines`, fitted per task on the TRAIN half) answers
-the same TEST records, and the TRAIN majority label's exact match is reported.
+    python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini --output_dir runs/eval-dnahlm-mini
 
-    python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini
+writes ``predictions.jsonl``, ``metrics.json``, ``table.md``, ``table.csv``, ``plots/`` and ``published.json``
+into ``--output_dir`` and ends with one ``key: value`` line per headline figure.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import string
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from pathlib import Path
 
 import torch
+from datasets import Dataset
 from sklearn.metrics import matthews_corrcoef
-from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from chatnt.evaluation.baselines import KmerBaseline
+from chatnt.evaluation.answer_parsing import first_stated_label, parse_label
 from chatnt.training.dnahlm.instructions import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
-    TASKS,
     alpaca_prompt,
     load_published_records,
 )
+from chatnt.training.evaluate_chatnt import (
+    DNAHL_GUE_TASKS,
+    PHRASING_POOLS,
+    held_out_questions,
+    markdown_table,
+    task_baselines,
+    write_results,
+)
+from chatnt.training.genomic_tasks import TASKS, get_task
+from chatnt.training.instruction_data import normalize_answer, to_alpaca
 
-INVALID = "<invalid>"
-_TRIM = string.whitespace + string.punctuation
-
-
-def normalize(text: str) -> str:
-    """Trim whitespace and punctuation at both ends."""
-    return text.strip(_TRIM)
-
-
-def is_exact(answer: str, label: str) -> bool:
-    """The whole answer, trimmed, is the label."""
-    return normalize(answer) == normalize(label)
-
-
-def is_first_line_exact(answer: str, label: str) -> bool:
-    """The answer's first line, trimmed, is the label."""
-    return normalize(answer.strip().split("\n", 1)[0]) == normalize(label)
-
-
-def is_lenient(answer: str, label: str) -> bool:
-    """The published rule: the label string occurs in the answer."""
-    return label in answer
-
-
-def is_lenient_prefix(answer: str, label: str) -> bool:
-    """The answer starts with the label (leading whitespace ignored)."""
-    return answer.lstrip().startswith(label)
-
-
-def predicted_label(answer: str, labels: tuple[str, ...]) -> str:
-    """The label the answer's first line names, or ``<invalid>``."""
-    first = normalize(answer.strip().split("\n", 1)[0])
-    return next((label for label in labels if normalize(label) == first), INVALID)
-
-
-METRICS = {
-    "exact": is_exact,
-    "first_line": is_first_line_exact,
-    "lenient": is_lenient,
-    "lenient_prefix": is_lenient_prefix,
-}
-
-
-def score(answers: list[str], records: list[dict]) -> dict[str, dict[str, float]]:
-    """Per-task and ``overall`` metrics of ``answers`` against the records' labels."""
-    if len(answers) != len(records):
-        raise ValueError(f"Got {len(answers)} answers for {len(records)} records")
-    if not records:
-        raise ValueError("No records to score")
-    groups = defaultdict(list)
-    for answer, record in zip(answers, records):
-        groups[record["task"]].append((answer, record))
-    groups["overall"] = list(zip(answers, records))
-    results = {}
-    for name, pairs in groups.items():
-        row = {"n": len(pairs)}
-        for metric, rule in METRICS.items():
-            row[metric] = sum(rule(a, r["output"]) for a, r in pairs) / len(pairs)
-        if name != "overall":
-            truth = [r["output"] for _, r in pairs]
-            predictions = [predicted_label(a, TASKS[r["task"]].labels) for a, r in pairs]
-            row["mcc"] = float(matthews_corrcoef(truth, predictions))
-        results[name] = row
-    # Pooling the tasks' labels into one MCC would reward merely knowing the task (a per-task majority
-    # guess scores 0.44 on the 4-task file), so the overall MCC is the mean of the per-task MCCs.
-    results["overall"]["mcc"] = sum(results[t]["mcc"] for t in results if t != "overall") / (len(results) - 1)
-    return results
+DNAHL_TASKS = (*DNAHL_GUE_TASKS, "promoter_terminator")
+UNREADABLE = "<unreadable>"
+# The evaluation the acceptance targets name: every DNAHL TEST record, at most 500 (seeded) of the others.
+DEFAULT_MAX_PER_TASK = 500
 
 
 @torch.no_grad()
 def generate_answers(model, tokenizer, prompts: list[str], batch_size: int = 16, max_new_tokens: int = 16) -> list[str]:
-    """Greedy answers to ``prompts``, batched by similar length with left padding."""
+    """Greedy answers to ``prompts``, batched by similar length with left padding; generation stops at EOS."""
     tokenizer.padding_side = "left"
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers = [""] * len(prompts)
     model.eval()
-    for start in range(0, len(order), batch_size):
-        batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
+    for start in tqdm(range(0, len(order), batch_size), desc="answering", unit="batch"):
+        batch = order[start : start + batch_size]
         encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
         output = model.generate(
             **encoded,
@@ -129,111 +78,171 @@ def generate_answers(model, tokenizer, prompts: list[str], batch_size: int = 16,
     return answers
 
 
-TABLE_METRICS = ("exact", "lenient", "lenient_prefix", "mcc")
+def alpaca_questions(rows: list[dict]) -> list[dict]:
+    """The single-turn, single-sequence evaluation rows as Alpaca records (``instruction``, ``input``,
+    ``output`` = the gold answer, ``task``), in the rows' order."""
+    records = to_alpaca(Dataset.from_list(rows)).to_list()
+    if len(records) != len(rows):
+        raise ValueError("every evaluation row must hold exactly one question")
+    for record, row in zip(records, rows):
+        record["output"] = row["answers"][0]  # the canonical gold answer, not a phrased one
+    return records
 
 
-def majority_answers(path: str, records: list[dict]) -> list[str]:
-    """For each record, the most frequent label of its task in the TRAIN half: the no-skill baseline."""
-    counts = defaultdict(Counter)
-    for record in load_published_records(path, split="train"):
-        counts[record["task"]][record["output"]] += 1
-    return [counts[r["task"]].most_common(1)[0][0] for r in records]
-
-
-def kmer_answers(path: str, records: list[dict]) -> list[str]:
-    """For each record, the label the k-mer baseline (:mod:`chatnt.evaluation.baselines`) gives its DNA, fitted
-    per task on the TRAIN half of the same file."""
-    train = defaultdict(list)
-    for record in load_published_records(path, split="train"):
-        train[record["task"]].append(record)
-    models = {
-        task: KmerBaseline().fit(SimpleNamespace(type="multiclass"), [r["input"] for r in rows], [r["output"] for r in rows])
-        for task, rows in train.items()
-    }
-    answers = [""] * len(records)
-    for task, model in models.items():
-        indices = [i for i, record in enumerate(records) if record["task"] == task]
-        for i, label in zip(indices, model.predict([records[i]["input"] for i in indices])):
-            answers[i] = label
-    return answers
-
-
-def format_table(title: str, tables: dict[str, dict]) -> str:
-    """A Markdown table, one row per task then overall, a group of columns per system (``{name: scores}``)."""
-    first = next(iter(tables.values()))
-    header = "| task | n | " + " | ".join(f"{who} {m}" for who in tables for m in TABLE_METRICS) + " |"
-    lines = [f"**{title}**", "", header, "|---|---|" + "---|" * len(tables) * len(TABLE_METRICS)]
-    for task, row in first.items():
-        cells = [f"{table[task][m]:.3f}" for table in tables.values() for m in TABLE_METRICS]
-        lines.append(f"| {task} | {row['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-@dataclass
-class EvaluationArguments:
-    model: str | None = field(
-        default=None, metadata={"help": "Our model folder; omit to score the published one only."}
-    )
-    files: list[str] = field(default_factory=lambda: [FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE])
-    phrasing: str = field(
-        default="published",
-        metadata={"help": "'published': each record's own instruction; 'heldout': our never-trained phrasing."},
-    )
-    batch_size: int = field(default=16)
-    max_new_tokens: int = field(default=16)
-    limit: int | None = field(default=None, metadata={"help": "Score only the first N TEST records of each file."})
-
-
-def evaluate_file(
-    path: str,
-    model=None,
-    tokenizer=None,
-    phrasing: str = "published",
-    batch_size: int = 16,
-    max_new_tokens: int = 16,
-    limit: int | None = None,
-) -> tuple[dict, dict | None, list[str] | None]:
-    """Published and (when a model is given) our metrics on the TEST half of one record file."""
-    if phrasing not in ("published", "heldout"):
-        raise ValueError(f"phrasing must be 'published' or 'heldout', got {phrasing!r}")
-    records = load_published_records(path, split="test")[:limit]
-    published = score([r["model_response"] for r in records], records)
-    published["overall"]["majority_exact"] = score(majority_answers(path, records), records)["overall"]["exact"]
-    if model is None:
-        return published, None, None
-    prompts = [
-        alpaca_prompt(r["instruction"] if phrasing == "published" else TASKS[r["task"]].heldout_phrasing, r["input"])
-        for r in records
-    ]
+def answer_questions(model, tokenizer, records: list[dict], batch_size: int = 16, max_new_tokens: int = 16) -> list[dict]:
+    """Our model's answers to the Alpaca ``records``, read as ChatNT's are (``task, question, answer, parsed,
+    gold``)."""
+    prompts = [alpaca_prompt(record["instruction"], record["input"]) for record in records]
     answers = generate_answers(model, tokenizer, prompts, batch_size, max_new_tokens)
-    return published, score(answers, records), answers
+    return [
+        {
+            "task": record["task"],
+            "question": record["instruction"],
+            "answer": answer,
+            "parsed": normalize_answer(record["task"], answer, record["output"]),
+            "gold": record["output"],
+        }
+        for record, answer in zip(records, answers)
+    ]
+
+
+def _first_line_label(answer: str, labels: tuple[str, ...]) -> str:
+    """The label the answer's first line is, punctuation and spaces trimmed; else unreadable (the strictest
+    reading: "promoter, promoter." is no answer)."""
+    first = answer.strip().split("\n", 1)[0].strip(string.whitespace + string.punctuation)
+    return first if first in labels else UNREADABLE
+
+
+def published_scores(files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE)) -> dict:
+    """The published DNAHLM's stored answers on the DNAHL TEST records, per task: ``n``; MCC read three ways,
+    an unreadable answer being a class of its own: by the first label stated (``mcc_first_label``), strictly
+    as our model's answers are read (``mcc_strict``, :func:`~chatnt.evaluation.answer_parsing.parse_label`: an
+    echo of several labels is no answer) and by the first line being exactly a label (``mcc_first_line``);
+    the share unreadable strictly; the published lenient accuracy (the label occurs anywhere in the answer).
+    ``dnahl_gue_mean`` holds the MCC means over the four GUE tasks."""
+    scores = {}
+    for path in files:
+        records = load_published_records(path, split="test")
+        for task in dict.fromkeys(record["task"] for record in records):
+            task_records = [record for record in records if record["task"] == task]
+            labels = get_task(task).labels
+            truth = [record["output"] for record in task_records]
+            answers = [record["model_response"] for record in task_records]
+            first = [first_stated_label(answer, labels) or UNREADABLE for answer in answers]
+            strict = [parse_label(answer, labels) or UNREADABLE for answer in answers]
+            first_line = [_first_line_label(answer, labels) for answer in answers]
+            scores[task] = {
+                "n": len(task_records),
+                "mcc_first_label": float(matthews_corrcoef(truth, first)),
+                "mcc_strict": float(matthews_corrcoef(truth, strict)),
+                "mcc_first_line": float(matthews_corrcoef(truth, first_line)),
+                "unreadable_strict": sum(label == UNREADABLE for label in strict) / len(strict),
+                "lenient_accuracy": sum(t in answer for t, answer in zip(truth, answers)) / len(truth),
+            }
+    if set(DNAHL_GUE_TASKS) <= set(scores):
+        scores["dnahl_gue_mean"] = {
+            key: sum(scores[task][key] for task in DNAHL_GUE_TASKS) / len(DNAHL_GUE_TASKS)
+            for key in ("mcc_first_label", "mcc_strict", "mcc_first_line")
+        }
+    return scores
+
+
+def published_table(published: dict, summary: dict) -> str:
+    """The DNAHL tasks: the published model under both readings beside our MCC and the k-mer baseline's."""
+    lines = [
+        "| task | n | published, first stated label | published, strict | published, first line | ours | k-mer baseline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task in DNAHL_TASKS:
+        if task not in published or task not in summary["tasks"]:
+            continue
+        kmer = summary.get("baselines", {}).get(task, {}).get("kmer", {}).get("value", float("nan"))
+        lines.append(
+            f"| {task} | {published[task]['n']} | {published[task]['mcc_first_label']:.3f} | "
+            f"{published[task]['mcc_strict']:.3f} | {published[task]['mcc_first_line']:.3f} | "
+            f"{summary['tasks'][task]['value']:.3f} | {kmer:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def gue_mean(summary: dict, who: str = "ours") -> float | None:
+    """Mean MCC over the four DNAHL GUE tasks (ours, or a baseline's: ``"kmer"``), ``None`` if one is missing."""
+    if not set(DNAHL_GUE_TASKS) <= set(summary["tasks"]):
+        return None
+    if who == "ours":
+        values = [summary["tasks"][task]["value"] for task in DNAHL_GUE_TASKS]
+    else:
+        values = [summary["baselines"][task][who]["value"] for task in DNAHL_GUE_TASKS]
+    return sum(values) / len(values)
+
+
+def evaluate(
+    model,
+    tokenizer,
+    output_dir: str | Path,
+    tasks: list[str] | None = None,
+    max_per_task: int | None = DEFAULT_MAX_PER_TASK,
+    uncapped: tuple[str, ...] = DNAHL_TASKS,
+    phrasings: str = "held_out",
+    batch_size: int = 16,
+    data_dir: str | None = None,
+    seed: int = 0,
+) -> dict:
+    """Answer every task's TEST questions, write the results (as ``evaluate_chatnt`` does) and the published
+    model's scores; return the summary with ``published`` added."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = held_out_questions(list(tasks or TASKS), data_dir, max_per_task, seed, uncapped, phrasings)
+    predictions = answer_questions(model, tokenizer, alpaca_questions(rows), batch_size)
+    summary = write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
+    summary["published"] = published_scores()
+    (output_dir / "published.json").write_text(json.dumps(summary["published"], indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def headline(summary: dict) -> list[str]:
+    """The ``key: value`` lines that end the evaluation."""
+    lines = [f"{task}_{result['metric']}: {result['value']:.3f}" for task, result in summary["tasks"].items()]
+    lines += [f"{task}_kmer_baseline: {result['kmer']['value']:.3f}" for task, result in summary["baselines"].items()]
+    lines += [f"{task}_exact_match: {result['exact_match']:.3f}" for task, result in summary["tasks"].items()]
+    unreadable = sum(result["n_unparsed"] for result in summary["tasks"].values())
+    total = sum(result["n"] for result in summary["tasks"].values())
+    lines.append(f"unreadable_answers: {unreadable} of {total}")
+    ours, kmer = gue_mean(summary), gue_mean(summary, "kmer")
+    if ours is not None:
+        lines.append(f"dnahl_gue_mean_mcc: {ours:.3f}")
+        lines.append(f"dnahl_gue_mean_mcc_kmer_baseline: {kmer:.3f}")
+    published = summary.get("published", {}).get("dnahl_gue_mean")
+    if published:
+        lines.append(f"dnahl_gue_mean_mcc_published_first_label: {published['mcc_first_label']:.3f}")
+        lines.append(f"dnahl_gue_mean_mcc_published_strict: {published['mcc_strict']:.3f}")
+        lines.append(f"dnahl_gue_mean_mcc_published_first_line: {published['mcc_first_line']:.3f}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
-    (args,) = HfArgumentParser(EvaluationArguments).parse_args_into_dataclasses(args=argv)
-    model = tokenizer = None
-    if args.model is not None:
-        tokenizer = AutoTokenizer.from_pretrained(args.model)
-        model = AutoModelForCausalLM.from_pretrained(args.model)
-    headline = []
-    for path in args.files:
-        name = path.rsplit("/", 1)[-1].removesuffix(".json")
-        published, ours, _ = evaluate_file(
-            path, model, tokenizer, args.phrasing, args.batch_size, args.max_new_tokens, args.limit
-        )
-        records = load_published_records(path, split="test")[: args.limit]
-        kmer = score(kmer_answers(path, records), records)
-        tables = {"published": published, **({"ours": ours} if ours is not None else {}), "k-mer baseline": kmer}
-        print(format_table(f"{name} (TEST half, {args.phrasing} phrasing)", tables))
-        print()
-        headline.append(f"{name}_train_majority_label_exact: {published['overall']['majority_exact']:.4f}")
-        headline.append(f"{name}_kmer_baseline_mcc: {kmer['overall']['mcc']:.4f}")
-        headline.append(f"{name}_kmer_baseline_exact: {kmer['overall']['exact']:.4f}")
-        for who, table in (("published", published), ("ours", ours)):
-            if table is not None:
-                for metric in ("exact", "first_line", "lenient", "lenient_prefix", "mcc"):
-                    headline.append(f"{name}_{who}_{metric}: {table['overall'][metric]:.4f}")
-    print("\n".join(headline))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="A DNAHLM folder (sft.py or export.py output).")
+    parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Registry task names (default: all ten).")
+    parser.add_argument("--max_per_task", type=int, default=DEFAULT_MAX_PER_TASK,
+                        help="Cap on TEST records per task (seeded); the DNAHL tasks are never capped.")
+    parser.add_argument("--phrasings", choices=PHRASING_POOLS, default="held_out",
+                        help="held_out (the evaluation) or training (a diagnostic: the same records in tuned wording).")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--data_dir", default=None, help="The shared data folder (default ../shared/data).")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model)
+    summary = evaluate(model, tokenizer, args.output_dir, args.tasks, args.max_per_task, DNAHL_TASKS, args.phrasings,
+                       args.batch_size, args.data_dir, args.seed)
+    print(markdown_table(summary))
+    print(published_table(summary["published"], summary))
+    print("\n".join(headline(summary)))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Alpaca-format instruction data for DNAHLM: the published DNAHL tasks plus extra real-data tasks.
+"""Alpaca-format instruction data for DNAHLM: the registry's ten tasks, the published DNAHL records and
+English definitions.
 
-* The published test records (``../shared/data/dnahl/``) are split once and for all by
-  :func:`is_test_record`: a record is TEST when ``int(sha256(input).hexdigest(), 16) % 2 == 0``. Only
-  TRAIN records may be trained on.
-* Every task has several instruction phrasings. The last phrasing of each task is held out of training
-  so the evaluation can check that the model follows the task, not one string.
-* Extra tasks built from other real data add variety: Oct4 vs Mafk ChIP-seq peaks (janggu, human hg19),
-  16S vs 18S vs 23S/28S rRNA, and WordNet definitions (English).
+* The task examples are ChatNT's instruction rows exported to Alpaca (:func:`task_examples`): the same
+  TRAIN/TEST split, tasks mixed uniformly, and the same held-out question phrasings kept out of training, so
+  both models are scored on the same records in the same way (``chatnt.training.dnahlm.evaluate``).
+* The published DNAHL records (``../shared/data/dnahl/``) are split once and for all by
+  :func:`is_test_record` (the registry's DNAHL tasks use the same rule): a record is TEST when
+  ``int(sha256(input).hexdigest(), 16) % 2 == 0``. Their TRAIN records are also trained on with their
+  published instruction, the prompt the published model answered.
 
 An example is ``{"prompt": <Alpaca prompt>, "completion": <answer>}``; TRL's ``SFTTrainer`` appends the
 EOS token to the completion and puts the loss on the completion only.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatnt.tokenizer.train_bpe import ALPACA_PREAMBLE
-from chatnt.training.dnahlm.corpus import SHARED_DATA, read_fasta
+from chatnt.training.dnahlm.corpus import SHARED_DATA
 
 FOUR_TASK_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small2-sft3.json")
 PROMOTER_TERMINATOR_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small3-1024.json")
@@ -39,114 +40,48 @@ def alpaca_prompt(instruction: str, input_text: str = "") -> str:
 
 @dataclass(frozen=True)
 class Task:
-    """A classification task: its labels, the published instruction (if any) and our phrasings."""
+    """A published DNAHL task: its labels and the instruction the published records carry."""
 
     name: str
     labels: tuple[str, ...]
-    phrasings: tuple[str, ...]
-    published_instruction: str | None = None
-
-    def train_phrasings(self) -> tuple[str, ...]:
-        """Phrasings used in training: the published one (when there is one) and all but our last."""
-        published = (self.published_instruction,) if self.published_instruction else ()
-        return published + self.phrasings[:-1]
-
-    @property
-    def heldout_phrasing(self) -> str:
-        """The phrasing never trained on."""
-        return self.phrasings[-1]
-
-
-def _options(labels) -> str:
-    return ", ".join(labels)
-
-
-def _task(name, labels, published, templates) -> Task:
-    return Task(name, tuple(labels), tuple(t.format(options=_options(labels)) for t in templates), published)
+    published_instruction: str
 
 
 TASKS = {
     t.name: t
     for t in (
-        _task(
+        Task(
             "core_promoter",
             ("Non-promoter", "promoter"),
             "Determine core promoter detection of following dna sequence, The result will be one of the "
             "following: Non-promoter, promoter.",
-            (
-                "Is this 70 bp DNA sequence a core promoter? Answer with one of: {options}.",
-                "Classify the core promoter status of the DNA sequence below. Options: {options}.",
-                "Does the following short DNA sequence contain a core promoter? Reply {options}.",
-            ),
         ),
-        _task(
+        Task(
             "promoter_300",
             ("Non-promoter", "promoter"),
             "Determine promoter  detection of following dna sequence, The result will be one of the "
             "following: Non-promoter, promoter.",
-            (
-                "Is this 300 bp DNA sequence a promoter? Answer with one of: {options}.",
-                "Classify the promoter status of the DNA sequence below. Options: {options}.",
-                "Decide whether the following DNA region is a promoter. Reply {options}.",
-            ),
         ),
-        _task(
+        Task(
             "tf_binding",
             ("Background Sequences", "Binding Sites"),
             "Determine the Transcription Factor Prediction of following dna sequence, The result will be "
             "one of the following: Background Sequences, Binding Sites.",
-            (
-                "Does a transcription factor bind this DNA sequence? Answer with one of: {options}.",
-                "Classify the DNA sequence below as a transcription factor binding site or background. "
-                "Options: {options}.",
-                "Is the following sequence a transcription factor binding site? Reply {options}.",
-            ),
         ),
-        _task(
+        Task(
             "splice_site",
             ("Non-Splice Sites", "Acceptor Sites", "Donor Sites"),
             "Determine the Splice Site Prediction of following dna sequence, The result will be one of the "
             "following: Non-Splice Sites, Acceptor Sites, Donor Sites",
-            (
-                "What kind of splice site is in this DNA sequence? Answer with one of: {options}.",
-                "Classify the splice site of the DNA sequence below. Options: {options}.",
-                "Which splice site type does the following sequence contain? Reply {options}.",
-            ),
         ),
-        _task(
+        Task(
             "promoter_terminator",
             ("promoter", "terminator"),
             "Determine the following dna sequence is promoter or terminator",
-            (
-                "Is this DNA sequence a promoter or a terminator? Answer with one of: {options}.",
-                "Classify the DNA region below. Options: {options}.",
-                "Tell whether the following sequence is a promoter or a terminator. Reply {options}.",
-            ),
-        ),
-        _task(
-            "oct4_mafk",
-            ("Oct4", "Mafk"),
-            None,
-            (
-                "Which transcription factor's ChIP-seq peak is this human DNA sequence from? Answer with one "
-                "of: {options}.",
-                "This 200 bp sequence is a ChIP-seq peak. Which factor was immunoprecipitated? Options: {options}.",
-                "Name the transcription factor whose peak this is. Reply {options}.",
-            ),
-        ),
-        _task(
-            "rrna_type",
-            ("16S rRNA", "18S rRNA", "23S/28S rRNA"),
-            None,
-            (
-                "Which ribosomal RNA gene is this DNA fragment from? Answer with one of: {options}.",
-                "Classify the rRNA gene of the sequence below. Options: {options}.",
-                "Name the ribosomal RNA this fragment belongs to. Reply {options}.",
-            ),
         ),
     )
 }
-PUBLISHED_TASK_OF_INSTRUCTION = {t.published_instruction: t.name for t in TASKS.values() if t.published_instruction}
+PUBLISHED_TASK_OF_INSTRUCTION = {t.published_instruction: t.name for t in TASKS.values()}
 DEFINITION_PHRASINGS = (
     "Define the word '{word}'.",
     "What does '{word}' mean?",
@@ -179,80 +114,76 @@ def load_published_records(path: str | Path, split: str | None = None) -> list[d
     return out
 
 
-def published_examples(path: str | Path, rng: random.Random, paraphrases: int = 1) -> Iterator[dict]:
-    """TRAIN-split examples of a DNAHL file: each record with its own instruction and ``paraphrases``
-    more of the task's training phrasings, drawn at random."""
-    for record in load_published_records(path, split="train"):
-        task = TASKS[record["task"]]
-        ours = task.train_phrasings()[1:]
-        for instruction in [record["instruction"], *rng.sample(ours, min(paraphrases, len(ours)))]:
-            yield {"task": task.name, "instruction": instruction, "input": record["input"], "output": record["output"]}
-
-
-def _fasta_examples(task: Task, files_and_labels, per_label: int, window: int | None, rng: random.Random):
-    for path, label in files_and_labels:
-        sequences = [seq.upper() for _, seq in read_fasta(path)]
-        rng.shuffle(sequences)
-        for sequence in sequences[:per_label]:
-            if window is not None and len(sequence) > window:
-                start = rng.randrange(len(sequence) - window + 1)
-                sequence = sequence[start : start + window]
-            yield {
-                "task": task.name,
-                "instruction": rng.choice(task.train_phrasings()),
-                "input": sequence,
-                "output": label,
-            }
-
-
-def extra_examples(
-    per_label: int, definitions: int, rng: random.Random, data_dir: Path = SHARED_DATA
-) -> Iterator[dict]:
-    """Examples of the extra tasks, from training files only (janggu's ``*_test.fa`` are left out)."""
-    yield from _fasta_examples(
-        TASKS["oct4_mafk"],
-        [(data_dir / "janggu/sample.fa", "Oct4"), (data_dir / "janggu/sample2.fa", "Mafk")],
-        per_label,
-        None,
-        rng,
-    )
-    yield from _fasta_examples(
-        TASKS["rrna_type"],
-        [
-            (data_dir / "rrna/rrna_16S_ssu_prokaryote.fa.gz", "16S rRNA"),
-            (data_dir / "rrna/rrna_18S_ssu_eukaryote.fa.gz", "18S rRNA"),
-            (data_dir / "rrna/rrna_lsu_23S_28S.fa.gz", "23S/28S rRNA"),
-        ],
-        per_label,
-        400,
-        rng,
-    )
-    if definitions:
-        with gzip.open(data_dir / "english/wordnet_synsets.tsv.gz", "rt", encoding="utf-8") as handle:
-            rows = [line.rstrip("\n").split("\t") for line in handle][1:]
-        for _, _, lemmas, gloss in rng.sample(rows, definitions):
-            word = lemmas.split("; ")[0]
-            phrasing = rng.choice(DEFINITION_PHRASINGS[:-1])
-            yield {"task": "definition", "instruction": phrasing.format(word=word), "input": "", "output": gloss}
-
-
 def to_prompt_completion(example: dict) -> dict:
     """The ``{"prompt", "completion"}`` form TRL trains on (EOS is appended by the trainer)."""
     return {"prompt": alpaca_prompt(example["instruction"], example["input"]), "completion": example["output"]}
 
 
+# DNAHLM reads every question as text, so what costs tokens is what it must learn from: mostly each task's
+# own question (the one the evaluation asks), some yes/no and two-sequence questions for the same records,
+# no multi-turn rows (the Alpaca export splits them into single turns anyway). GC content is answered with
+# one decimal, as ChatNT-mini is.
+TASK_ROW_CONFIG = {"pair_fraction": 0.1, "yes_no_fraction": 0.1, "multi_turn_fraction": 0.0, "decimals": 1}
+
+
+def task_examples(
+    tasks: list[str] | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    max_per_class: int | str | None = "default",
+    **config: object,
+) -> list[dict]:
+    """TRAIN examples of the registry's tasks (default all ten), in Alpaca form.
+
+    The rows are ChatNT's (:func:`chatnt.training.instruction_data.build_instruction_dataset`: the registry's
+    TRAIN/TEST split, tasks mixed uniformly, the TRAINING question and answer pools only), exported by
+    :func:`~chatnt.training.instruction_data.to_alpaca`; so the two models are tuned and scored on the same
+    records with the same held-out phrasings. ``config`` overrides :data:`TASK_ROW_CONFIG`.
+    """
+    # Imported here: the task registry imports this module (for the published split), so a module-level
+    # import would be circular (issue 19 moves the registry below both).
+    from chatnt.training.instruction_data import build_instruction_dataset, to_alpaca
+
+    options = {**TASK_ROW_CONFIG, **config, "seed": seed, "system_message": None}
+    rows = build_instruction_dataset(tasks, data_dir=data_dir, max_per_class=max_per_class, **options)["train"]
+    examples = to_alpaca(rows).to_list()
+    if any(example["split"] != "train" for example in examples):
+        raise AssertionError("a TEST record reached the DNAHLM training data")
+    return examples
+
+
 def build_sft_examples(
+    tasks: list[str] | None = None,
     published_files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE),
-    paraphrases: int = 1,
-    extra_per_label: int = 150,
     definitions: int = 200,
     seed: int = 0,
+    data_dir: str | Path | None = None,
+    **config: object,
 ) -> list[dict]:
-    """All SFT examples (TRAIN halves of the published files plus extra tasks), shuffled with ``seed``."""
+    """All DNAHLM SFT examples, shuffled with ``seed``: the registry tasks (:func:`task_examples`); each TRAIN
+    record of the published DNAHL files (of those tasks) once more with its published instruction and bare
+    label, the prompt the published model answered; and ``definitions`` WordNet definitions (English)."""
     rng = random.Random(seed)
-    examples = [ex for path in published_files for ex in published_examples(path, rng, paraphrases)]
-    examples += list(extra_examples(extra_per_label, definitions, rng))
-    if not examples:
-        raise ValueError("No SFT examples: give at least one published file or extra examples")
+    examples = task_examples(tasks, seed, data_dir, **config)
+    trained = {example["task"] for example in examples}
+    for path in published_files:
+        examples += [
+            {"task": r["task"], "instruction": r["instruction"], "input": r["input"], "output": r["output"]}
+            for r in load_published_records(path, split="train")
+            if r["task"] in trained
+        ]
+    examples += list(definition_examples(definitions, rng, Path(data_dir) if data_dir else SHARED_DATA))
     rng.shuffle(examples)
     return examples
+
+
+def definition_examples(count: int, rng: random.Random, data_dir: Path = SHARED_DATA) -> Iterator[dict]:
+    """``count`` WordNet definitions asked in the training phrasings (the last is held out)."""
+    if not count:
+        return
+    with gzip.open(data_dir / "english/wordnet_synsets.tsv.gz", "rt", encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle][1:]
+    for _, _, lemmas, gloss in rng.sample(rows, count):
+        word = lemmas.split("; ")[0]
+        phrasing = rng.choice(DEFINITION_PHRASINGS[:-1])
+        yield {"task": "definition", "instruction": phrasing.format(word=word), "input": "", "output": gloss}
