@@ -82,24 +82,10 @@ def find_labels(text: str, labels: Sequence[str], aliases: Mapping[str, Sequence
     "non-" prefix, ...) stands at most five words before it in the same clause, or when it is followed
     by "is absent" / "missing" / "not present".
     """
-    _check_labels(labels)
-    aliases = aliases or {}
-    unknown = set(aliases) - set(labels)
-    if unknown:
-        raise ValueError(
-            f"aliases name labels the task does not have: {sorted(unknown)}; use labels from {list(labels)}."
-        )
     folded = _fold(text)
-    names = [(label, name) for label in labels for name in (label, *aliases.get(label, ()))]
-    taken: list[tuple[int, int]] = []
     affirmed, negated = set(), set()
-    for label, name in sorted(names, key=lambda pair: len(pair[1]), reverse=True):
-        for match in _name_pattern(name).finditer(folded):
-            start, end = match.span()
-            if any(start < used_end and used_start < end for used_start, used_end in taken):
-                continue
-            taken.append((start, end))
-            (negated if _is_negated(folded, start, end) else affirmed).add(label)
+    for start, end, label in _label_spans(folded, labels, aliases):
+        (negated if _is_negated(folded, start, end) else affirmed).add(label)
     return LabelMentions(
         affirmed=tuple(label for label in labels if label in affirmed),
         negated=tuple(label for label in labels if label in negated),
@@ -129,16 +115,8 @@ def first_stated_label(text: str, labels: Sequence[str], aliases: Mapping[str, S
     the first name counts. :func:`parse_label` reads the same text as no answer. Names are matched as in
     :func:`find_labels` (longest first, so "Non-promoter" is not also "promoter"); negation is not looked at.
     """
-    _check_labels(labels)
-    folded, aliases = _fold(text), aliases or {}
-    names = [(label, name) for label in labels for name in (label, *aliases.get(label, ()))]
-    taken: list[tuple[int, int, str]] = []
-    for label, name in sorted(names, key=lambda pair: len(pair[1]), reverse=True):
-        for match in _name_pattern(name).finditer(folded):
-            start, end = match.span()
-            if not any(start < used_end and used_start < end for used_start, used_end, _ in taken):
-                taken.append((start, end, label))
-    return min(taken)[2] if taken else None
+    spans = _label_spans(_fold(text), labels, aliases)
+    return min(spans)[2] if spans else None
 
 
 def parse_label_set(
@@ -207,6 +185,28 @@ def parse_answer(
     if task_type == "multilabel":
         return parse_label_set(text, labels, aliases)
     return parse_label(text, labels, aliases)
+
+
+def _label_spans(
+    folded: str, labels: Sequence[str], aliases: Mapping[str, Sequence[str]] | None
+) -> list[tuple[int, int, str]]:
+    """``(start, end, label)`` of every label name in ``folded`` text. Longer names are matched first and use
+    their text up, so "Non-promoter" is not also read as "promoter"."""
+    _check_labels(labels)
+    aliases = aliases or {}
+    unknown = set(aliases) - set(labels)
+    if unknown:
+        raise ValueError(
+            f"aliases name labels the task does not have: {sorted(unknown)}; use labels from {list(labels)}."
+        )
+    names = [(label, name) for label in labels for name in (label, *aliases.get(label, ()))]
+    spans: list[tuple[int, int, str]] = []
+    for label, name in sorted(names, key=lambda pair: len(pair[1]), reverse=True):
+        for match in _name_pattern(name).finditer(folded):
+            start, end = match.span()
+            if not any(start < used_end and used_start < end for used_start, used_end, _ in spans):
+                spans.append((start, end, label))
+    return spans
 
 
 def _check_labels(labels: Sequence[str]) -> None:

@@ -85,6 +85,13 @@ def test_loss_goes_down_and_perplexity_is_reported(corpus):
     assert 0 < again["dna_bits_per_char"] < metrics["eval_dna_loss"] / math.log(2)
 
 
+def test_zero_steps_without_a_model_saves_the_untrained_start(corpus):
+    out = corpus["root"] / "untrained"
+    metrics = run(corpus, out, "--max_steps", "0")
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert metrics["dna_perplexity"] > 100  # untrained: near the uniform guess over 400 tokens
+
+
 def test_bits_per_character():
     class OneCharPerToken:
         def decode(self, ids, skip_special_tokens=True):

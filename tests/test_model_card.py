@@ -85,7 +85,7 @@ def dnahlm_runs(folder: Path, kmer: float = 0.5) -> dict:
     evaluation.mkdir()
     tasks = {task: {"task": task, "metric": spec.metric, "value": 0.4 if spec.type != "regression" else 0.95,
                     "exact_match": 0.6, "n": 10, "n_unparsed": 0} for task, spec in TASKS.items()}
-    baselines = {task: {"kmer": {"value": kmer}, "majority": {"value": 0.0}} for task in TASKS}
+    baselines = {task: {"kmer": {"value": kmer}, "majority": {"value": 0.0}, "n_train": 100 + i} for i, task in enumerate(TASKS)}
     (evaluation / "metrics.json").write_text(json.dumps({"tasks": tasks, "baselines": baselines}))
     published = {task: {"n": 10, "mcc_first_label": 0.7, "mcc_strict": 0.5, "mcc_first_line": 0.2,
                         "unreadable_strict": 0.1, "lenient_accuracy": 0.8}
@@ -100,6 +100,7 @@ def test_dnahlm_card_reports_stages_scores_baselines_and_each_target(tmp_path):
     card = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **runs, card_path=tmp_path / "README.md")
     text = card.read_text()
     assert "100 steps x 8 blocks = 0.41 M tokens, 10 min" in text and "2.0 M tokens), 50 min" in text
+    assert "our TRAIN halves hold 100-104 records per DNAHL task" in text
     assert "| rrna_type | mcc | 0.400 | 0.500 | 0.000 |" in text
     # 0.4 against a k-mer 0.5 is outside the 0.05 margin; r 0.95 meets 0.9; the GUE mean 0.4 misses 0.5.
     assert "- rrna_type: MCC 0.400 against k-mer 0.500 (target: within 0.05): **missed**" in text
@@ -112,10 +113,16 @@ def test_dnahlm_card_reports_stages_scores_baselines_and_each_target(tmp_path):
     assert "- rrna_type: MCC 0.400 against k-mer 0.420 (target: within 0.05): **met**" in met
 
 
-def test_dnahlm_card_names_a_missing_run_file(tmp_path):
+def test_dnahlm_card_names_a_missing_run_file_or_task(tmp_path):
     runs = dnahlm_runs(tmp_path / "runs")
     (runs["sft_run"] / "trainer_state.json").unlink()
     with pytest.raises(FileNotFoundError, match="trainer_state.json"):
+        dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **runs, card_path=tmp_path / "README.md")
+    runs = dnahlm_runs(tmp_path / "partial")
+    metrics = json.loads((runs["evaluation"] / "metrics.json").read_text())
+    del metrics["tasks"]["tf_binding"]
+    (runs["evaluation"] / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ValueError, match="scores no tf_binding"):
         dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **runs, card_path=tmp_path / "README.md")
 
 

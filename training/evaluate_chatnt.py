@@ -42,6 +42,9 @@ from chatnt.training.instruction_data import (
 from tqdm.auto import tqdm
 
 DNAHL_GUE_TASKS = ("core_promoter", "promoter_300", "tf_binding", "splice_site")
+# Test records per task in the shipped models' evaluations (all of them for the DNAHL tasks): enough that a score
+# is not read off a small sample.
+EVALUATED_PER_TASK = 500
 PHRASING_POOLS = ("held_out", "training")
 
 
@@ -102,7 +105,8 @@ def answer_rows(
 
 def task_baselines(rows: list[dict], data_dir: str | None = None, seed: int = 0) -> dict:
     """The baselines of :mod:`chatnt.evaluation.baselines` per task, fitted on the task's TRAIN split and scored
-    on exactly the records of ``rows`` (the evaluated TEST questions), as ``{task: {"majority": .., "kmer": ..}}``."""
+    on exactly the records of ``rows`` (the evaluated TEST questions), as ``{task: {"majority": .., "kmer": ..,
+    "n_train": TRAIN records fitted on}}``."""
     results = {}
     for task in sorted({row["task"] for row in rows}, key=list(TASKS).index):
         task_rows = [row for row in rows if row["task"] == task]
@@ -111,7 +115,7 @@ def task_baselines(rows: list[dict], data_dir: str | None = None, seed: int = 0)
             "sequence": [row["sequences"][0]["sequence"] for row in task_rows],  # one record per question
             "label": [_canonical_to_parsed(task, row["answers"][0]) for row in task_rows],
         }
-        results[task] = baseline_scores(get_task(task), train, test)
+        results[task] = {**baseline_scores(get_task(task), train, test), "n_train": train.num_rows}
     return results
 
 
@@ -217,6 +221,8 @@ def rescore(output_dir: str | Path) -> dict:
 
 
 def write_results(output_dir: Path, predictions: list[dict], baselines: dict | None) -> dict:
+    """Write ``predictions.jsonl``, ``metrics.json`` (the summary, with ``baselines`` when given), ``table.md``,
+    ``table.csv`` and ``plots/`` into ``output_dir``; return the summary."""
     with open(output_dir / "predictions.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(prediction) + "\n" for prediction in predictions)
     summary = summarize(predictions)

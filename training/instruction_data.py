@@ -789,8 +789,10 @@ def to_alpaca(rows: Dataset) -> Dataset:
         assistant = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
         for question, answer in zip(user, assistant, strict=True):
             if len(names) == 1:
+                opens_with_tag = re.match(rf"@{re.escape(names[0])}\b", question) is not None
                 question = re.sub(rf"@{re.escape(names[0])}\b", "the input sequence", question)
-                question = question[0].upper() + question[1:]  # the tag may have opened the sentence
+                if opens_with_tag:
+                    question = "T" + question[1:]
             records.append(
                 {
                     "instruction": question,

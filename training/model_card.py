@@ -25,6 +25,7 @@ from pathlib import Path
 from chatnt.training.evaluate_chatnt import markdown_table
 from chatnt.training.genomic_tasks import get_task
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from safetensors import safe_open
 
 METRIC_NAMES = {"mcc": "Matthews correlation", "f1": "micro F1", "pearson": "Pearson r", "accuracy": "accuracy"}
 
@@ -136,6 +137,30 @@ def model_card(
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
+def read_json(path: Path) -> dict:
+    """A JSON file of a run, with a clear error when it is missing."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: pass the run folder that holds it (see --help).")
+    return json.loads(path.read_text())
+
+
+def parameter_counts(weights: Path) -> dict[str, int]:
+    """Parameter count per top-level module of a safetensors file (read from its header, no tensors loaded)."""
+    counts: dict[str, int] = {}
+    with safe_open(str(weights), framework="pt") as handle:
+        for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict: it has no __iter__)
+            size = 1
+            for dim in handle.get_slice(key).get_shape():
+                size *= dim
+            counts[key.split(".")[0]] = counts.get(key.split(".")[0], 0) + size
+    return counts
+
+
+def train_runtime(state: dict) -> float | None:
+    """Seconds of training from a Trainer state's final log entry (None when not logged)."""
+    return next((entry["train_runtime"] for entry in state["log_history"] if "train_runtime" in entry), None)
+
+
 def newest_checkpoint_state(run: str | Path) -> dict | None:
     """The Trainer state of a run's newest ``checkpoint-*`` (by step), or ``None`` when it saved none."""
     states = sorted(Path(run).glob("checkpoint-*/trainer_state.json"), key=lambda path: int(path.parent.name.split("-")[1]))
@@ -200,5 +225,8 @@ __all__ = [
     "logged_losses",
     "model_card",
     "newest_checkpoint_state",
+    "parameter_counts",
+    "read_json",
     "score_results",
+    "train_runtime",
 ]

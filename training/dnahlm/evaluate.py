@@ -8,9 +8,10 @@ unreadable answers, beside the majority-class and k-mer baselines fitted on TRAI
 records (:mod:`chatnt.evaluation.baselines`).
 
 The published DNAHLM's stored answers (``model_response`` in ``../shared/data/dnahl/``, to the published
-instruction) on the same DNAHL TEST records are read two ways: by the first label they state (its answers
-often echo the options after it: "Non-promoter, promoter" counts as Non-promoter) and strictly (an echoed
-option list is no answer, as for our model). It was tuned on the full GUE training sets.
+instruction) on the same DNAHL TEST records are read three ways: by the first label they state (its answers
+often echo the options after it: "Non-promoter, promoter" counts as Non-promoter), strictly as our model's
+answers are read (an echoed option list is no answer), and by the first line being exactly a label. It was
+tuned on the full GUE training sets.
 
     python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini --output_dir runs/eval-dnahlm-mini
 
@@ -32,14 +33,10 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from chatnt.evaluation.answer_parsing import first_stated_label, parse_label
-from chatnt.training.dnahlm.instructions import (
-    FOUR_TASK_FILE,
-    PROMOTER_TERMINATOR_FILE,
-    alpaca_prompt,
-    load_published_records,
-)
+from chatnt.training.dnahlm.instructions import alpaca_prompt, load_published_records, published_files
 from chatnt.training.evaluate_chatnt import (
     DNAHL_GUE_TASKS,
+    EVALUATED_PER_TASK,
     PHRASING_POOLS,
     held_out_questions,
     markdown_table,
@@ -52,7 +49,7 @@ from chatnt.training.instruction_data import normalize_answer, to_alpaca
 DNAHL_TASKS = (*DNAHL_GUE_TASKS, "promoter_terminator")
 UNREADABLE = "<unreadable>"
 # The evaluation the acceptance targets name: every DNAHL TEST record, at most 500 (seeded) of the others.
-DEFAULT_MAX_PER_TASK = 500
+DEFAULT_MAX_PER_TASK = EVALUATED_PER_TASK
 
 
 @torch.no_grad()
@@ -83,7 +80,7 @@ def alpaca_questions(rows: list[dict]) -> list[dict]:
     ``output`` = the gold answer, ``task``), in the rows' order."""
     records = to_alpaca(Dataset.from_list(rows)).to_list()
     if len(records) != len(rows):
-        raise ValueError("every evaluation row must hold exactly one question")
+        raise ValueError(f"every evaluation row must hold exactly one question: {len(rows)} rows gave {len(records)}")
     for record, row in zip(records, rows):
         record["output"] = row["answers"][0]  # the canonical gold answer, not a phrased one
     return records
@@ -113,7 +110,7 @@ def _first_line_label(answer: str, labels: tuple[str, ...]) -> str:
     return first if first in labels else UNREADABLE
 
 
-def published_scores(files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE)) -> dict:
+def published_scores(data_dir: str | Path | None = None) -> dict:
     """The published DNAHLM's stored answers on the DNAHL TEST records, per task: ``n``; MCC read three ways,
     an unreadable answer being a class of its own: by the first label stated (``mcc_first_label``), strictly
     as our model's answers are read (``mcc_strict``, :func:`~chatnt.evaluation.answer_parsing.parse_label`: an
@@ -121,7 +118,7 @@ def published_scores(files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINAT
     the share unreadable strictly; the published lenient accuracy (the label occurs anywhere in the answer).
     ``dnahl_gue_mean`` holds the MCC means over the four GUE tasks."""
     scores = {}
-    for path in files:
+    for path in published_files(data_dir):
         records = load_published_records(path, split="test")
         for task in dict.fromkeys(record["task"] for record in records):
             task_records = [record for record in records if record["task"] == task]
@@ -148,7 +145,7 @@ def published_scores(files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINAT
 
 
 def published_table(published: dict, summary: dict) -> str:
-    """The DNAHL tasks: the published model under both readings beside our MCC and the k-mer baseline's."""
+    """The DNAHL tasks: the published model under the three readings beside our MCC and the k-mer baseline's."""
     lines = [
         "| task | n | published, first stated label | published, strict | published, first line | ours | k-mer baseline |",
         "|---|---|---|---|---|---|---|",
@@ -195,7 +192,7 @@ def evaluate(
     rows = held_out_questions(list(tasks or TASKS), data_dir, max_per_task, seed, uncapped, phrasings)
     predictions = answer_questions(model, tokenizer, alpaca_questions(rows), batch_size)
     summary = write_results(output_dir, predictions, task_baselines(rows, data_dir, seed))
-    summary["published"] = published_scores()
+    summary["published"] = published_scores(data_dir)
     (output_dir / "published.json").write_text(json.dumps(summary["published"], indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -226,7 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Registry task names (default: all ten).")
     parser.add_argument("--max_per_task", type=int, default=DEFAULT_MAX_PER_TASK,
-                        help="Cap on TEST records per task (seeded); the DNAHL tasks are never capped.")
+                        help="Cap on TEST records per task (seeded), except the --uncapped tasks.")
+    parser.add_argument("--uncapped", nargs="*", default=list(DNAHL_TASKS),
+                        help="Tasks evaluated on every TEST record despite --max_per_task (default: the five DNAHL "
+                        "tasks; give the flag alone to cap every task).")
     parser.add_argument("--phrasings", choices=PHRASING_POOLS, default="held_out",
                         help="held_out (the evaluation) or training (a diagnostic: the same records in tuned wording).")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model)
-    summary = evaluate(model, tokenizer, args.output_dir, args.tasks, args.max_per_task, DNAHL_TASKS, args.phrasings,
+    summary = evaluate(model, tokenizer, args.output_dir, args.tasks, args.max_per_task, tuple(args.uncapped), args.phrasings,
                        args.batch_size, args.data_dir, args.seed)
     print(markdown_table(summary))
     print(published_table(summary["published"], summary))

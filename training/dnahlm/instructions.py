@@ -30,6 +30,13 @@ FOUR_TASK_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small2-sft3.json")
 PROMOTER_TERMINATOR_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small3-1024.json")
 
 
+def published_files(data_dir: str | Path | None = None) -> tuple[str, str]:
+    """The two DNAHL record files (the 4-task file, promoter vs terminator) in ``data_dir`` (default the shared one)."""
+    if data_dir is None:
+        return FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE
+    return tuple(str(Path(data_dir) / "dnahl" / Path(path).name) for path in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE))
+
+
 def alpaca_prompt(instruction: str, input_text: str = "") -> str:
     """The exact Alpaca prompt of the DNAHLM recipe; the Input block is omitted when ``input_text`` is empty."""
     prompt = f"{ALPACA_PREAMBLE}\n\n### Instruction:\n{instruction}"
@@ -103,7 +110,7 @@ def load_published_records(path: str | Path, split: str | None = None) -> list[d
         raise FileNotFoundError(f"DNAHL record file not found: {path}")
     records = json.loads(path.read_text(encoding="utf-8"))
     if not records:
-        raise ValueError(f"{path} holds no records")
+        raise ValueError(f"{path} holds no records: expected a JSON list of DNAHL records")
     out = []
     for record in records:
         task = PUBLISHED_TASK_OF_INSTRUCTION.get(record["instruction"])
@@ -148,13 +155,12 @@ def task_examples(
     rows = build_instruction_dataset(tasks, data_dir=data_dir, max_per_class=max_per_class, **options)["train"]
     examples = to_alpaca(rows).to_list()
     if any(example["split"] != "train" for example in examples):
-        raise AssertionError("a TEST record reached the DNAHLM training data")
+        raise RuntimeError("a TEST record reached the DNAHLM training data")
     return examples
 
 
 def build_sft_examples(
     tasks: list[str] | None = None,
-    published_files: tuple[str, ...] = (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE),
     definitions: int = 200,
     seed: int = 0,
     data_dir: str | Path | None = None,
@@ -166,7 +172,7 @@ def build_sft_examples(
     rng = random.Random(seed)
     examples = task_examples(tasks, seed, data_dir, **config)
     trained = {example["task"] for example in examples}
-    for path in published_files:
+    for path in published_files(data_dir):
         examples += [
             {"task": r["task"], "instruction": r["instruction"], "input": r["input"], "output": r["output"]}
             for r in load_published_records(path, split="train")

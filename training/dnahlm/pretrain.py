@@ -9,8 +9,8 @@ separately for DNA and for English.
         -m chatnt.training.dnahlm.pretrain --preset small --output_dir runs/dnahlm-small-pt
 
 A preset sets the model shape, the block size and training defaults; any flag given on the command line
-overrides them. ``mini`` (about 5.5 M parameters) trains on one CPU thread in under an hour; ``small``
-is GPT-2 small (117 M, context 1024) for a GPU.
+overrides them. ``mini`` (about 5.5 M parameters) is the CPU recipe: bf16 autocast on the CPU, about 15
+minutes on 2 cores (``--use_cpu false`` runs it on a GPU); ``small`` is GPT-2 small (117 M, context 1024) for a GPU.
 """
 
 from __future__ import annotations
@@ -94,7 +94,10 @@ class ModelArguments:
     tokenizer: str = field(default="tokenizer", metadata={"help": "Path of the unified BPE tokenizer."})
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Start from this model instead of a fresh one; with --max_steps 0, only evaluate it."},
+        metadata={
+            "help": "Start from this model instead of a fresh one; with --max_steps 0, only evaluate it (without "
+            "it, --max_steps 0 saves the untrained model)."
+        },
     )
 
 
@@ -202,6 +205,8 @@ def pretrain(model_args: ModelArguments, data_args: DataArguments, training_args
         trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         trainer.save_state()
+    elif not model_args.model_name_or_path:
+        trainer.save_model()  # the untrained model: the start without pre-training, for comparison
     metrics = trainer.evaluate()
     for source, blocks in eval_sets.items():
         loss = metrics[f"eval_{source}_loss"]

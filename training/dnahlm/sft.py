@@ -11,7 +11,8 @@ the model learns to stop after the label.
 The data is ChatNT's instruction rows of the ten registry tasks in Alpaca form (TRAIN records and training
 phrasings only, tasks mixed uniformly), the TRAIN half of the published DNAHL records in their own wording and
 English definitions; see :mod:`chatnt.training.dnahlm.instructions`. ``--resume_from_checkpoint`` continues
-an interrupted run.
+an interrupted run. The ``mini`` preset is the CPU recipe (bf16 autocast on the CPU, about 55 minutes on 2 cores);
+pass ``--use_cpu false`` to run it on a GPU.
 """
 
 from __future__ import annotations
