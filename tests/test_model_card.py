@@ -92,6 +92,9 @@ def dnahlm_runs(folder: Path, kmer: float = 0.5) -> dict:
                  for task in ("core_promoter", "promoter_300", "tf_binding", "splice_site", "promoter_terminator")}
     published["dnahl_gue_mean"] = {"mcc_first_label": 0.688, "mcc_strict": 0.493, "mcc_first_line": 0.209}
     (evaluation / "published.json").write_text(json.dumps(published))
+    answers = [{"task": "rrna_type", "answer": "The answer is 23S.", "parsed": ""}] * 3
+    answers += [{"task": "rrna_type", "answer": "16S", "parsed": "16S"}]
+    (evaluation / "predictions.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
     return {"pretrain_run": folder / "pt", "sft_run": folder / "sft", "evaluation": evaluation}
 
 
@@ -108,9 +111,11 @@ def test_dnahlm_card_reports_stages_scores_baselines_and_each_target(tmp_path):
     assert "mean MCC 0.400 against k-mer 0.500" in text and "published 0.688 (first label) / 0.493 (strict)" in text
     data = ModelCard.load(card).data
     assert data.pipeline_tag == "text-generation" and len(data.eval_results) == 20
-    met = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **dnahlm_runs(tmp_path / "easy", kmer=0.42),
-                      card_path=tmp_path / "easy.md").read_text()
+    easy = dnahlm_runs(tmp_path / "easy", kmer=0.42)
+    met = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **easy, card_path=tmp_path / "easy.md",
+                      training_phrasings=easy["evaluation"]).read_text()
     assert "- rrna_type: MCC 0.400 against k-mer 0.420 (target: within 0.05): **met**" in met
+    assert '| rrna_type | mcc | 0.400 | 0.400 | 0 / 0 | "the answer is 23s" x3 |' in met
 
 
 def test_dnahlm_card_names_a_missing_run_file_or_task(tmp_path):

@@ -5,14 +5,17 @@
 
 Every figure comes from a run file: the exported ``config.json`` and safetensors header, the Trainer's
 ``trainer_state.json`` / ``eval_results.json`` of both stages, and ``metrics.json`` / ``published.json`` of
-``chatnt.training.dnahlm.evaluate``. ``--budget_split`` adds the measurement that chose how much of the budget
-went to pre-training (two ``evaluate`` output folders).
+``chatnt.training.dnahlm.evaluate``. ``--training_phrasings`` adds the diagnosis of missed scores (the same
+records asked in the training phrasings, ``predictions.jsonl``'s unreadable answers); ``--budget_split`` the
+measurement that chose how much of the budget went to pre-training (two ``evaluate`` output folders).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from chatnt.training.demo_records import pick_records
@@ -30,7 +33,7 @@ record = pick_records("rrna_type", per_label=1)[0]  # a 16S rRNA TEST record, pi
 generator = pipeline("text-generation", model="checkpoints/dnahlm-mini")
 messages = [{{"role": "user", "content": "{question}", "input": record["sequence"]}}]
 prompt = generator.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-print(generator(prompt, return_full_text=False)[0]["generated_text"])  # {{answer}}
+print(generator(prompt, return_full_text=False)[0]["generated_text"])  # {answer}
 ```
 
 The chat template writes the Alpaca prompt ("Below is an instruction ... ### Instruction: ... ### Input: ...
@@ -74,6 +77,13 @@ def targets(summary: dict) -> list[str]:
     return lines
 
 
+DIAGNOSIS = """The same TEST records asked in the training question phrasings (`python -m chatnt.training.dnahlm.evaluate
+--model checkpoints/dnahlm-mini {command}`) separate wording from learning: a task that scores
+well there and not in held-out phrasings has been learnt but not its wording; one at chance in both has not been
+learnt. The unreadable answers show how the wording fails.
+
+{table}"""
+
 # The measurement's commands are fixed text: no run file records which start each arm had.
 BUDGET_SPLIT = """Before the run, the same short tuning was given to two starts and scored on 100 TEST records per task
 in held-out phrasings (the DNAHL tasks capped too):
@@ -82,15 +92,36 @@ in held-out phrasings (the DNAHL tasks capped too):
 python -m chatnt.training.dnahlm.pretrain --preset mini --tokenizer runs/tokenizer-8k --output_dir runs/dnahlm-split/untrained --max_steps 0
 python -m chatnt.training.dnahlm.sft --model_name_or_path runs/dnahlm-split/untrained --output_dir runs/dnahlm-split/no-pretraining \\
     --max_steps 300 --learning_rate 5e-4 --warmup_steps 30
-# the same with --model_name_or_path <the previous dnahlm-mini (git c8a6bc9), 700 steps of pre-training> --output_dir runs/dnahlm-split/pre
+# the same from the previous dnahlm-mini (git c8a6bc9: 700 steps of pre-training, then tuned on the DNAHL records)
+# with --output_dir runs/dnahlm-split/pre
 python -m chatnt.training.dnahlm.evaluate --model runs/dnahlm-split/no-pretraining --output_dir runs/dnahlm-split/eval-no-pretraining \\
     --max_per_task 100 --uncapped   # and the same for runs/dnahlm-split/pre
 ```
 
 {table}
 
-Pre-training taught the answer format sooner and neither start had learnt any task at that length, so the run
-kept the mini preset's short pre-training and gave the rest of the budget to tuning."""
+Pre-training taught the answer format sooner (half as many unreadable answers); neither start was above chance
+on a data-rich task at that length. So the run kept the mini preset's short pre-training (about a quarter of the
+hour) and gave the rest of the budget to tuning."""
+
+
+def diagnosis_section(evaluation: Path, training_phrasings: Path) -> str:
+    """Where the held-out score is lost: the same records asked in the training phrasings, and the answers the
+    parser could not read, most frequent first."""
+    held_out = read_json(evaluation / "metrics.json")["tasks"]
+    trained = read_json(training_phrasings / "metrics.json")["tasks"]
+    unreadable: dict[str, Counter] = {}
+    for line in (evaluation / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
+        prediction = json.loads(line)
+        if prediction["parsed"] == "":
+            unreadable.setdefault(prediction["task"], Counter())[prediction["answer"].strip().rstrip(".").lower()] += 1
+    rows = ["| task | metric | held-out phrasings | training phrasings | unreadable (held-out / training) | "
+            "most frequent unreadable answers |", "|---|---|---|---|---|---|"]
+    for task, result in held_out.items():
+        common = ", ".join(f'"{answer}" x{count}' for answer, count in unreadable.get(task, Counter()).most_common(2))
+        rows.append(f"| {task} | {result['metric']} | {result['value']:.3f} | {trained[task]['value']:.3f} | "
+                    f"{result['n_unparsed']} / {trained[task]['n_unparsed']} | {common or '-'} |")
+    return "\n".join(rows)
 
 
 def budget_split_section(no_pretraining: Path, pretrained: Path) -> str:
@@ -123,6 +154,7 @@ def dnahlm_card(
     sft_run: str | Path,
     evaluation: str | Path,
     budget_split: tuple[str | Path, str | Path] | None = None,
+    training_phrasings: str | Path | None = None,
     card_path: str | Path | None = None,
 ) -> Path:
     """Write ``<out>/README.md`` (or ``card_path``) for the exported DNAHLM mini model; return its path."""
@@ -183,8 +215,12 @@ def dnahlm_card(
             "python -m chatnt.training.dnahlm.sft --model_name_or_path runs/dnahlm-mini-pt --output_dir runs/dnahlm-mini-sft\n"
             "python -m chatnt.training.dnahlm.export --source runs/dnahlm-mini-sft --target checkpoints/dnahlm-mini\n"
             "python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini --output_dir runs/eval-dnahlm-mini\n"
+            "python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini --phrasings training "
+            "--output_dir runs/eval-dnahlm-mini-training\n"
             "python -m chatnt.training.dnahlm.card --out checkpoints/dnahlm-mini --pretrain_run runs/dnahlm-mini-pt \\\n"
-            "    --sft_run runs/dnahlm-mini-sft --evaluation runs/eval-dnahlm-mini\n"
+            "    --sft_run runs/dnahlm-mini-sft --evaluation runs/eval-dnahlm-mini \\\n"
+            "    --training_phrasings runs/eval-dnahlm-mini-training \\\n"
+            "    --budget_split runs/dnahlm-split/eval-no-pretraining runs/dnahlm-split/eval-pre\n"
             "```"
         ),
         "Results": (
@@ -205,16 +241,21 @@ def dnahlm_card(
             f"{published['mcc_first_line']:.3f} (first line).\n\n"
             "Against the targets:\n\n" + "\n".join(targets(summary))
         ),
-        "Limitations": LIMITATIONS.format(english_bpc=language["english_bits_per_char"]),
     }
+    if training_phrasings is not None:
+        sections["Where the score is lost"] = DIAGNOSIS.format(
+            command=f"--phrasings training --output_dir {training_phrasings}",
+            table=diagnosis_section(evaluation, Path(training_phrasings)),
+        )
     if budget_split is not None:
         sections["How the budget was split"] = BUDGET_SPLIT.format(table=budget_split_section(*map(Path, budget_split)))
+    sections["Limitations"] = LIMITATIONS.format(english_bpc=language["english_bits_per_char"])
     description = (
         f"A {parameters / 1e6:.1f} M-parameter GPT-2 that reads DNA and English with one byte-level BPE vocabulary "
         "and answers Alpaca-format questions about DNA sequences on the ten tasks of this repository's registry. "
         "It is the CPU-sized (`mini`) run of the repository's DNAHLM recipe (a re-implementation of DNAHLM, \"DNA "
         "sequence and Human Language mixed large language model\"); the recipe's `small` preset is the paper's "
-        "GPT-2 small (117 M) for a GPU.\n\n" + USAGE.format(question=README_QUESTION, answer=repr(usage_answer(out)))
+        "GPT-2 small (117 M) for a GPU.\n\n" + USAGE.format(question=README_QUESTION, answer=usage_answer(out))
     )
     card = model_card(
         "dnahlm-mini",
@@ -237,9 +278,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--evaluation", default="runs/eval-dnahlm-mini", help="The evaluate command's --output_dir.")
     parser.add_argument("--budget_split", nargs=2, metavar=("NO_PRETRAINING", "PRETRAINED"),
                         help="Two evaluate output folders of the budget-split measurement.")
+    parser.add_argument("--training_phrasings", help="The evaluate output folder of --phrasings training.")
     args = parser.parse_args(argv)
     try:
-        path = dnahlm_card(args.out, args.pretrain_run, args.sft_run, args.evaluation, args.budget_split)
+        path = dnahlm_card(args.out, args.pretrain_run, args.sft_run, args.evaluation, args.budget_split,
+                           args.training_phrasings)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
