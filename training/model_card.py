@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +163,17 @@ def train_runtime(state: dict) -> float | None:
     return next((entry["train_runtime"] for entry in state["log_history"] if "train_runtime" in entry), None)
 
 
+def write_card_command(write: Callable[[], Path]) -> None:
+    """Run a card-writing command: print the card's path, or one line naming the missing or bad run file and
+    exit 2."""
+    try:
+        path = write()
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"card: {path}")
+
+
 def newest_checkpoint_state(run: str | Path) -> dict | None:
     """The Trainer state of a run's newest ``checkpoint-*`` (by step), or ``None`` when it saved none."""
     states = sorted(Path(run).glob("checkpoint-*/trainer_state.json"), key=lambda path: int(path.parent.name.split("-")[1]))
@@ -229,4 +242,5 @@ __all__ = [
     "read_json",
     "score_results",
     "train_runtime",
+    "write_card_command",
 ]

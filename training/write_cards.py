@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from chatnt.training.encoder_pretraining import DEFAULT_SOURCES, PRESETS
-from chatnt.training.model_card import Score, logged_losses, model_card, parameter_counts, read_json, train_runtime
+from chatnt.training.model_card import (
+    Score,
+    logged_losses,
+    model_card,
+    parameter_counts,
+    read_json,
+    train_runtime,
+    write_card_command,
+)
 
 
 def scientific(value: float) -> str:
@@ -217,12 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder.add_argument("--out", default="checkpoints/nt-mini-encoder")
     encoder.add_argument("--preset", default="mini", choices=sorted(PRESETS))
     args = parser.parse_args(argv)
-    try:
-        path = encoder_card(args.run, args.out, args.preset)
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"card: {path}")
+    write_card_command(lambda: encoder_card(args.run, args.out, args.preset))
 
 
 if __name__ == "__main__":

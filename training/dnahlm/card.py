@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +21,14 @@ from chatnt.training.demo_records import pick_records
 from chatnt.training.dnahlm.evaluate import DEFAULT_MAX_PER_TASK, gue_mean, published_table
 from chatnt.training.dnahlm.pretrain import PRESETS as PRETRAIN_PRESETS
 from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, markdown_table
-from chatnt.training.model_card import chatnt_scores, model_card, parameter_counts, read_json, train_runtime
+from chatnt.training.model_card import (
+    chatnt_scores,
+    model_card,
+    parameter_counts,
+    read_json,
+    train_runtime,
+    write_card_command,
+)
 
 README_QUESTION = "Assign this rRNA sequence to one of 16S, 18S, 23S/28S."
 USAGE = """```python
@@ -280,13 +286,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="Two evaluate output folders of the budget-split measurement.")
     parser.add_argument("--training_phrasings", help="The evaluate output folder of --phrasings training.")
     args = parser.parse_args(argv)
-    try:
-        path = dnahlm_card(args.out, args.pretrain_run, args.sft_run, args.evaluation, args.budget_split,
-                           args.training_phrasings)
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"card: {path}")
+    write_card_command(lambda: dnahlm_card(args.out, args.pretrain_run, args.sft_run, args.evaluation,
+                                           args.budget_split, args.training_phrasings))
 
 
 if __name__ == "__main__":
