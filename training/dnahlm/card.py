@@ -18,9 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 from chatnt.training.demo_records import pick_records
-from chatnt.training.dnahlm.evaluate import DEFAULT_MAX_PER_TASK, gue_mean, published_table
+from chatnt.training.dnahlm.evaluate import gue_mean, published_table
 from chatnt.training.dnahlm.pretrain import PRESETS as PRETRAIN_PRESETS
-from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, markdown_table
+from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, EVALUATED_PER_TASK, markdown_table
 from chatnt.training.model_card import (
     chatnt_scores,
     model_card,
@@ -231,7 +231,7 @@ def dnahlm_card(
         ),
         "Results": (
             f"`python -m chatnt.training.dnahlm.evaluate --model checkpoints/dnahlm-mini --output_dir runs/eval-dnahlm-mini`: "
-            f"one question per TEST record ({n_records:,} records: every DNAHL TEST record, {DEFAULT_MAX_PER_TASK} seeded "
+            f"one question per TEST record ({n_records:,} records: every DNAHL TEST record, {EVALUATED_PER_TASK} seeded "
             "or all of the others), asked in a phrasing never trained on (the same questions ChatNT is evaluated with), greedy "
             "answers read by the project's answer parser; an unreadable answer counts as wrong. Beside each score, "
             "the baselines fitted on the TRAIN split and scored on the same records: the majority label and a "

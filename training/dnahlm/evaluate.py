@@ -48,8 +48,6 @@ from chatnt.training.instruction_data import normalize_answer, to_alpaca
 
 DNAHL_TASKS = (*DNAHL_GUE_TASKS, "promoter_terminator")
 UNREADABLE = "<unreadable>"
-# The evaluation the acceptance targets name: every DNAHL TEST record, at most 500 (seeded) of the others.
-DEFAULT_MAX_PER_TASK = EVALUATED_PER_TASK
 
 
 @torch.no_grad()
@@ -178,7 +176,7 @@ def evaluate(
     tokenizer,
     output_dir: str | Path,
     tasks: list[str] | None = None,
-    max_per_task: int | None = DEFAULT_MAX_PER_TASK,
+    max_per_task: int | None = EVALUATED_PER_TASK,
     uncapped: tuple[str, ...] = DNAHL_TASKS,
     phrasings: str = "held_out",
     batch_size: int = 16,
@@ -222,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="A DNAHLM folder (sft.py or export.py output).")
     parser.add_argument("--output_dir", required=True, help="Where predictions, metrics.json and table.md go.")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="Registry task names (default: all ten).")
-    parser.add_argument("--max_per_task", type=int, default=DEFAULT_MAX_PER_TASK,
+    parser.add_argument("--max_per_task", type=int, default=EVALUATED_PER_TASK,
                         help="Cap on TEST records per task (seeded), except the --uncapped tasks.")
     parser.add_argument("--uncapped", nargs="*", default=list(DNAHL_TASKS),
                         help="Tasks evaluated on every TEST record despite --max_per_task (default: the five DNAHL "
