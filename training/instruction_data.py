@@ -789,10 +789,9 @@ def to_alpaca(rows: Dataset) -> Dataset:
         assistant = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
         for question, answer in zip(user, assistant, strict=True):
             if len(names) == 1:
-                opens_with_tag = re.match(rf"@{re.escape(names[0])}\b", question) is not None
-                question = re.sub(rf"@{re.escape(names[0])}\b", "the input sequence", question)
-                if opens_with_tag:
-                    question = "T" + question[1:]
+                # Capitalised where the tag opens the question.
+                question = re.sub(rf"@{re.escape(names[0])}\b",
+                                  lambda tag: "The input sequence" if tag.start() == 0 else "the input sequence", question)
             records.append(
                 {
                     "instruction": question,

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from chatnt.training.demo_records import pick_records
-from chatnt.training.dnahlm.evaluate import gue_mean, published_table
+from chatnt.training.dnahlm.evaluate import DNAHL_TASKS, gue_mean, published_table, unreadable_answers
 from chatnt.training.dnahlm.pretrain import PRESETS as PRETRAIN_PRESETS
 from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, EVALUATED_PER_TASK, markdown_table
 from chatnt.training.model_card import (
@@ -76,8 +76,7 @@ def targets(summary: dict) -> list[str]:
     ours, kmer = gue_mean(summary), gue_mean(summary, "kmer")
     lines.append(f"- four DNAHL GUE tasks, mean MCC {ours:.3f} against k-mer {kmer:.3f} (target: at least the k-mer "
                  f"model's): **{'met' if ours >= kmer else 'missed'}**")
-    unreadable = sum(t["n_unparsed"] for t in tasks.values())
-    total = sum(t["n"] for t in tasks.values())
+    unreadable, total = unreadable_answers(tasks)
     lines.append(f"- unreadable answers: {unreadable} of {total} ({unreadable / total:.1%}; target: at most "
                  f"{MAX_UNREADABLE:.0%}): **{'met' if unreadable <= MAX_UNREADABLE * total else 'missed'}**")
     return lines
@@ -136,8 +135,7 @@ def budget_split_section(no_pretraining: Path, pretrained: Path) -> str:
     for name, folder in (("no pre-training (random init)", no_pretraining), ("pre-trained", pretrained)):
         tasks = read_json(folder / "metrics.json")["tasks"]
         exact = sum(t["exact_match"] for t in tasks.values()) / len(tasks)
-        unreadable = sum(t["n_unparsed"] for t in tasks.values())
-        total = sum(t["n"] for t in tasks.values())
+        unreadable, total = unreadable_answers(tasks)
         above = sorted(task for task, t in tasks.items() if t["value"] > 0.05)
         rows.append(f"| {name} | {exact:.3f} | {unreadable} of {total} | {', '.join(above) or 'none'} |")
     return "\n".join(rows)
@@ -183,12 +181,12 @@ def dnahlm_card(
     pt_minutes = (train_runtime(pretrain_state) or 0) / 60
     sft_steps, sft_batch = sft_state["global_step"], sft_state["train_batch_size"]
     sft_minutes = (train_runtime(sft_state) or 0) / 60
-    sft_tokens = sft_state.get("num_input_tokens_seen") or next(
-        (entry["num_tokens"] for entry in reversed(sft_state["log_history"]) if "num_tokens" in entry), 0)
+    # TRL logs the tokens trained on so far with every loss.
+    sft_tokens = next((entry["num_tokens"] for entry in reversed(sft_state["log_history"]) if "num_tokens" in entry), 0)
     published = summary["published"]["dnahl_gue_mean"]
-    dnahl_train = [summary["baselines"][task]["n_train"] for task in (*DNAHL_GUE_TASKS, "promoter_terminator")]
+    dnahl_train = [summary["baselines"][task]["n_train"] for task in DNAHL_TASKS]
     train_sizes = f"{min(dnahl_train)}-{max(dnahl_train)}"
-    n_records = sum(t["n"] for t in summary["tasks"].values())
+    _, n_records = unreadable_answers(summary["tasks"])
 
     sections = {
         "Model": (

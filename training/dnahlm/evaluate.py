@@ -160,6 +160,11 @@ def published_table(published: dict, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unreadable_answers(tasks: dict) -> tuple[int, int]:
+    """(unreadable answers, answers) over the per-task results of a summary (``summary["tasks"]``)."""
+    return sum(result["n_unparsed"] for result in tasks.values()), sum(result["n"] for result in tasks.values())
+
+
 def gue_mean(summary: dict, who: str = "ours") -> float | None:
     """Mean MCC over the four DNAHL GUE tasks (ours, or a baseline's: ``"kmer"``), ``None`` if one is missing."""
     if not set(DNAHL_GUE_TASKS) <= set(summary["tasks"]):
@@ -200,8 +205,7 @@ def headline(summary: dict) -> list[str]:
     lines = [f"{task}_{result['metric']}: {result['value']:.3f}" for task, result in summary["tasks"].items()]
     lines += [f"{task}_kmer_baseline: {result['kmer']['value']:.3f}" for task, result in summary["baselines"].items()]
     lines += [f"{task}_exact_match: {result['exact_match']:.3f}" for task, result in summary["tasks"].items()]
-    unreadable = sum(result["n_unparsed"] for result in summary["tasks"].values())
-    total = sum(result["n"] for result in summary["tasks"].values())
+    unreadable, total = unreadable_answers(summary["tasks"])
     lines.append(f"unreadable_answers: {unreadable} of {total}")
     ours, kmer = gue_mean(summary), gue_mean(summary, "kmer")
     if ours is not None:

@@ -11,7 +11,7 @@ the model learns to stop after the label.
 The data is ChatNT's instruction rows of the ten registry tasks in Alpaca form (TRAIN records and training
 phrasings only, tasks mixed uniformly), the TRAIN half of the published DNAHL records in their own wording and
 English definitions; see :mod:`chatnt.training.dnahlm.instructions`. ``--resume_from_checkpoint`` continues
-an interrupted run. The ``mini`` preset is the CPU recipe (bf16 autocast on the CPU, about 55 minutes on 2 cores);
+an interrupted run. The ``mini`` preset is the CPU recipe (bf16 autocast on the CPU, about 45 minutes on 2 cores);
 pass ``--use_cpu false`` to run it on a GPU.
 """
 
@@ -29,7 +29,7 @@ from chatnt.training.presets import parse_with_preset
 # Training defaults per preset; command-line flags override them.
 PRESETS = {
     "mini": {
-        # About 55 min on this 2-core CPU: 22,400 of the ~80,000 examples, ~2,200 per task.
+        # 45 min on this 2-core CPU (measured): 22,400 of the ~80,000 examples, ~2,200 per task.
         "max_steps": 2800,
         "per_device_train_batch_size": 8,
         "learning_rate": 1e-3,
