@@ -188,6 +188,11 @@ def read_upload(path: str | os.PathLike, max_bytes: int = MAX_UPLOAD_BYTES) -> d
         raise DemoInputError(str(error)) from None
 
 
+def longest_readable(processor) -> int:
+    """Bases of the longest plain ACGT sequence the model reads (encoders differ in bases per token)."""
+    return len(processor.readable_start("ACGT" * 2 * processor.max_dna_tokens))
+
+
 def check_sequence(processor, record_id: str, sequence: str, file_name: str) -> None:
     """Refuses a record the model cannot read: not DNA/RNA, or longer than the model's DNA limit.
 
@@ -195,7 +200,7 @@ def check_sequence(processor, record_id: str, sequence: str, file_name: str) -> 
         DemoInputError: naming the record, its file, and the fix.
     """
     try:
-        tokens = len(processor.dna_tokenizer(sequence)["input_ids"])
+        tokens = len(processor.dna_token_ids(sequence))
     except ValueError as error:
         codes = set(sequence.upper()) - set("ACGTUN")
         if codes and codes <= set(IUPAC_AMBIGUITY_CODES):  # the library's fix (an argument) is not the demo's
@@ -209,7 +214,8 @@ def check_sequence(processor, record_id: str, sequence: str, file_name: str) -> 
     if tokens > limit:
         raise DemoInputError(
             f"{file_name}, record {record_id} has {len(sequence):,} bp = {tokens:,} DNA tokens, more than the "
-            f"model's limit of {limit:,} tokens (about {6 * (limit - 1):,} bp). Upload a shorter window of it."
+            f"model's limit of {limit:,} tokens (about {len(processor.readable_start(sequence)):,} bp). Upload a shorter "
+            "window of it."
         )
 
 
@@ -593,7 +599,7 @@ def build_demo(demo: ChatNTDemo, max_upload_bytes: int = MAX_UPLOAD_BYTES):
             "# ChatNT: ask questions about DNA\n"
             f"Attach FASTA files ({', '.join(UPLOAD_SUFFIXES)}, gzip ok, up to {limit}) with the paperclip, then ask "
             "about records by `@record_id` (or write `<DNA>` for the records attached to the same message). "
-            f"Sequences up to {6 * (demo.processor.max_dna_tokens - 1):,} bp. Only your own uploads are read. "
+            f"Sequences up to {longest_readable(demo.processor):,} bp. Only your own uploads are read. "
             "The shipped demo model is small and weak: its answers barely depend on the DNA."
         )
         state = gr.State(SessionState())

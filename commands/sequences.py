@@ -46,36 +46,32 @@ def checked_sequence(processor, name: str, sequence: str, truncate: bool = False
     """
     limit = processor.max_dna_tokens
     try:
-        token_count = len(processor.dna_tokenizer(sequence)["input_ids"])
+        token_count = len(processor.dna_token_ids(sequence))
     except ValueError as error:
         raise ValueError(f"record {name!r}: {error}") from None
     if token_count <= limit:
         return sequence
+    kept = processor.readable_start(sequence)
     if not truncate:
         raise ValueError(
             f"record {name!r} has {len(sequence)} bp = {token_count} DNA tokens, more than the model's limit of "
-            f"{limit} tokens (about {6 * (limit - 1)} bp). Pass --truncate (truncate=True) to keep its first "
-            f"{6 * (limit - 1)} bp, or split it into windows."
+            f"{limit} tokens (about {len(kept)} bp). Pass --truncate (truncate=True) to keep its first "
+            f"{len(kept)} bp, or split it into windows."
         )
-    # 6-mers from the start plus <cls>: 6 * (limit - 1) bases fill the limit exactly unless N splits runs.
-    cut = 6 * (limit - 1)
-    while len(processor.dna_tokenizer(sequence[:cut])["input_ids"]) > limit:
-        cut -= 6
-    return sequence[:cut]
+    return kept
 
 
 def truncated_to_limit(processor, sequences, truncate: bool):
     """``sequences`` (a list, a dict of named ones, or ``None``) with over-long ones cut when ``truncate``.
 
     Without ``truncate`` nothing changes: the processor then raises for an over-long sequence that the
-    question actually refers to, naming it. Sequences that cannot exceed the limit are not tokenized.
+    question actually refers to, naming it.
     """
     if not truncate or not sequences:
         return sequences
-    limit = processor.max_dna_tokens
 
     def fit(name, sequence):
-        return checked_sequence(processor, name, sequence, truncate=True) if len(sequence) + 1 > limit else sequence
+        return checked_sequence(processor, name, sequence, truncate=True)
 
     if isinstance(sequences, dict):
         return {name: fit(name, sequence) for name, sequence in sequences.items()}

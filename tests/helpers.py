@@ -117,3 +117,35 @@ def hide_distribution(monkeypatch, name: str) -> None:
         return real(wanted)
 
     monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+
+
+REMOTE_ENCODER_CODE = Path(__file__).resolve().parent / "remote_encoder"
+
+
+def save_remote_code_encoder(folder, seed: int = 0, **config) -> str:
+    """A saved remote-code DNA encoder (the tiny long convolution of ``tests/remote_encoder``) with its character
+    tokenizer, as a Hub repository of such a model holds them: code, config with ``auto_map``, safetensors
+    weights, tokenizer files. Returns the folder."""
+    import json
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for code in REMOTE_ENCODER_CODE.glob("*.py"):
+        shutil.copyfile(code, folder / code.name)
+    settings = {
+        "model_type": "tiny_conv_dna",
+        "auto_map": {"AutoConfig": "configuration_tiny_conv.TinyConvConfig", "AutoModel": "modeling_tiny_conv.TinyConvModel"},
+    } | config
+    (folder / "config.json").write_text(json.dumps(settings))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "TinyCharTokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenization_tiny_char.TinyCharTokenizer", None]},
+        "model_max_length": settings.get("max_seq_len", 66),
+    }))
+    torch.manual_seed(seed)
+    AutoModel.from_config(AutoConfig.from_pretrained(folder, trust_remote_code=True), trust_remote_code=True).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(folder, trust_remote_code=True).save_pretrained(folder)
+    return str(folder)

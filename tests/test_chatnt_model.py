@@ -157,7 +157,7 @@ def test_config_appends_a_valid_dna_token_id_and_validates(text_tokenizer):
     with pytest.raises(ValueError, match="projector_type"):
         tiny_chatnt_config(text_tokenizer, projector_type="mlp")
     default = ChatNTConfig()
-    assert (default.num_latents, default.projector_num_layers, default.max_dna_tokens) == (64, 3, 2048)
+    assert (default.num_latents, default.projector_num_layers, default.max_dna_tokens) == (64, 3, None)
     assert default.dna_config.model_type == "nucleotide_transformer" and default.text_config.model_type == "llama"
     assert (default.train_dna_encoder, default.train_projector, default.train_text_model) == (True, True, False)
 

@@ -28,17 +28,43 @@ CUSTOM_PIPELINES = {
 }
 
 
+class RemoteCodeEncoderConfig(PreTrainedConfig):
+    """The saved config of a remote-code DNA encoder whose code has not run yet.
+
+    Reading a config runs no code; the encoder's own config class (saved in the ChatNT folder) is loaded only when
+    the model is built with ``trust_remote_code=True`` (see ``modeling_chatnt.load_remote_dna_config``). Until
+    then this holds the saved values, which stay readable (``config.dna_config.d_model``) and are saved unchanged.
+    """
+
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        output["model_type"] = self.model_type  # the encoder's own type, not this stand-in's
+        return output
+
+
+def is_remote_code_placeholder(dna_config) -> bool:
+    # By name: the remote code and the package may each hold a copy of this class.
+    return type(dna_config).__name__ == RemoteCodeEncoderConfig.__name__
+
+
 def dna_config_from_dict(config_dict: dict) -> PreTrainedConfig:
-    """Builds the DNA encoder's config: NT v2 (also from a published ESM-format dict) or any registered type."""
+    """Builds the DNA encoder's config: NT v2 (also from a published ESM-format dict), any registered type, or
+    a stand-in for a remote-code encoder's config (one with an ``auto_map``), resolved when the model is built."""
     if NucleotideTransformerConfig.is_nt_v2_config_dict(config_dict):
         return NucleotideTransformerConfig(**{k: v for k, v in config_dict.items() if k != "model_type"})
     model_type = config_dict.get("model_type")
-    if model_type not in CONFIG_MAPPING:
-        raise ValueError(
-            f"dna_config has model_type {model_type!r}, which transformers does not know. Pass a config object "
-            "(for remote-code encoders: AutoConfig.from_pretrained(path, trust_remote_code=True)) instead of a dict."
-        )
-    return CONFIG_MAPPING[model_type](**{k: v for k, v in config_dict.items() if k != "model_type"})
+    values = {k: v for k, v in config_dict.items() if k != "model_type"}
+    if model_type in CONFIG_MAPPING:
+        return CONFIG_MAPPING[model_type](**values)
+    if "AutoConfig" in (config_dict.get("auto_map") or {}):
+        placeholder = RemoteCodeEncoderConfig(**values)
+        placeholder.model_type = model_type
+        return placeholder
+    raise ValueError(
+        f"dna_config has model_type {model_type!r}, which transformers does not know, and no auto_map naming its "
+        "code. Pass a config object (for remote-code encoders: AutoConfig.from_pretrained(path, "
+        "trust_remote_code=True)) instead of a dict."
+    )
 
 
 class ChatNTConfig(PreTrainedConfig):
@@ -63,6 +89,10 @@ class ChatNTConfig(PreTrainedConfig):
         english_embedding_size: width of that table. Default (None): the decoder width, as published.
             A smaller width adds a linear map up to the decoder width, so small models need not store a
             vocabulary x width table (49k x 576 = 28 M parameters with SmolLM2).
+        dna_encoder_interface: how the DNA encoder is called, ``{"hidden_size", "accepts_attention_mask",
+            "max_positions"}`` (see ``dna_encoders``). Declare the traits an encoder's config does not state (e.g.
+            ``{"max_positions": 1026}``); the rest are read from the encoder when the model is built, and the
+            complete interface is saved.
         dna_token: the placeholder string in prompts.
         dna_token_id: its id in the decoder vocabulary. Left unset, a new id is appended to the decoder
             vocabulary (``text_config.vocab_size`` grows by one), so the id is always a valid row.
@@ -74,7 +104,8 @@ class ChatNTConfig(PreTrainedConfig):
             (the published code's embedding lookup clamps out-of-range ids), and the LM head never predicts it.
         text_final_norm_eps: epsilon of the decoder's final RMSNorm when it differs from its layers' (the
             published decoder: 1e-5 at the end, 1e-6 in the layers); ``None`` keeps the decoder's own.
-        max_dna_tokens: longest tokenized DNA sequence accepted, ``<cls>`` included (2048 ~ 12 kb).
+        max_dna_tokens: longest tokenized DNA sequence accepted, specials included (2048 ~ 12 kb for NT v2).
+            Default: the encoder's position limit, at most 2048 (set when the model is built).
         train_dna_encoder / train_projector / train_text_model: which parts are trainable after
             construction; the paper trains the encoder and the projection and freezes the decoder.
         text_model_reference: where the decoder comes from, ``{"name_or_path", "sha256", "vocab_size"}``
@@ -114,12 +145,13 @@ class ChatNTConfig(PreTrainedConfig):
     projector_layer_norm_eps: float = 1e-5
     english_vocab_size: int | None = None
     english_embedding_size: int | None = None
+    dna_encoder_interface: dict | None = None
     dna_token: str = "<DNA>"
     dna_token_id: int | None = None
     keep_dna_token: bool = False
     dna_token_clamped: bool = False
     text_final_norm_eps: float | None = None
-    max_dna_tokens: int = 2048
+    max_dna_tokens: int | None = None
     train_dna_encoder: bool = True
     train_projector: bool = True
     train_text_model: bool = False
@@ -192,6 +224,11 @@ class ChatNTConfig(PreTrainedConfig):
         # Where the parts were read from is a path on the machine that built the model: it is not saved.
         for name in ("dna_config", "text_config"):
             output[name].pop("_name_or_path", None)
+        # A remote-code encoder's code is saved in the ChatNT folder itself (see dna_encoders.copy_remote_code),
+        # so its auto_map entries name files there, not the repository it came from ("owner/repo--file.Class").
+        auto_map = output["dna_config"].get("auto_map")
+        if auto_map:
+            output["dna_config"]["auto_map"] = {key: value.split("--")[-1] for key, value in auto_map.items()}
         return output
 
     @property
@@ -202,4 +239,4 @@ class ChatNTConfig(PreTrainedConfig):
 
 ChatNTConfig.register_for_auto_class()
 
-__all__ = ["ChatNTConfig", "PROJECTOR_TYPES"]
+__all__ = ["ChatNTConfig", "PROJECTOR_TYPES", "RemoteCodeEncoderConfig", "is_remote_code_placeholder"]

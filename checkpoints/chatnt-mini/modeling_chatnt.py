@@ -25,11 +25,12 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, Generat
 from transformers import initialization as init
 from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.utils import cached_file
 from transformers.utils.hub import hf_api
 from transformers.utils.deprecation import deprecate_kwarg
 
-from .configuration_chatnt import ChatNTConfig
+from .configuration_chatnt import ChatNTConfig, is_remote_code_placeholder
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .decoder_reference import (
     NEW_TOKEN_ROWS_FILE,
@@ -43,6 +44,7 @@ from .decoder_reference import (
     weight_files_identity,
 )
 from .decoder_sources import decoder_location, describe, parse_source, reference_source, source_of
+from .dna_encoders import copy_remote_code, encoder_states, read_encoder_interface
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
 from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
 from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
@@ -231,7 +233,7 @@ class ChatNTPerceiverResampler(nn.Module):
         super().__init__()
         hidden = config.text_config.hidden_size
         self.english_aware = english_aware
-        self.dna_projection = nn.Linear(config.dna_config.hidden_size, hidden)
+        self.dna_projection = nn.Linear(config.dna_encoder_interface["hidden_size"], hidden)
         self.latents = nn.Parameter(torch.empty(config.num_latents, hidden))
         self.english_embeddings = build_english_embeddings(config) if english_aware else None
         self.layers = nn.ModuleList(
@@ -257,7 +259,7 @@ class ChatNTLinearProjector(nn.Module):
 
     def __init__(self, config: ChatNTConfig):
         super().__init__()
-        self.dna_projection = nn.Linear(config.dna_config.hidden_size, config.text_config.hidden_size)
+        self.dna_projection = nn.Linear(config.dna_encoder_interface["hidden_size"], config.text_config.hidden_size)
 
     def forward(self, dna_states, dna_mask, english_input_ids=None, english_mask=None) -> torch.Tensor:
         return self.dna_projection(dna_states)
@@ -274,8 +276,36 @@ def build_dna_encoder(dna_config) -> nn.Module:
     # of the same file.
     if dna_config.model_type == NucleotideTransformerConfig.model_type:
         return NucleotideTransformerModel(dna_config)
-    # Any other encoder; remote-code configs carry an auto_map and need trust_remote_code.
+    if is_remote_code_placeholder(dna_config):
+        raise ValueError(
+            f"The DNA encoder ({dna_config.model_type!r}) is remote code that has not been loaded: load the model "
+            "with from_pretrained(path, trust_remote_code=True) (command line: --trust-remote-code)."
+        )
+    # Any other encoder; a remote-code config was loaded from the folder its code lies in (its _name_or_path).
     return AutoModel.from_config(dna_config, trust_remote_code=bool(getattr(dna_config, "auto_map", None)))
+
+
+def load_remote_dna_config(config: ChatNTConfig, folder, trust_remote_code: bool | None, hub_kwargs: dict) -> None:
+    """Replaces a saved remote-code encoder config (a stand-in) by the encoder's own config class, whose code
+    lies in the ChatNT folder, once the user allowed that code to run.
+
+    Raises:
+        ValueError: ``trust_remote_code`` was not given, naming the encoder's code and the flag.
+    """
+    dna_config = config.dna_config
+    if not is_remote_code_placeholder(dna_config):
+        return
+    auto_map = dna_config.auto_map
+    if not trust_remote_code:
+        raise ValueError(
+            f"{os.fspath(folder)!r} holds a DNA encoder whose code is saved with it ({auto_map.get('AutoModel')}); "
+            "pass trust_remote_code=True to run that code (command line: --trust-remote-code)."
+        )
+    config_class = get_class_from_dynamic_module(auto_map["AutoConfig"], folder, **hub_kwargs)
+    values = {key: value for key, value in dna_config.to_dict().items() if key != "model_type"}
+    config.dna_config = config_class(**values)
+    # AutoModel.from_config finds the encoder's model class in the folder its config was read from.
+    config.dna_config._name_or_path = os.fspath(folder)
 
 
 class ChatNTPreTrainedModel(PreTrainedModel):
@@ -296,10 +326,24 @@ class ChatNTPreTrainedModel(PreTrainedModel):
         config = kwargs.get("config")
         included = getattr(config, "text_model_included", True) if isinstance(config, PreTrainedConfig) else None
         check_checkpoint_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "", included)
+        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
+        if not isinstance(config, PreTrainedConfig):
+            config = kwargs["config"] = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+        load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         # Loading materialises fresh parameters (all trainable), so the freezing policy is applied again.
         model.apply_trainable_parts()
         return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Saves as transformers does, plus the code of a remote-code DNA encoder, so that the folder loads on
+        its own (``trust_remote_code=True``) where that encoder's repository is not at hand."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        encoder = self.base_model.dna_encoder
+        copy_remote_code(encoder.config, save_directory)
+        copy_remote_code(encoder, save_directory)
+        return result
 
     def apply_trainable_parts(self):
         """Sets ``requires_grad`` from the config: by default encoder and projection train, the decoder is frozen."""
@@ -335,6 +379,16 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 )
             config.text_config = language_model.config
         self.dna_encoder = dna_encoder if dna_encoder is not None else build_dna_encoder(config.dna_config)
+        # Width, mask handling and position limit of the encoder, complete from here on (and saved).
+        config.dna_encoder_interface = read_encoder_interface(self.dna_encoder, config.dna_encoder_interface)
+        limit = config.dna_encoder_interface["max_positions"]
+        if config.max_dna_tokens is None:
+            config.max_dna_tokens = 2048 if limit is None else min(2048, limit)
+        elif limit is not None and config.max_dna_tokens > limit:
+            raise ValueError(
+                f"max_dna_tokens is {config.max_dna_tokens}, more than the DNA encoder's {limit} positions: set "
+                f"max_dna_tokens <= {limit}."
+            )
         self.projector = build_projector(config)
         self.language_model = (
             language_model if language_model is not None else AutoModel.from_config(config.text_config)
@@ -407,7 +461,7 @@ class ChatNTModel(ChatNTPreTrainedModel):
                 f"DNA input has {dna_input_ids.shape[1]} tokens, more than max_dna_tokens="
                 f"{self.config.max_dna_tokens}. Shorten the sequence or split it into windows."
             )
-        dna_states = self.dna_encoder(input_ids=dna_input_ids, attention_mask=dna_attention_mask).last_hidden_state
+        dna_states = encoder_states(self.dna_encoder, self.config.dna_encoder_interface, dna_input_ids, dna_attention_mask)
         return self.projector(dna_states, dna_attention_mask, english_input_ids, english_attention_mask)
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor, inputs_embeds: torch.Tensor, dna_features: torch.Tensor):
@@ -644,13 +698,17 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
 
         Args:
             dna_model_name_or_path: an NT v2 checkpoint (published ESM format or ours; read with the NT v2
-                implementation and the 6-mer tokenizer) or any AutoModel encoder with its tokenizer.
+                implementation and the 6-mer tokenizer) or any AutoModel encoder with its tokenizer, remote code
+                included (with ``trust_remote_code=True``). Traits its config does not state are declared with
+                ``dna_encoder_interface={...}`` (see ``dna_encoders``).
             text_model_name_or_path: any AutoModelForCausalLM checkpoint with a tokenizer (a local path, or
                 a Hub id when online, e.g. ``HuggingFaceTB/SmolLM2-135M-Instruct``).
             text_model_source: where others can obtain the decoder, recorded in the decoder reference, when
                 it cannot be read off ``text_model_name_or_path`` (a local copy of a Hub model):
                 ``"owner/name@revision"`` or a source dict (see ``decoder_sources``). Hub ids, Hub cache
                 folders and ``chatnt.offline_models`` builds are recognised without it.
+            trust_remote_code: allow the encoder's, the decoder's and their tokenizers' own code to run (models
+                whose repository holds their code, ``auto_map``); a saved ChatNT carries the encoder's code.
             config_kwargs: ChatNTConfig fields, e.g. ``projector_type="perceiver"``, ``num_latents=32``.
 
         Example:
@@ -692,8 +750,6 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         if len(tokenizer) > own_vocab_size:
             text_model.resize_token_embeddings(len(tokenizer))
 
-        encoder_positions = getattr(dna_encoder.config, "max_position_embeddings", None) or 2048
-        config_kwargs.setdefault("max_dna_tokens", min(2048, encoder_positions))
         config = ChatNTConfig(
             dna_config=dna_encoder.config,
             text_config=text_model.config,
@@ -796,6 +852,7 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
         Args:
             text_model_name_or_path: where to load the referenced decoder from, if not from the recorded
                 path or id (e.g. a local copy). Its weights must match the recorded sha256.
+            trust_remote_code: needed when the DNA encoder is remote code (saved in the folder with the model).
 
         Raises:
             FileNotFoundError: the folder does not exist, lacks ``config.json`` or a weights file (named), or a
@@ -818,8 +875,10 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                     f"cannot load the model {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
                     f"copy is not available here ({first_line(error)}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
                 ) from None
+        code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+        load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
         if config.text_model_included:
-            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **(kwargs | {"config": config}))
         else:
             model = cls._from_trained_parts(
                 pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs

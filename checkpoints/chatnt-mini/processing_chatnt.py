@@ -21,8 +21,9 @@ import re
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
+from .dna_encoders import copy_remote_code, nucleotide_spelling
 from .fasta import looks_like_fasta_path, read_fasta
-from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer, clean_dna_sequence
 
 DNA_TOKEN = "<DNA>"
 
@@ -155,6 +156,23 @@ def check_processor_files(pretrained_model_name_or_path, subfolder: str = "") ->
     return True
 
 
+def refuse_untrusted_dna_tokenizer(path, subfolder: str, trust_remote_code: bool | None) -> None:
+    """One line instead of transformers' prompt and fallback (it would load the decoder's tokenizer in its place)
+    when the folder's DNA tokenizer is remote code and the user has not allowed it to run."""
+    config_file = os.path.join(path, subfolder, "dna_tokenizer", "tokenizer_config.json")
+    try:
+        with open(config_file, encoding="utf-8") as handle:
+            reference = (json.load(handle).get("auto_map") or {}).get("AutoTokenizer")
+    except (OSError, ValueError, AttributeError):
+        return  # check_processor_files names a missing or damaged file
+    name = next((entry for entry in reference if entry), None) if isinstance(reference, list) else reference
+    if name and not name.split("--")[-1].startswith("tokenization_nucleotide_transformer.") and not trust_remote_code:
+        raise ValueError(
+            f"{os.fspath(path)!r} holds a DNA tokenizer whose code is saved with it ({name}); pass "
+            "trust_remote_code=True to run that code (command line: --trust-remote-code)."
+        )
+
+
 def _names_a_file(text) -> bool:
     """Whether a would-be DNA sequence is in fact the path of an existing file (a FASTA with an odd suffix)."""
     return isinstance(text, str) and len(text) < 4096 and os.path.isfile(text)
@@ -170,12 +188,15 @@ class ChatNTProcessor(ProcessorMixin):
     Args:
         tokenizer: the decoder's tokenizer; must contain the ``<DNA>`` token
             (``ChatNTForConditionalGeneration.from_encoder_decoder_pretrained`` adds it).
-        dna_tokenizer: the DNA encoder's tokenizer; default: the NT v2 6-mer tokenizer.
+        dna_tokenizer: the DNA encoder's tokenizer (any: the processor checks and cleans sequences itself and
+            spells them as this tokenizer reads nucleotides); default: the NT v2 6-mer tokenizer. DNA is padded
+            on its ``padding_side``.
         chat_template: overrides the template; default: the tokenizer's, else the Vicuna-style one.
         dna_tokens_per_sequence: placeholder tokens per sequence (K of the Perceiver); ``None`` for the
             linear projection, one per DNA token.
         system_prompt: system message added when a conversation has none (``None`` to add nothing).
-        max_dna_tokens: longest DNA input in tokens (2048 ~ 12 kb for NT v2).
+        max_dna_tokens: longest DNA input in the encoder's tokens, specials included (2048 ~ 12 kb for NT v2);
+            the model's ``config.max_dna_tokens``.
         keep_dna_token: as the published ChatNT, write K + 1 ``<DNA>`` tokens per sequence: K for its
             vectors and the token itself after them (the model's ``config.keep_dna_token``).
 
@@ -223,6 +244,8 @@ class ChatNTProcessor(ProcessorMixin):
             raise ValueError("keep_dna_token needs K vectors per sequence (dna_tokens_per_sequence), not the linear projection's.")
         self.keep_dna_token = keep_dna_token
         super().__init__(tokenizer, dna_tokenizer, chat_template=chat_template, **kwargs)
+        # Clean DNA (upper case, T) -> the letters the encoder's tokenizer reads (lower case, or U for RNA).
+        self._spelling = nucleotide_spelling(dna_tokenizer)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -231,9 +254,13 @@ class ChatNTProcessor(ProcessorMixin):
         Raises:
             FileNotFoundError: the folder does not exist or lacks a processor file (see
                 :func:`check_processor_files`), or a Hub id is not available here (offline).
+            ValueError: the DNA tokenizer is remote code (saved in the folder) and ``trust_remote_code=True`` was
+                not passed.
         """
         is_local = check_processor_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "")
         if is_local:
+            refuse_untrusted_dna_tokenizer(pretrained_model_name_or_path, kwargs.get("subfolder") or "",
+                                           kwargs.get("trust_remote_code"))
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
@@ -242,6 +269,13 @@ class ChatNTProcessor(ProcessorMixin):
                 f"cannot load the processor {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
                 f"copy is not available here ({first_line(error)}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
             ) from None
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Saves as transformers does, plus a remote-code DNA tokenizer's code in the folder's root: the
+        tokenizer in ``dna_tokenizer/`` names its class in ``auto_map``, which transformers resolves there."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        copy_remote_code(self.dna_tokenizer, save_directory)
+        return result
 
     @property
     def dna_token_id(self) -> int:
@@ -460,6 +494,43 @@ class ChatNTProcessor(ProcessorMixin):
         known = ", ".join("@" + n for n in list(named)[:10]) + (", ..." if len(named) > 10 else "")
         raise ValueError(f"{where}unknown sequence reference @{tag}. Known names: {known}.{hint}")
 
+    def dna_token_ids(self, sequence: str, replace_unknown_with_n: bool = False, max_length: int | None = None) -> list[int]:
+        """The encoder's tokens for one sequence, after the checks every DNA input gets, whatever tokenizer the
+        encoder brings (most would read an unknown letter as ``[UNK]`` without a word).
+
+        The sequence is checked and cleaned (lower case read as upper, U as T; see ``clean_dna_sequence``), spelled
+        the way the tokenizer reads nucleotides (e.g. U for an RNA encoder), and tokenized, specials included.
+
+        Args:
+            replace_unknown_with_n: read IUPAC codes and other letters as N instead of raising.
+            max_length: keep only the first ``max_length`` tokens (the tokenizer's truncation, specials kept).
+
+        Raises:
+            ValueError: an empty sequence, characters that are not nucleotides, or bases the encoder's tokenizer
+                has no token for (one line, without the sequence's name: callers prefix it).
+        """
+        spelled = clean_dna_sequence(sequence, replace_unknown_with_n).translate(self._spelling)
+        tokenizer = self.dna_tokenizer
+        ids = tokenizer(spelled, verbose=False)["input_ids"]
+        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+            vocabulary = tokenizer.get_vocab()
+            letters = sorted({letter for letter in spelled if letter not in vocabulary})
+            which = f" (it has no token for {', '.join(letters)})" if letters else ""
+            raise ValueError(
+                f"the DNA encoder's tokenizer reads {ids.count(tokenizer.unk_token_id)} token(s) of this sequence as "
+                f"{tokenizer.unk_token}{which}, so the encoder would not see those bases. Replace or remove them."
+            )
+        if max_length is not None and len(ids) > max_length:
+            ids = tokenizer(spelled, truncation=True, max_length=max_length, verbose=False)["input_ids"]
+        return ids
+
+    def readable_start(self, sequence: str, replace_unknown_with_n: bool = False) -> str:
+        """The start of ``sequence`` that the first ``max_dna_tokens`` tokens cover: what truncation keeps."""
+        ids = self.dna_token_ids(sequence, replace_unknown_with_n, max_length=self.max_dna_tokens)
+        special = set(self.dna_tokenizer.all_special_ids)
+        tokens = self.dna_tokenizer.convert_ids_to_tokens([token for token in ids if token not in special])
+        return sequence[: sum(len(token) for token in tokens)]  # cleaning maps each letter to one letter
+
     def _tokenize_dna(self, sequences, truncate: bool, replace_unknown_with_n: bool):
         flat = [(name, sequence) for example in sequences for name, sequence in example]
         if not flat:
@@ -467,7 +538,7 @@ class ChatNTProcessor(ProcessorMixin):
         token_ids = []
         for name, sequence in flat:
             try:
-                ids = self.dna_tokenizer(sequence, replace_unknown_with_n=replace_unknown_with_n)["input_ids"]
+                ids = self.dna_token_ids(sequence, replace_unknown_with_n)
             except TypeError as error:
                 raise TypeError(f"{name}: {error}") from None
             except ValueError as error:
@@ -481,17 +552,20 @@ class ChatNTProcessor(ProcessorMixin):
                 if not truncate:
                     raise ValueError(
                         f"{name} has {len(sequence)} bp = {len(ids)} DNA tokens, more than the limit of "
-                        f"{self.max_dna_tokens} tokens (about {6 * (self.max_dna_tokens - 1) // 1000} kb). Pass "
-                        "truncate_dna=True (CLI: --truncate) to keep the start, or split it into windows."
+                        f"{self.max_dna_tokens} tokens (about {len(self.readable_start(sequence, replace_unknown_with_n)):,} "
+                        "bp). Pass truncate_dna=True (CLI: --truncate) to keep the start, or split it into windows."
                     )
-                ids = ids[: self.max_dna_tokens]
+                ids = self.dna_token_ids(sequence, replace_unknown_with_n, max_length=self.max_dna_tokens)
             token_ids.append(ids)
         width = max(len(ids) for ids in token_ids)
-        dna_input_ids = torch.full((len(token_ids), width), self.dna_tokenizer.pad_token_id, dtype=torch.long)
+        pad_id = self.dna_tokenizer.pad_token_id if self.dna_tokenizer.pad_token_id is not None else 0
+        dna_input_ids = torch.full((len(token_ids), width), pad_id, dtype=torch.long)
         dna_attention_mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+        left = self.dna_tokenizer.padding_side == "left"  # the side the encoder's tokenizer names
         for row, ids in enumerate(token_ids):
-            dna_input_ids[row, : len(ids)] = torch.tensor(ids)
-            dna_attention_mask[row, : len(ids)] = 1
+            columns = slice(width - len(ids), width) if left else slice(0, len(ids))
+            dna_input_ids[row, columns] = torch.tensor(ids)
+            dna_attention_mask[row, columns] = 1
         per_sequence = self.dna_tokens_per_sequence
         placeholders = [per_sequence + self.keep_dna_token if per_sequence else len(ids) for ids in token_ids]
         return {"dna_input_ids": dna_input_ids, "dna_attention_mask": dna_attention_mask}, placeholders
