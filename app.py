@@ -390,14 +390,15 @@ class ChatNTDemo:
         self.max_upload_bytes = max_upload_bytes
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "ChatNTDemo":
-        """Loads a saved ChatNT (directory or Hub id) once, with its decoder resolved for this machine."""
+    def from_pretrained(cls, path: str | os.PathLike, trust_remote_code: bool = False, **kwargs) -> "ChatNTDemo":
+        """Loads a saved ChatNT (directory or Hub id) once, with its decoder resolved for this machine;
+        ``trust_remote_code`` runs code saved with it (a remote-code DNA encoder or tokenizer)."""
         from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
         from chatnt.processing_chatnt import ChatNTProcessor
 
         path = str(path)
-        model = ChatNTForConditionalGeneration.from_pretrained(path)
-        return cls(model, ChatNTProcessor.from_pretrained(path), **kwargs)
+        model = ChatNTForConditionalGeneration.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return cls(model, ChatNTProcessor.from_pretrained(path, trust_remote_code=trust_remote_code), **kwargs)
 
     def _autocast(self):
         import torch
@@ -639,11 +640,14 @@ def main(argv=None) -> int:
                         help="address to serve on (0.0.0.0 to reach it from other machines; default %(default)s)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run code saved with the model: needed for a remote-code DNA encoder or tokenizer")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="full float32 on a CPU (default: bfloat16 autocast, about twice as fast)")
     args = parser.parse_args(argv)
     try:
-        demo = ChatNTDemo.from_pretrained(args.model, bf16=args.bf16, max_new_tokens=args.max_new_tokens)
+        demo = ChatNTDemo.from_pretrained(args.model, trust_remote_code=args.trust_remote_code, bf16=args.bf16,
+                                          max_new_tokens=args.max_new_tokens)
     except (OSError, ValueError) as error:
         print(f"app.py: error: {error}", file=sys.stderr)  # from_pretrained's messages name the model and the fix
         return 2

@@ -39,6 +39,7 @@ def attribute(
     fasta: str | None = None,
     sequences=None,
     model: str | None = None,
+    trust_remote_code: bool = False,
     answer: str | None = None,
     out: str | None = None,
     max_new_tokens: int = 32,
@@ -57,6 +58,7 @@ def attribute(
         sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
         model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``); loaded once per
             process (:func:`chatnt.commands.loading.load_chatnt`).
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
         answer: the answer to explain; default: the model's greedy answer.
         out: a folder for ``<name>_track.png``, ``<name>_logo.png`` and ``attribution.json``; ``None``
             writes nothing.
@@ -75,7 +77,7 @@ def attribute(
     if fasta is None and sequences is None:
         raise ValueError("attribute needs DNA: pass a FASTA file (--fasta) or sequences.")
     dna = read_records(fasta, iupac) if fasta is not None else sequences  # bad input reported before the model loads
-    loaded = load_chatnt(model)
+    loaded = load_chatnt(model, trust_remote_code)
     result = attribute_answer(
         loaded.model, loaded.processor, question, dna, answer=answer,
         max_new_tokens=max_new_tokens, bf16=bf16,
@@ -172,11 +174,17 @@ def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, con
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 autocast, as chatnt-mini was trained and calibrated (default: on)")
     _add_iupac_option(parser)
+    _add_trust_option(parser)
 
 
 def _add_iupac_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iupac-as-n", dest="iupac", action="store_true",
                         help="read IUPAC ambiguity codes (R, Y, S, W, K, M, B, D, H, V) as N (default: an error)")
+
+
+def _add_trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run code saved with the model: needed for a remote-code DNA encoder or tokenizer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     attribute_parser.add_argument("--max-new-tokens", type=int, default=32)
     attribute_parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on a CPU, less exact")
     _add_iupac_option(attribute_parser)
+    _add_trust_option(attribute_parser)
     commands.add_parser(  # listed here; main() forwards its arguments before parsing
         "evaluate", add_help=False,
         help="per-task test scores of a model (python -m chatnt.training.evaluate_chatnt; see chatnt evaluate --help)",
@@ -259,7 +268,8 @@ def _run(args) -> int:
     from .commands import ask, chat, compare, predict
 
     _prepare_to_run()
-    shared = dict(model=args.model, max_new_tokens=args.max_new_tokens) if args.command != "attribute" else {}
+    shared = dict(model=args.model, max_new_tokens=args.max_new_tokens, trust_remote_code=args.trust_remote_code)
+    shared = shared if args.command != "attribute" else {}
     if args.command in ("ask", "predict", "compare", "chat"):
         shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16, iupac=args.iupac)
     if args.command == "ask":
@@ -276,7 +286,8 @@ def _run(args) -> int:
     elif args.command == "chat":
         chat(args.fasta, **shared)
     else:
-        result = attribute(args.question, fasta=args.fasta, model=args.model, answer=args.answer, out=args.out,
+        result = attribute(args.question, fasta=args.fasta, model=args.model, trust_remote_code=args.trust_remote_code,
+                           answer=args.answer, out=args.out,
                            max_new_tokens=args.max_new_tokens, bf16=args.bf16, iupac=args.iupac)
         print(attribution_table(result))
         print(f"\nwrote {len(result.sequences)} track(s), logo(s) and attribution.json to {args.out}")

@@ -11,6 +11,7 @@ def ask(
     fasta: str | None = None,
     sequences=None,
     model: str | None = None,
+    trust_remote_code: bool = False,
     max_new_tokens: int = 64,
     confidence: str = "auto",
     truncate: bool = False,
@@ -24,6 +25,7 @@ def ask(
         fasta: a FASTA file whose record ids the ``@`` tags name.
         sequences: instead of a FASTA file, a list of sequences (for ``<DNA>``) or a dict of named ones.
         model: a ChatNT directory or Hub id; default: the shipped model (see ``default_model``).
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
         max_new_tokens: length limit of the answer.
         confidence: ``auto`` adds the calibrated P(yes/no) to yes/no questions, ``always`` to any question,
             ``never`` skips it (the classifier costs about as much as generating a long answer).
@@ -42,7 +44,7 @@ def ask(
         ('Yes.', 'yes', 0.71, True)
     """
     dna = read_records(fasta, iupac) if fasta is not None else sequences  # bad input reported before the model loads
-    chatnt = load_chatnt(model)
+    chatnt = load_chatnt(model, trust_remote_code)
     dna = truncated_to_limit(chatnt.processor, dna, truncate)
     (result,) = answer_batch(
         chatnt, [question], [dna], [wants_confidence(question, confidence)], max_new_tokens=max_new_tokens, bf16=bf16

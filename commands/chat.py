@@ -149,6 +149,7 @@ class ChatSession:
 def chat(
     fasta=(),
     model: str | None = None,
+    trust_remote_code: bool = False,
     input=None,
     output=None,
     max_new_tokens: int = 64,
@@ -162,6 +163,7 @@ def chat(
     Args:
         fasta: FASTA files to load before the first question.
         model: a ChatNT directory or Hub id; default: the shipped model.
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
         input: where lines come from; default ``sys.stdin`` (a terminal or a pipe).
         output: where answers go; default ``sys.stdout``.
         max_new_tokens, confidence, truncate, bf16, iupac: as for :class:`ChatSession`.
@@ -178,7 +180,7 @@ def chat(
     paths = [fasta] if isinstance(fasta, str) else list(fasta)
     for path in paths:  # bad input reported before the model loads
         read_fasta(path)
-    session = ChatSession(load_chatnt(model), max_new_tokens, confidence, truncate, bf16, iupac)
+    session = ChatSession(load_chatnt(model, trust_remote_code), max_new_tokens, confidence, truncate, bf16, iupac)
     for path in paths:
         session.load(path)
     interactive = hasattr(input, "isatty") and input.isatty()

@@ -72,6 +72,7 @@ def compare(
     sequences: dict | None = None,
     question: str | None = None,
     model: str | None = None,
+    trust_remote_code: bool = False,
     max_new_tokens: int = 64,
     confidence: str = "auto",
     truncate: bool = False,
@@ -88,6 +89,7 @@ def compare(
         question: refers to the two as ``@ref`` and ``@alt`` (or their ids); default
             :data:`~chatnt.commands.questions.COMPARE_QUESTION`.
         model: a ChatNT directory or Hub id; default: the shipped model.
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
         max_new_tokens: length limit of the answer.
         confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
         truncate: keep the start of a sequence longer than the encoder's limit instead of raising.
@@ -110,7 +112,7 @@ def compare(
             raise ValueError(f"{role} @{name}: no such record. Known names: {known}.")
     if ref == alt:
         raise ValueError(f"--ref and --alt are both @{ref}; pass two different records.")
-    chatnt = load_chatnt(model)
+    chatnt = load_chatnt(model, trust_remote_code)
     reference = checked_sequence(chatnt.processor, ref, named[ref], truncate)
     variant = checked_sequence(chatnt.processor, alt, named[alt], truncate)
     if reference.upper() == variant.upper() and named[ref].upper() != named[alt].upper():

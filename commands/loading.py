@@ -76,11 +76,12 @@ def check_model_path(model: str) -> None:
         )
 
 
-def load_chatnt(model: str | None = None) -> LoadedChatNT:
+def load_chatnt(model: str | None = None, trust_remote_code: bool = False) -> LoadedChatNT:
     """The model and processor of a ChatNT checkpoint, loaded once per process (later calls reuse them).
 
     Args:
         model: a checkpoint folder or Hub id; default: :func:`default_model`.
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
 
     Returns:
         A :class:`LoadedChatNT` with the model in eval mode.
@@ -90,19 +91,19 @@ def load_chatnt(model: str | None = None) -> LoadedChatNT:
     """
     model = str(model or default_model())
     check_model_path(model)
-    return _load(model)
+    return _load(model, trust_remote_code)
 
 
 @lru_cache(maxsize=2)
-def _load(model: str) -> LoadedChatNT:
+def _load(model: str, trust_remote_code: bool) -> LoadedChatNT:
     from safetensors import SafetensorError
 
     from ..modeling_chatnt import ChatNTForConditionalGeneration
     from ..processing_chatnt import ChatNTProcessor, first_line
 
     try:
-        chatnt = ChatNTForConditionalGeneration.from_pretrained(model)
-        processor = ChatNTProcessor.from_pretrained(model)
+        chatnt = ChatNTForConditionalGeneration.from_pretrained(model, trust_remote_code=trust_remote_code)
+        processor = ChatNTProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
     except SafetensorError as error:
         damaged = ", ".join(_damaged_weight_files(Path(model))) or "a weights file"
         raise ValueError(

@@ -191,6 +191,7 @@ def predict(
     question: str,
     out: str | os.PathLike,
     model: str | None = None,
+    trust_remote_code: bool = False,
     batch_size: int = 8,
     confidence: str = "auto",
     task: str | None = None,
@@ -210,6 +211,7 @@ def predict(
         question: refers to the record as ``<DNA>`` or by a single ``@tag``, e.g. ``"Is @seq a promoter?"``.
         out: the TSV to write; rows collect in ``<out>.partial`` until the run finishes.
         model: a ChatNT directory or Hub id; default: the shipped model.
+        trust_remote_code: run code saved with the model (a remote-code DNA encoder or tokenizer).
         batch_size: records generated (and scored) together.
         confidence: ``auto`` (probability for a yes/no question), ``always`` or ``never``.
         task: a task registry name whose parser fills ``parsed`` (e.g. ``core_promoter``, ``gc_content``).
@@ -245,7 +247,7 @@ def predict(
         for path in (out, partial, settings_path):
             path.unlink(missing_ok=True)
     count_records(fasta)  # the file's format and ids checked before the model loads
-    chatnt = load_chatnt(model)
+    chatnt = load_chatnt(model, trust_remote_code)
     total = count_records(fasta, chatnt.processor, truncate, iupac)  # every record checked before any work
     settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac)
 

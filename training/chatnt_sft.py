@@ -145,7 +145,17 @@ class ChatNTScriptArguments:
 
     dataset: str = field(metadata={"help": "save_to_disk directory, JSON/JSONL/Parquet file, or builder module:function."})
     preset: str = field(default="mini", metadata={"help": f"Model and training defaults: one of {sorted(PRESETS)}."})
-    encoder: str | None = field(default=None, metadata={"help": "NT v2 checkpoint (path or Hub id); preset default."})
+    encoder: str | None = field(
+        default=None, metadata={"help": "DNA encoder: NT v2 or any AutoModel encoder (path or Hub id); preset default."}
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run the encoder's (and decoder's) own code: encoders whose repository holds their code (auto_map), and checkpoints that carry such an encoder."},
+    )
+    encoder_interface: str = field(
+        default="{}",
+        metadata={"help": 'JSON: encoder traits its config does not state, e.g. {"max_positions": 1026} (see chatnt.dna_encoders).'},
+    )
     decoder: str | None = field(
         default=None, metadata={"help": "Causal LM (path, Hub id, or smollm2-135m-instruct); preset default."}
     )
@@ -242,8 +252,11 @@ def build_model(script_args: ChatNTScriptArguments):
     encoder = script_args.encoder or preset["encoder"]
     decoder_name = script_args.decoder or preset["decoder"]
     # The reference records where others obtain the decoder (a Hub id, or the offline build's package file).
+    interface = json.loads(script_args.encoder_interface)
+    if interface:
+        model_kwargs["dna_encoder_interface"] = interface
     return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
-        encoder, resolve_decoder(decoder_name), **model_kwargs
+        encoder, resolve_decoder(decoder_name), trust_remote_code=script_args.trust_remote_code, **model_kwargs
     )
 
 
@@ -255,17 +268,18 @@ def load_initial_model(script_args: ChatNTScriptArguments):
     """
     clashing = [name for name in ("encoder", "decoder", "projector_type", "num_latents")
                 if getattr(script_args, name) is not None]
+    clashing += ["encoder_interface"] if json.loads(script_args.encoder_interface) else []
     if clashing:
         raise ValueError(
             f"--init_from {script_args.init_from} fixes the model; drop --{', --'.join(clashing)} or drop --init_from."
         )
     path = script_args.init_from
-    model = ChatNTForConditionalGeneration.from_pretrained(path)
+    model = ChatNTForConditionalGeneration.from_pretrained(path, trust_remote_code=script_args.trust_remote_code)
     # Same policy as a new model: encoder as asked, projection always, decoder never.
     model.config.train_dna_encoder = script_args.train_dna_encoder
     model.config.train_projector, model.config.train_text_model = True, False
     model.apply_trainable_parts()
-    return model, ChatNTProcessor.from_pretrained(path)
+    return model, ChatNTProcessor.from_pretrained(path, trust_remote_code=script_args.trust_remote_code)
 
 
 def answer_loss(model, inputs: dict, num_items_in_batch=None) -> tuple[torch.Tensor, dict]:

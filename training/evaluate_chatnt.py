@@ -238,6 +238,8 @@ def write_results(output_dir: Path, predictions: list[dict], baselines: dict | N
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="A ChatNT directory (or Hub id).")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="Run code saved with the model: needed for a remote-code DNA encoder or tokenizer.")
     parser.add_argument(
         "--rescore", action="store_true", help="Only re-read the answers already in --output_dir with the current parser."
     )
@@ -286,8 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
         from chatnt.processing_chatnt import ChatNTProcessor
 
-        model = ChatNTForConditionalGeneration.from_pretrained(args.model)
-        processor = ChatNTProcessor.from_pretrained(args.model)
+        model = ChatNTForConditionalGeneration.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+        processor = ChatNTProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
         summary = evaluate_model(
             model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,
             tuple(args.uncapped), args.bf16, args.phrasings,

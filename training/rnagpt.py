@@ -556,6 +556,10 @@ class RnaGptArguments:
     stage: int = field(metadata={"help": "1: alignment (projection only); 2: instruction tuning (LoRA + projection)."})
     preset: str = field(default="mini", metadata={"help": f"Model, data and training defaults: one of {sorted(PRESETS)}."})
     encoder: str | None = field(default=None, metadata={"help": "Stage 1: encoder checkpoint (path or Hub id); preset default."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run the encoder's (and decoder's) own code: encoders whose repository holds their code (auto_map), and checkpoints that carry such an encoder."},
+    )
     decoder: str | None = field(
         default=None, metadata={"help": "Stage 1: causal LM (path, Hub id, or smollm2-135m-instruct); preset default."}
     )
@@ -620,7 +624,9 @@ def without_default_system_message(processor: ChatNTProcessor) -> ChatNTProcesso
     return processor
 
 
-def build_stage1_model(encoder: str, decoder: str) -> tuple[ChatNTForConditionalGeneration, ChatNTProcessor]:
+def build_stage1_model(
+    encoder: str, decoder: str, trust_remote_code: bool = False
+) -> tuple[ChatNTForConditionalGeneration, ChatNTProcessor]:
     """ChatNT with a linear projection around a pretrained encoder and decoder; only the projection trains.
 
     The processor adds no system message (see :func:`without_default_system_message`).
@@ -632,6 +638,7 @@ def build_stage1_model(encoder: str, decoder: str) -> tuple[ChatNTForConditional
         encoder,
         resolve_decoder(decoder),
         projector_type="linear",
+        trust_remote_code=trust_remote_code,
         train_dna_encoder=False,
         train_projector=True,
         train_text_model=False,
@@ -639,9 +646,9 @@ def build_stage1_model(encoder: str, decoder: str) -> tuple[ChatNTForConditional
     return model, without_default_system_message(processor)
 
 
-def load_stage1(stage1_dir: str) -> tuple[ChatNTForConditionalGeneration, ChatNTProcessor]:
+def load_stage1(stage1_dir: str, trust_remote_code: bool = False) -> tuple[ChatNTForConditionalGeneration, ChatNTProcessor]:
     """The stage-1 model (decoder reassembled from its reference) with the encoder and decoder frozen."""
-    model = ChatNTForConditionalGeneration.from_pretrained(stage1_dir)
+    model = ChatNTForConditionalGeneration.from_pretrained(stage1_dir, trust_remote_code=trust_remote_code)
     # A decoder-free checkpoint is reassembled without recording where it came from; PEFT writes this
     # path into the stage-2 adapter's config as its base model.
     model.name_or_path = model.config.name_or_path = str(stage1_dir)
@@ -650,20 +657,23 @@ def load_stage1(stage1_dir: str) -> tuple[ChatNTForConditionalGeneration, ChatNT
     model.config.train_dna_encoder = model.config.train_text_model = False
     model.config.train_projector = True
     model.apply_trainable_parts()
-    return model, without_default_system_message(ChatNTProcessor.from_pretrained(stage1_dir))
+    processor = ChatNTProcessor.from_pretrained(stage1_dir, trust_remote_code=trust_remote_code)
+    return model, without_default_system_message(processor)
 
 
-def load_stage2(stage2_dir: str, stage1_dir: str | None = None):
+def load_stage2(stage2_dir: str, stage1_dir: str | None = None, trust_remote_code: bool = False):
     """The stage-2 model: the stage-1 checkpoint with the saved LoRA adapter and projection, for inference.
 
     Args:
         stage2_dir: the stage-2 output directory (PEFT adapter + processor).
         stage1_dir: where the stage-1 checkpoint is, if not where the adapter's config records it.
+        trust_remote_code: needed when the encoder is remote code saved with the checkpoints.
     """
     adapter_config = json.loads((Path(stage2_dir) / "adapter_config.json").read_text())
-    model, _ = load_stage1(stage1_dir or adapter_config["base_model_name_or_path"])
+    model, _ = load_stage1(stage1_dir or adapter_config["base_model_name_or_path"], trust_remote_code)
     model = PeftModel.from_pretrained(model, stage2_dir).eval()
-    return model, without_default_system_message(ChatNTProcessor.from_pretrained(stage2_dir))
+    processor = ChatNTProcessor.from_pretrained(stage2_dir, trust_remote_code=trust_remote_code)
+    return model, without_default_system_message(processor)
 
 
 def trained_parameters(model) -> dict[str, int]:
@@ -765,10 +775,10 @@ def main(argv: list[str] | None = None) -> None:
     eval_rows = subset_per_task(test_rows, args.generation_eval_per_task, seed=config.seed) if args.generation_eval_per_task else []
     print(f"stage {args.stage}: {len(records)} records, train rows {len(train_rows)}, test rows {len(test_rows)}")
     if args.stage == 1:
-        model, processor = build_stage1_model(encoder, args.decoder or preset["decoder"])
+        model, processor = build_stage1_model(encoder, args.decoder or preset["decoder"], args.trust_remote_code)
         run_stage1(model, processor, train_rows, eval_rows, args, config)
     else:
-        model, processor = load_stage1(args.stage1_dir)
+        model, processor = load_stage1(args.stage1_dir, args.trust_remote_code)
         run_stage2(model, processor, train_rows, eval_rows, args, config)
 
 
