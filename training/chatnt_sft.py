@@ -148,10 +148,6 @@ class ChatNTScriptArguments:
     encoder: str | None = field(
         default=None, metadata={"help": "DNA encoder: NT v2 or any AutoModel encoder (path or Hub id); preset default."}
     )
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "Run the encoder's (and decoder's) own code: encoders whose repository holds their code (auto_map), and checkpoints that carry such an encoder."},
-    )
     encoder_interface: str = field(
         default="{}",
         metadata={"help": 'JSON: encoder traits its config does not state, e.g. {"max_positions": 1026} (see chatnt.dna_encoders).'},
@@ -240,10 +236,13 @@ def lora_config(
     )
 
 
-def build_model(script_args: ChatNTScriptArguments):
-    """ChatNT from the preset's (or the given) encoder and decoder, or from ``--init_from``, with its processor."""
+def build_model(script_args: ChatNTScriptArguments, trust_remote_code: bool = False):
+    """ChatNT from the preset's (or the given) encoder and decoder, or from ``--init_from``, with its processor.
+
+    ``trust_remote_code`` (SFTConfig's ``--trust_remote_code``) lets a remote-code encoder's own code run, and
+    loads an ``--init_from`` checkpoint that carries such code."""
     if script_args.init_from is not None:
-        return load_initial_model(script_args)
+        return load_initial_model(script_args, trust_remote_code)
     preset = PRESETS[script_args.preset]
     overrides = {"projector_type": script_args.projector_type, "num_latents": script_args.num_latents}
     model_kwargs = preset["model"] | {key: value for key, value in overrides.items() if value is not None}
@@ -256,11 +255,11 @@ def build_model(script_args: ChatNTScriptArguments):
     if interface:
         model_kwargs["dna_encoder_interface"] = interface
     return ChatNTForConditionalGeneration.from_encoder_decoder_pretrained(
-        encoder, resolve_decoder(decoder_name), trust_remote_code=script_args.trust_remote_code, **model_kwargs
+        encoder, resolve_decoder(decoder_name), trust_remote_code=trust_remote_code, **model_kwargs
     )
 
 
-def load_initial_model(script_args: ChatNTScriptArguments):
+def load_initial_model(script_args: ChatNTScriptArguments, trust_remote_code: bool = False):
     """The ``--init_from`` checkpoint and its processor, with what trains set as for a new model.
 
     Raises:
@@ -274,12 +273,12 @@ def load_initial_model(script_args: ChatNTScriptArguments):
             f"--init_from {script_args.init_from} fixes the model; drop --{', --'.join(clashing)} or drop --init_from."
         )
     path = script_args.init_from
-    model = ChatNTForConditionalGeneration.from_pretrained(path, trust_remote_code=script_args.trust_remote_code)
+    model = ChatNTForConditionalGeneration.from_pretrained(path, trust_remote_code=trust_remote_code)
     # Same policy as a new model: encoder as asked, projection always, decoder never.
     model.config.train_dna_encoder = script_args.train_dna_encoder
     model.config.train_projector, model.config.train_text_model = True, False
     model.apply_trainable_parts()
-    return model, ChatNTProcessor.from_pretrained(path, trust_remote_code=script_args.trust_remote_code)
+    return model, ChatNTProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
 def answer_loss(model, inputs: dict, num_items_in_batch=None) -> tuple[torch.Tensor, dict]:
@@ -470,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     train_rows, test_rows = load_instruction_dataset(script_args.dataset, json.loads(script_args.builder_kwargs))
     eval_rows = subset_per_task(test_rows, script_args.generation_eval_per_task, seed=config.seed)
     print(f"train_rows: {len(train_rows)}  test_rows: {len(test_rows)}  evaluated: {len(eval_rows)}")
-    model, processor = build_model(script_args)
+    model, processor = build_model(script_args, config.trust_remote_code)
     trainer = train_chatnt(model, processor, train_rows, eval_rows, script_args, config)
     final = next((entry for entry in reversed(trainer.state.log_history) if "eval_exact_match" in entry), {})
     for name, value in final.items():

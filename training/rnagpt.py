@@ -556,10 +556,6 @@ class RnaGptArguments:
     stage: int = field(metadata={"help": "1: alignment (projection only); 2: instruction tuning (LoRA + projection)."})
     preset: str = field(default="mini", metadata={"help": f"Model, data and training defaults: one of {sorted(PRESETS)}."})
     encoder: str | None = field(default=None, metadata={"help": "Stage 1: encoder checkpoint (path or Hub id); preset default."})
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "Run the encoder's (and decoder's) own code: encoders whose repository holds their code (auto_map), and checkpoints that carry such an encoder."},
-    )
     decoder: str | None = field(
         default=None, metadata={"help": "Stage 1: causal LM (path, Hub id, or smollm2-135m-instruct); preset default."}
     )
@@ -775,10 +771,10 @@ def main(argv: list[str] | None = None) -> None:
     eval_rows = subset_per_task(test_rows, args.generation_eval_per_task, seed=config.seed) if args.generation_eval_per_task else []
     print(f"stage {args.stage}: {len(records)} records, train rows {len(train_rows)}, test rows {len(test_rows)}")
     if args.stage == 1:
-        model, processor = build_stage1_model(encoder, args.decoder or preset["decoder"], args.trust_remote_code)
+        model, processor = build_stage1_model(encoder, args.decoder or preset["decoder"], config.trust_remote_code)
         run_stage1(model, processor, train_rows, eval_rows, args, config)
     else:
-        model, processor = load_stage1(args.stage1_dir, args.trust_remote_code)
+        model, processor = load_stage1(args.stage1_dir, config.trust_remote_code)
         run_stage2(model, processor, train_rows, eval_rows, args, config)
 
 

@@ -1,7 +1,9 @@
 """A tiny long-convolution DNA encoder, written for the tests as remote code.
 
-Its ``forward`` takes ``input_ids`` only (no ``attention_mask``: padding is read as sequence), and its learned
-position table holds ``max_seq_len`` rows, so a longer input fails inside the encoder.
+Its ``forward`` takes ``input_ids`` only (no ``attention_mask``: padding is read as sequence), its convolutions look
+both ways along the sequence (as bidirectional long-range DNA models do), so padding after a sequence changes the
+states of its last bases, and its learned position table holds ``max_seq_len`` rows, so a longer input fails inside
+the encoder.
 """
 
 import torch
@@ -17,14 +19,14 @@ class TinyConvBlock(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(config.d_model)
         self.in_proj = nn.Linear(config.d_model, 2 * config.d_model)
-        # Causal depthwise convolution: position i mixes positions i - kernel_size + 1 .. i.
+        # Depthwise convolution centred on each position: it reads kernel_size // 2 bases on either side.
         self.conv = nn.Conv1d(config.d_model, config.d_model, config.kernel_size, groups=config.d_model,
-                              padding=config.kernel_size - 1)
+                              padding=config.kernel_size // 2)
         self.out_proj = nn.Linear(config.d_model, config.d_model)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         value, gate = self.in_proj(self.norm(hidden)).chunk(2, dim=-1)
-        mixed = self.conv(value.transpose(1, 2))[..., : hidden.shape[1]].transpose(1, 2)
+        mixed = self.conv(value.transpose(1, 2)).transpose(1, 2)
         return hidden + self.out_proj(mixed * torch.sigmoid(gate))
 
 

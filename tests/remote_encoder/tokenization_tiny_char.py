@@ -1,8 +1,8 @@
 """A character-level DNA tokenizer of 12 tokens, written for the tests as remote code.
 
-Like the character tokenizers of long-range DNA models on the Hub, it knows upper-case A, C, G, T, N only:
-anything else (lower case, RNA U, IUPAC codes, protein letters) becomes [UNK] without a word. Each sequence is
-framed as [CLS] ... [SEP].
+Like the character tokenizers of long-range DNA models on the Hub, it knows upper-case A, C, G, T, N only
+(``alphabet="ACGUN"`` makes it an RNA tokenizer): anything else (lower case, U for DNA, IUPAC codes, protein
+letters) becomes [UNK] without a word. Each sequence is framed as [CLS] ... [SEP].
 """
 
 import json
@@ -11,20 +11,20 @@ import os
 from transformers import PreTrainedTokenizer
 
 SPECIAL_TOKENS = ["[CLS]", "[SEP]", "[BOS]", "[MASK]", "[PAD]", "[RESERVED]", "[UNK]"]
-VOCABULARY = {token: index for index, token in enumerate(SPECIAL_TOKENS + list("ACGTN"))}
 
 
 class TinyCharTokenizer(PreTrainedTokenizer):
     vocab_files_names = {"vocab_file": "vocab.json"}
     model_input_names = ["input_ids"]
 
-    def __init__(self, vocab_file=None, model_max_length: int = 66, **kwargs):
-        self._vocabulary = dict(VOCABULARY)
+    def __init__(self, vocab_file=None, model_max_length: int = 66, alphabet: str = "ACGTN", **kwargs):
+        self.alphabet = alphabet
+        self._vocabulary = {token: index for index, token in enumerate(SPECIAL_TOKENS + list(alphabet))}
         self._tokens = {index: token for token, index in self._vocabulary.items()}
         for name, token in (("cls_token", "[CLS]"), ("sep_token", "[SEP]"), ("bos_token", "[BOS]"),
                             ("mask_token", "[MASK]"), ("pad_token", "[PAD]"), ("unk_token", "[UNK]")):
             kwargs.setdefault(name, token)
-        super().__init__(model_max_length=model_max_length, **kwargs)
+        super().__init__(model_max_length=model_max_length, alphabet=alphabet, **kwargs)
 
     @property
     def vocab_size(self) -> int:
