@@ -328,9 +328,14 @@ class ChatNTPreTrainedModel(PreTrainedModel):
         check_checkpoint_files(pretrained_model_name_or_path, kwargs.get("subfolder") or "", included)
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if kwargs.get(key) is not None}
         if not isinstance(config, PreTrainedConfig):
-            config = kwargs["config"] = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-        code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
-        load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
+            saved = cls.config_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+            # Passed on only when its encoder needs resolving: otherwise transformers reads the config itself,
+            # applying any config overrides among the keyword arguments.
+            if is_remote_code_placeholder(saved.dna_config):
+                config = kwargs["config"] = saved
+        if isinstance(config, PreTrainedConfig):
+            code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+            load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         # Loading materialises fresh parameters (all trainable), so the freezing policy is applied again.
         model.apply_trainable_parts()
@@ -875,10 +880,12 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
                     f"cannot load the model {pretrained_model_name_or_path!r}: it is not a local folder, and the Hub "
                     f"copy is not available here ({first_line(error)}). Pass a local model folder (e.g. checkpoints/chatnt-mini)."
                 ) from None
-        code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
-        load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
+        if is_remote_code_placeholder(config.dna_config):
+            code_kwargs = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+            load_remote_dna_config(config, pretrained_model_name_or_path, kwargs.get("trust_remote_code"), code_kwargs)
+            kwargs["config"] = config
         if config.text_model_included:
-            model = super().from_pretrained(pretrained_model_name_or_path, *args, **(kwargs | {"config": config}))
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         else:
             model = cls._from_trained_parts(
                 pretrained_model_name_or_path, config, text_model_name_or_path, kwargs.get("dtype"), hub_kwargs
