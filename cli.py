@@ -159,7 +159,8 @@ def _evaluate(arguments: list[str]) -> int:
     return 0
 
 
-def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, confidence: bool = True) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, confidence: bool = True,
+                       truncate: bool = True) -> None:
     """Options every answering command shares."""
     parser.add_argument("--model", help=f"ChatNT directory or Hub id (default: {SHIPPED_MODEL} if present)")
     parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
@@ -169,8 +170,9 @@ def _add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int, con
             "--confidence", choices=CONFIDENCE_MODES, default="auto",
             help="add the calibrated yes/no probability: auto = for yes/no questions (default), always, never",
         )
-    parser.add_argument("--truncate", action="store_true",
-                        help="keep the start of a sequence longer than the encoder's limit (default: an error)")
+    if truncate:  # scan chooses its window length instead
+        parser.add_argument("--truncate", action="store_true",
+                            help="keep the start of a sequence longer than the encoder's limit (default: an error)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 autocast, as chatnt-mini was trained and calibrated (default: on)")
     _add_iupac_option(parser)
@@ -219,6 +221,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(predict_parser, max_new_tokens=32)
 
+    scan_parser = commands.add_parser(
+        "scan", help="the same question over sliding windows of long sequences (genomes), into BED/bedGraph tracks",
+        description="Asks QUESTION about every window of the FASTA file's records (whole genomes; gzip is streamed, an "
+        "uncompressed file is read by index), optionally limited to BED regions, on one or both strands. Writes "
+        "OUT.tsv, OUT.bed, OUT.bedGraph (OUT.minus.bedGraph) and OUT.png; resumable like predict, and runs under "
+        "`accelerate launch -m chatnt.cli scan ...` with each process taking its share of windows.",
+    )
+    scan_parser.add_argument("--fasta", required=True, help="FASTA file (plain or gzip), e.g. a genome")
+    scan_parser.add_argument("--question", required=True, help='asked of each window, e.g. "Is @seq a promoter?"')
+    scan_parser.add_argument("--out", required=True, help="prefix of the output files (OUT.tsv, OUT.bed, ...)")
+    scan_parser.add_argument("--window", type=int, default=1000, help="window length in bp (default: %(default)s)")
+    scan_parser.add_argument("--stride", type=int, help="bp between window starts (default: the window length)")
+    scan_parser.add_argument("--strands", choices=("+", "-", "both"), default="+", help="default: %(default)s")
+    scan_parser.add_argument("--bed", help="scan only these regions (BED, 0-based half-open)")
+    scan_parser.add_argument("--region", action="append", default=[], help="scan only chrom:start-end (repeatable)")
+    scan_parser.add_argument("--plot-region", help="chrom:start-end drawn in OUT.png (default: the first scanned)")
+    scan_parser.add_argument("--batch-size", type=int, default=8, help="windows answered together (default: %(default)s)")
+    scan_parser.add_argument("--task", help="task registry name whose parser fills 'parsed' (e.g. gc_content)")
+    scan_parser.add_argument("--overwrite", action="store_true", help="replace existing outputs and start again")
+    scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(scan_parser, max_new_tokens=16, truncate=False)
+
     compare_parser = commands.add_parser(
         "compare", help="one question over a reference and a variant sequence",
         description="Asks one question about two records of a FASTA file, a reference (--ref) and a variant (--alt): "
@@ -265,19 +289,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from .commands import ask, chat, compare, predict
+    from .commands import ask, chat, compare, predict, scan
 
     _prepare_to_run()
     shared = dict(model=args.model, max_new_tokens=args.max_new_tokens, trust_remote_code=args.trust_remote_code)
     shared = shared if args.command != "attribute" else {}
-    if args.command in ("ask", "predict", "compare", "chat"):
-        shared.update(confidence=args.confidence, truncate=args.truncate, bf16=args.bf16, iupac=args.iupac)
+    if args.command in ("ask", "predict", "scan", "compare", "chat"):
+        shared.update(confidence=args.confidence, bf16=args.bf16, iupac=args.iupac)
+        if args.command != "scan":
+            shared["truncate"] = args.truncate
     if args.command == "ask":
         print(ask(args.question, fasta=args.fasta, **shared))
     elif args.command == "predict":
         summary = predict(args.fasta, args.question, args.out, batch_size=args.batch_size, task=args.task,
                           overwrite=args.overwrite, progress=not args.no_progress, **shared)
         print(summary.report())
+    elif args.command == "scan":
+        summary = scan(args.fasta, args.question, args.out, window=args.window, stride=args.stride,
+                       strands=args.strands, bed=args.bed, regions=args.region, plot_region=args.plot_region,
+                       batch_size=args.batch_size, task=args.task, overwrite=args.overwrite,
+                       progress=not args.no_progress, **shared)
+        if summary.files:  # the main process reports; the others have only their share
+            print(summary.report())
     elif args.command == "compare":
         outcome = compare(args.ref, args.alt, fasta=args.fasta, question=args.question, **shared)
         print(f"question: {outcome.question}")

@@ -7,7 +7,7 @@ import each other only relatively, so ``trust_remote_code=True`` can load them w
 
 from setuptools import setup
 
-SUBPACKAGES = ["training", "training.dnahlm", "tokenizer", "evaluation", "commands"]
+SUBPACKAGES = ["training", "training.dnahlm", "tokenizer", "evaluation", "commands", "genome"]
 
 setup(
     name="chatnt",
@@ -44,6 +44,8 @@ setup(
         "logomaker>=0.8.7",
         "pyjaspar>=4.0.0",
         "tqdm>=4.70.1",
+        # Indexed reads of uncompressed genomes (chatnt scan, chatnt variants): a window at a time, not the genome.
+        "pyfaidx>=0.9.2.2",
     ],
     # A script rather than a console_scripts entry point: it defers the package's Auto registration, so that
     # `chatnt --help` does not wait seconds for torch and transformers (see bin/chatnt).

@@ -5,10 +5,13 @@
   batched and resumable, into a TSV (``chatnt predict``).
 - :func:`~chatnt.commands.compare.compare`: one question over a reference and a variant sequence
   (``chatnt compare``).
+- :func:`~chatnt.commands.scan.scan`: one question over sliding windows of long sequences (whole genomes, BED
+  regions, both strands), into BED/bedGraph tracks (``chatnt scan``).
 - :func:`~chatnt.commands.chat.chat`: an interactive conversation over loaded FASTA records
   (``chatnt chat``).
 
-Shared pieces: :mod:`~chatnt.commands.loading` (the model and its processor),
+Shared pieces: :mod:`~chatnt.commands.loading` (the model and its processor), :mod:`~chatnt.commands.sharding`
+(resumable row files, spread over processes under ``accelerate launch``),
 :mod:`~chatnt.commands.answering` (batched answers with calibrated yes/no probabilities),
 :mod:`~chatnt.commands.questions` (yes/no detection, answer parsing, the per-record question form) and
 :mod:`~chatnt.commands.sequences` (checking records against the DNA encoder's limits).
@@ -29,6 +32,8 @@ _EXPORTS = {
     "default_model": "loading",
     "load_chatnt": "loading",
     "predict": "predict",
+    "scan": "scan",
+    "ScanSummary": "scan",
 }
 
 

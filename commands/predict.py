@@ -37,11 +37,10 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence, iupac_as_n
+from .sharding import current_shard, finished_lines, merged_rows, row_count, settings_file, stale_partials
 
 COLUMNS = ("id", "answer", "parsed", "probability", "calibrated", "truncated")
-PARTIAL_SUFFIX = ".partial"
 MAX_LISTED_LABELS = 10
-SETTINGS_SUFFIX = ".partial.json"
 # Tabs and every character some reader takes for a line break: a cell must stay one cell of one line.
 _TSV_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
@@ -103,26 +102,13 @@ def _row(record_id: str, result, parsed: str, truncated: bool) -> str:
 
 
 def finished_ids(partial: Path) -> set[str]:
-    """Ids of the complete rows of an interrupted run's ``.partial`` file; a torn last line is cut off.
-
-    A run killed mid-write can leave half a row; the file is truncated to its last complete line so the
-    re-run appends whole rows after it.
+    """Ids of the complete rows of an interrupted run's partial file; a torn last line is cut off the file.
 
     Raises:
         ValueError: the file does not start with this command's header (not a predict output).
     """
-    data = partial.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
-        with open(partial, "r+b") as handle:
-            handle.truncate(len(complete))
-    lines = complete.decode("utf-8").split("\n")[:-1]
-    if not lines or lines[0].split("\t") != list(COLUMNS):
-        raise ValueError(
-            f"{partial} is not a chatnt predict file (its first line is not the header {' '.join(COLUMNS)}). "
-            "Delete it, or pick another --out."
-        )
-    return {line.split("\t", 1)[0] for line in lines[1:] if line.count("\t") == len(COLUMNS) - 1}
+    lines = finished_lines(partial, "\t".join(COLUMNS))
+    return {line.split("\t", 1)[0] for line in lines if line.count("\t") == len(COLUMNS) - 1}
 
 
 def _sequences(fasta, iupac: bool):
@@ -173,16 +159,17 @@ def _file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, batch_size, iupac=False) -> dict:
+def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, batch_size, iupac=False, processes=1) -> dict:
     """What the rows of a run depend on; a resumed run must match them: the input file by content (a resume with
-    another file would mix their rows), and the batch size (bf16 answers depend on what is padded together).
+    another file would mix their rows), the batch size (bf16 answers depend on what is padded together) and the
+    number of processes (their shard files).
     (``truncate`` is not among them: a record that fits is never cut, so adding ``--truncate`` after an
     over-long record stopped a run is safe.)"""
     local = Path(model)
     return {
         "fasta_sha256": _file_sha256(fasta), "question": question, "task": task, "confidence": confidence,
         "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size, "iupac_as_n": iupac,
-        "model": str(local.resolve()) if local.exists() else model,
+        "model": str(local.resolve()) if local.exists() else model, "processes": processes,
     }
 
 
@@ -233,9 +220,8 @@ def predict(
     from tqdm.auto import tqdm
 
     out = Path(out)
-    partial, settings_path = Path(f"{out}{PARTIAL_SUFFIX}"), Path(f"{out}{SETTINGS_SUFFIX}")
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {batch_size}.")
+    shard = current_shard(batch_size)
+    partial = shard.partial(out)
     template, placeholders = record_question_template(question)
     parse_task = task_parser(task)
     with_confidence = wants_confidence(question, confidence)
@@ -243,16 +229,25 @@ def predict(
         raise ValueError(
             f"{out} already exists (a finished run). Pass --overwrite to replace it, or pick another --out."
         )
-    if overwrite:
-        for path in (out, partial, settings_path):
+    if overwrite and shard.is_main:
+        for path in (out, *stale_partials(out, shard), *shard.partials(out)):
             path.unlink(missing_ok=True)
+            settings_file(path).unlink(missing_ok=True)
+    shard.wait_for_everyone()
+    stale = stale_partials(out, shard)
+    if stale:
+        raise ValueError(
+            f"{stale[0]} is part of an interrupted run with another number of processes. Resume it with that number, "
+            "or pass --overwrite to start again."
+        )
     count_records(fasta)  # the file's format and ids checked before the model loads
     chatnt = load_chatnt(model, trust_remote_code)
     total = count_records(fasta, chatnt.processor, truncate, iupac)  # every record checked before any work
-    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac)
+    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac,
+                         shard.world)
 
     if partial.exists():
-        earlier = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else None
+        earlier = json.loads(settings_file(partial).read_text(encoding="utf-8")) if settings_file(partial).exists() else None
         if earlier != settings:
             changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
             raise ValueError(
@@ -264,18 +259,24 @@ def predict(
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Settings first: a .partial file never exists without the settings its rows were made with.
-        settings_path.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+        settings_file(partial).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
         partial.write_text("\t".join(COLUMNS) + "\n", encoding="utf-8")
         done = set()
 
+    shard.wait_for_everyone()  # every shard file in place before the main process counts what earlier runs did
+    done_earlier = row_count(shard.partials(out))
+    mine = sum(1 for index in range(total) if shard.takes(index))
     answered, started = 0, time.perf_counter()
-    bar = tqdm(total=total, initial=min(len(done), total), unit="record", desc="predict", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(total=mine, initial=min(len(done), mine), unit="record", desc="predict",
+               disable=not progress or not shard.is_main, file=sys.stderr)
     shared_prefix = SharedPromptPrefix()
     with open(partial, "a", encoding="utf-8") as sink, bar:
-
-        def run(batch):
-            nonlocal answered
+        records = enumerate(_sequences(fasta, iupac))
+        for items in shard.batches(records, lambda item: item[0], lambda item: item[1][0] in done):
+            batch = []
+            for _, (record_id, sequence) in items:
+                read = checked_sequence(chatnt.processor, record_id, sequence, truncate)
+                batch.append((record_id, read, len(read) < len(sequence)))
             results = answer_batch(
                 chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence, _ in batch],
                 [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
@@ -287,22 +288,30 @@ def predict(
             sink.flush()  # a kill after this loses nothing of the batch
             answered += len(batch)
             bar.update(len(batch))
+    shard.wait_for_everyone()
+    seconds = time.perf_counter() - started  # until the slowest process is done
+    parsing = parse_task is not None or is_yes_no_question(question)
+    if not shard.is_main:
+        return PredictSummary(str(out), answered, answered, seconds=seconds)
+    if shard.world == 1:
+        os.replace(partial, out)
+    else:
+        _merge_shards(fasta, shard.partials(out), out, iupac)
+        for path in shard.partials(out):
+            path.unlink()
+    for path in shard.partials(out):
+        settings_file(path).unlink(missing_ok=True)
+    return summarize(out, total - done_earlier, seconds, parsing)
 
-        batch = []
-        for record_id, sequence in _sequences(fasta, iupac):
-            if record_id in done:
-                continue
-            read = checked_sequence(chatnt.processor, record_id, sequence, truncate)
-            batch.append((record_id, read, len(read) < len(sequence)))
-            if len(batch) == batch_size:
-                run(batch)
-                batch = []
-        if batch:
-            run(batch)
-    seconds = time.perf_counter() - started
-    os.replace(partial, out)
-    settings_path.unlink(missing_ok=True)
-    return summarize(out, answered, seconds, parsing=parse_task is not None or is_yes_no_question(question))
+
+def _merge_shards(fasta, partials: list[Path], out: Path, iupac: bool) -> None:
+    """The shard files' rows in FASTA order, into ``out`` (written aside and renamed: ``out`` is always whole)."""
+    order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
+    writing = Path(f"{out}.writing")
+    with open(writing, "w", encoding="utf-8") as sink:
+        sink.write("\t".join(COLUMNS) + "\n")
+        sink.writelines(merged_rows(partials, key=lambda line: order[line.split("\t", 1)[0]]))
+    os.replace(writing, out)
 
 
 __all__ = ["COLUMNS", "PredictSummary", "count_records", "finished_ids", "predict"]

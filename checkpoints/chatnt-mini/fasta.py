@@ -64,13 +64,14 @@ def _decode(line: bytes | str, name: str, line_number: int) -> str:
     return line.removeprefix("\ufeff") if line_number == 1 else line
 
 
-def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[FastaRecord]:
-    """Streams the records of a FASTA file (path, gzip path, or open text or binary handle), one at a time.
+def iter_fasta_lines(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[tuple[str, str | None]]:
+    """Streams a FASTA file line by line: ``(header, None)`` at each record, then ``(header, bases)`` for each of its
+    sequence lines (whitespace removed, case kept), without holding a record in memory (a chromosome can be
+    hundreds of megabases). :func:`iter_fasta` builds records from it; windows over a genome are cut from it.
 
-    Sequence lines are joined and stripped of whitespace; letters keep their case (the DNA tokenizer
-    upper-cases soft-masked bases and checks the alphabet). Lines starting with ``;`` are comments before the
-    first record and between a header and its sequence (the old FASTA convention); one among a record's
-    sequence lines is refused, since skipping it could silently join what its author meant to keep apart.
+    Lines starting with ``;`` are comments before the first record and between a header and its sequence (the old
+    FASTA convention); one among a record's sequence lines is refused, since skipping it could silently join what
+    its author meant to keep apart.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -84,17 +85,14 @@ def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -
     name = name or (os.fspath(source) if owns_handle else getattr(source, "name", "<stream>"))
     seen: dict[str, int] = {}
     header = header_line = None
-    chunks: list[str] = []
+    has_bases = False
 
-    def finish_record():
-        sequence = "".join(chunks)
-        if not sequence:
+    def check_has_bases():
+        if header is not None and not has_bases:
             raise ValueError(
                 f"{name}, line {header_line}: record {header.split()[0]!r} has no sequence. Add its sequence "
                 "lines below the header, or delete the header."
             )
-        record_id, *description = header.split(None, 1)
-        return FastaRecord(record_id, sequence, description[0].strip() if description else "")
 
     try:
         for line_number, line in enumerate(handle, start=1):
@@ -102,16 +100,15 @@ def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -
             if not line:
                 continue
             if line.startswith(";"):
-                if chunks:
+                if has_bases:
                     raise ValueError(
                         f"{name}, line {line_number}: a ';' comment line inside the sequence of record "
                         f"{header.split()[0]!r}. Move the comment above the record's header, or delete the line."
                     )
                 continue
             if line.startswith(">"):
-                if header is not None:
-                    yield finish_record()
-                header, header_line, chunks = line[1:].strip(), line_number, []
+                check_has_bases()
+                header, header_line, has_bases = line[1:].strip(), line_number, False
                 if not header:
                     raise ValueError(
                         f"{name}, line {line_number}: a '>' header without a sequence id. Write the id right "
@@ -125,16 +122,18 @@ def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -
                         "to one sequence."
                     )
                 seen[record_id] = line_number
+                yield header, None
             elif header is None:
                 raise ValueError(f"{name} is not a FASTA file: {_not_fasta_reason(line, line_number)}")
             else:
-                chunks.append("".join(line.split()))
+                has_bases = True
+                yield header, "".join(line.split())
         if header is None:
             raise ValueError(
                 f"{name} holds no FASTA record (the file is empty or has only blank lines). Pass a file with at "
                 "least one '>id' header line followed by its sequence."
             )
-        yield finish_record()
+        check_has_bases()
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         # A damaged .gz fails mid-read with errors that name neither the file nor a way out.
         raise ValueError(
@@ -143,6 +142,28 @@ def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -
     finally:
         if owns_handle:
             handle.close()
+
+
+def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[FastaRecord]:
+    """Streams the records of a FASTA file (path, gzip path, or open text or binary handle), one at a time.
+
+    Sequence lines are joined and stripped of whitespace; letters keep their case (the processor upper-cases
+    soft-masked bases and checks the alphabet). The file is checked as :func:`iter_fasta_lines` says.
+    """
+    header, chunks = None, []
+    for line_header, bases in iter_fasta_lines(source, name):
+        if bases is not None:
+            chunks.append(bases)
+            continue
+        if header is not None:
+            yield _record(header, chunks)
+        header, chunks = line_header, []
+    yield _record(header, chunks)
+
+
+def _record(header: str, chunks: list[str]) -> FastaRecord:
+    record_id, *description = header.split(None, 1)
+    return FastaRecord(record_id, "".join(chunks), description[0].strip() if description else "")
 
 
 def read_fasta(source: str | os.PathLike | io.TextIOBase) -> dict[str, str]:
@@ -162,4 +183,4 @@ def parse_fasta_text(text: str, name: str = "<text>") -> dict[str, str]:
     return {record.id: record.sequence for record in iter_fasta(io.StringIO(text), name=name)}
 
 
-__all__ = ["FastaRecord", "iter_fasta", "looks_like_fasta_path", "parse_fasta_text", "read_fasta"]
+__all__ = ["FastaRecord", "iter_fasta", "iter_fasta_lines", "looks_like_fasta_path", "parse_fasta_text", "read_fasta"]
