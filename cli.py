@@ -243,6 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(scan_parser, max_new_tokens=16, truncate=False)
 
+    variants_parser = commands.add_parser(
+        "variants", help="score the variants of a VCF: change of the calibrated P(yes) of one question",
+        description="For every SNV and short indel of VCF, asks the yes/no QUESTION of the reference window around it "
+        "and of the same window with the variant applied; OUT (TSV) holds both calibrated P(yes) and their difference "
+        "(delta). Variants whose REF does not match the reference are refused, all named, before any is scored. "
+        "Resumable, and runs under `accelerate launch -m chatnt.cli variants ...` like predict.",
+    )
+    variants_parser.add_argument("--vcf", required=True, help="VCF (plain or gzip) of SNVs and short indels")
+    variants_parser.add_argument("--reference", required=True, help="the FASTA the variants were called against")
+    variants_parser.add_argument("--question", required=True, help='a yes/no question, e.g. "Is @seq a promoter?"')
+    variants_parser.add_argument("--out", required=True, help="TSV to write")
+    variants_parser.add_argument("--window", type=int, default=600, help="bp around each variant (default: %(default)s)")
+    variants_parser.add_argument("--max-indel", type=int, default=50, help="longest indel scored (default: %(default)s)")
+    variants_parser.add_argument("--batch-size", type=int, default=8, help="variants scored together (default: %(default)s)")
+    variants_parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT and start again")
+    variants_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(variants_parser, max_new_tokens=8, confidence=False, truncate=False)
+
     compare_parser = commands.add_parser(
         "compare", help="one question over a reference and a variant sequence",
         description="Asks one question about two records of a FASTA file, a reference (--ref) and a variant (--alt): "
@@ -289,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from .commands import ask, chat, compare, predict, scan
+    from .commands import ask, chat, compare, predict, scan, score_variants
 
     _prepare_to_run()
     shared = dict(model=args.model, max_new_tokens=args.max_new_tokens, trust_remote_code=args.trust_remote_code)
@@ -310,6 +328,13 @@ def _run(args) -> int:
                        batch_size=args.batch_size, task=args.task, overwrite=args.overwrite,
                        progress=not args.no_progress, **shared)
         if summary.files:  # the main process reports; the others have only their share
+            print(summary.report())
+    elif args.command == "variants":
+        summary = score_variants(args.vcf, args.reference, args.question, args.out, model=args.model,
+                                 trust_remote_code=args.trust_remote_code, window=args.window, max_indel=args.max_indel,
+                                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, bf16=args.bf16,
+                                 overwrite=args.overwrite, progress=not args.no_progress, iupac=args.iupac)
+        if summary.largest:  # the main process reports
             print(summary.report())
     elif args.command == "compare":
         outcome = compare(args.ref, args.alt, fasta=args.fasta, question=args.question, **shared)

@@ -7,6 +7,8 @@
   (``chatnt compare``).
 - :func:`~chatnt.commands.scan.scan`: one question over sliding windows of long sequences (whole genomes, BED
   regions, both strands), into BED/bedGraph tracks (``chatnt scan``).
+- :func:`~chatnt.commands.variants.score_variants`: the change of a calibrated yes/no answer per VCF variant
+  (``chatnt variants``).
 - :func:`~chatnt.commands.chat.chat`: an interactive conversation over loaded FASTA records
   (``chatnt chat``).
 
@@ -34,6 +36,8 @@ _EXPORTS = {
     "predict": "predict",
     "scan": "scan",
     "ScanSummary": "scan",
+    "score_variants": "variants",
+    "VariantsSummary": "variants",
 }
 
 

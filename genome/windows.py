@@ -56,12 +56,12 @@ def window_spans(start: int, end: int, window: int, stride: int) -> Iterator[tup
         position += stride
 
 
-def _is_gzip(path: str) -> bool:
+def is_gzip(path: str) -> bool:
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _index_name(path: str) -> str:
+def index_name(path: str) -> str:
     """Where pyfaidx keeps the ``.fai`` of ``path``: beside it when that folder is writable, else in the cache."""
     beside = f"{path}.fai"
     if os.path.exists(beside) or os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
@@ -100,7 +100,7 @@ class GenomeWindows:
         self.fasta, self.window, self.stride, self.strands = os.fspath(fasta), window, stride, STRANDS[strands]
         if not os.path.isfile(self.fasta):
             raise FileNotFoundError(f"FASTA file not found: {self.fasta!r}.")
-        self.indexed = not _is_gzip(self.fasta)
+        self.indexed = not is_gzip(self.fasta)
         self.lengths = self._record_lengths()
         if regions is None:
             regions = [Region(chrom, 0, length) for chrom, length in self.lengths.items()]
@@ -128,7 +128,7 @@ class GenomeWindows:
         import pyfaidx
 
         try:
-            return pyfaidx.Fasta(self.fasta, indexname=_index_name(self.fasta), sequence_always_upper=False,
+            return pyfaidx.Fasta(self.fasta, indexname=index_name(self.fasta), sequence_always_upper=False,
                                  as_raw=True, rebuild=True)
         except pyfaidx.FastaIndexingError as error:
             raise ValueError(f"{self.fasta} cannot be indexed as FASTA ({error}).") from None
@@ -180,4 +180,4 @@ class GenomeWindows:
             buffer, offset = buffer[cut:], offset + cut
 
 
-__all__ = ["STRANDS", "GenomeWindows", "Window", "reverse_complement", "window_spans"]
+__all__ = ["STRANDS", "GenomeWindows", "Window", "index_name", "is_gzip", "reverse_complement", "window_spans"]
