@@ -66,6 +66,7 @@ class PredictSummary:
     unparsed: int = 0
     seconds: float = 0.0
     truncated: int = 0
+    processes: int = 1
 
     @property
     def records_per_second(self) -> float:
@@ -86,7 +87,8 @@ class PredictSummary:
         if self.truncated:
             lines.append(f"truncated: {self.truncated} (answered about their start only; column 'truncated')")
         speed = f"{self.records_per_second:.2f} records/s"
-        lines.append(f"speed: {speed} ({self.answered} answered in {self.seconds:.1f} s)")
+        by = f" by {self.processes} processes" if self.processes > 1 else ""
+        lines.append(f"speed: {speed} ({self.answered} answered in {self.seconds:.1f} s{by})")
         return "\n".join(lines)
 
 
@@ -301,7 +303,9 @@ def predict(
             path.unlink()
     for path in shard.partials(out):
         settings_file(path).unlink(missing_ok=True)
-    return summarize(out, total - done_earlier, seconds, parsing)
+    summary = summarize(out, total - done_earlier, seconds, parsing)
+    summary.processes = shard.world
+    return summary
 
 
 def _merge_shards(fasta, partials: list[Path], out: Path, iupac: bool) -> None:

@@ -46,6 +46,7 @@ class ScanSummary:
     seconds: float
     files: list[str] = field(default_factory=list)
     track: str | None = None
+    processes: int = 1
 
     @property
     def windows_per_second(self) -> float:
@@ -57,7 +58,8 @@ class ScanSummary:
         lines += [f"wrote: {path}" for path in self.files]
         if self.files and self.track is None:
             lines.append("track: none (the answers carry no probability and are not numbers; ask a yes/no question)")
-        lines.append(f"speed: {self.windows_per_second:.2f} windows/s ({self.answered} answered in {self.seconds:.1f} s)")
+        lines.append(f"speed: {self.windows_per_second:.2f} windows/s ({self.answered} answered in {self.seconds:.1f} s"
+                     + (f" by {self.processes} processes)" if self.processes > 1 else ")"))
         return "\n".join(lines)
 
 
@@ -195,7 +197,7 @@ def scan(
             run([(item, iupac_as_n(item.sequence) if iupac else item.sequence) for item in items])
     shard.wait_for_everyone()
     seconds = time.perf_counter() - started  # until the slowest process is done
-    summary = ScanSummary(str(out), total, answered, seconds)
+    summary = ScanSummary(str(out), total, answered, seconds, processes=shard.world)
     if shard.is_main:
         summary.answered = total - done_earlier  # by every process of this run
         summary.track = write_outputs(shard.partials(table), files, question, stride, plotted)

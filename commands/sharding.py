@@ -73,9 +73,11 @@ def current_shard(batch_size: int) -> Shard:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}.")
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Shard(batch_size=batch_size)
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without cpu=True, accelerate treats processes on a machine without an accelerator as one process each.
+    state = PartialState(cpu=not torch.accelerator.is_available())
     return Shard(state.process_index, state.num_processes, batch_size)
 
 

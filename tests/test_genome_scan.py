@@ -146,8 +146,8 @@ def test_scan_resumes_after_kill_9_with_the_uninterrupted_result(tiny_model, tmp
 
 def _accelerate(*arguments) -> subprocess.CompletedProcess:
     launcher = Path(sys.executable).parent / "accelerate"
-    command = [str(launcher), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-               "no", "--dynamo_backend", "no", "-m", "chatnt.cli", *arguments]
+    config = Path(__file__).resolve().parents[1] / "training" / "accelerate" / "cpu.yaml"
+    command = [str(launcher), "launch", "--config_file", str(config), "-m", "chatnt.cli", *arguments]
     return subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=600)
 
 
@@ -158,7 +158,7 @@ def test_two_processes_under_accelerate_launch_write_what_one_writes(tiny_model,
     assert result.returncode == 0, result.stderr[-3000:]
     for suffix in (".tsv", ".bed", ".bedGraph", ".minus.bedGraph"):
         assert (tmp_path / f"two{suffix}").read_bytes() == (tmp_path / f"one{suffix}").read_bytes(), suffix
-    assert result.stdout.count("windows: 78") == 1  # the main process reports, once
+    assert result.stdout.count("windows: 78") == 1 and "by 2 processes" in result.stdout  # the main process reports
     # predict too: each process takes its share of records, merged in FASTA order.
     fasta = write_fasta(tmp_path / "records.fa", {f"rec{i}": random_dna(40 + i, seed=i) for i in range(11)})
     question = ["--fasta", fasta, "--question", QUESTION, "--batch-size", "2", "--max-new-tokens", "3", "--no-progress",
@@ -167,6 +167,7 @@ def test_two_processes_under_accelerate_launch_write_what_one_writes(tiny_model,
     result = _accelerate("predict", *question, "--out", str(tmp_path / "predict-two.tsv"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "predict-two.tsv").read_bytes() == (tmp_path / "predict-one.tsv").read_bytes()
+    assert "by 2 processes" in result.stdout
 
 
 def write_vcf(path, lines) -> str:
