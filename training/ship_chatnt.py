@@ -23,6 +23,7 @@ import torch
 from chatnt.decoder_sources import describe
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.processing_chatnt import ChatNTProcessor
+from chatnt.training.checkpoint_code import write_code
 from chatnt.training.evaluate_chatnt import EVALUATED_PER_TASK
 from chatnt.training.genomic_tasks import TASKS, get_task
 from chatnt.training.instruction_data import system_message
@@ -44,6 +45,7 @@ def export(run: str, out: str, tasks: list[str]) -> Path:
     out = Path(out)
     model.save_pretrained(out, include_text_model=False, trained_parts_dtype=torch.bfloat16)
     processor.save_pretrained(out)
+    write_code(out)  # exactly the code the folder needs, from the root files (no second tokenizer copy)
     size = sum(path.stat().st_size for path in out.glob("*.safetensors"))
     if size > MAX_SHIPPED_BYTES:
         raise ValueError(f"{out} holds {size / 2**20:.1f} MiB of weights, over the 25 MiB a shipped checkpoint may have.")

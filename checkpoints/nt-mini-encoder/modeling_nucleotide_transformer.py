@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
 
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
@@ -290,11 +290,73 @@ class NucleotideTransformerForMaskedLM(NucleotideTransformerPreTrainedModel):
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
+class NucleotideTransformerForSequenceClassification(NucleotideTransformerPreTrainedModel):
+    """NT v2 with a linear head on the mean of its token embeddings (the probe of the NT paper's
+    downstream tasks), for single-task baselines.
+
+    ``config.problem_type`` picks the loss as in transformers' sequence classifiers:
+    ``"single_label_classification"`` (cross-entropy; the default when ``num_labels > 1``),
+    ``"multi_label_classification"`` (binary cross-entropy per label) or ``"regression"`` (mean squared
+    error; the default when ``num_labels == 1``).
+    """
+
+    def __init__(self, config: NucleotideTransformerConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.esm = NucleotideTransformerModel(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        outputs = self.esm(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden_states = outputs.last_hidden_state
+        if attention_mask is None:
+            pooled = hidden_states.mean(dim=1)
+        else:
+            # Padding must not dilute the mean: average over the real tokens only.
+            weights = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+            pooled = (hidden_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        logits = self.classifier(pooled)
+        loss = None
+        if labels is not None:
+            problem_type = self.config.problem_type or (
+                "regression" if self.num_labels == 1 else "single_label_classification"
+            )
+            if problem_type == "regression":
+                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+            elif problem_type == "single_label_classification":
+                loss = F.cross_entropy(logits.float(), labels.view(-1).long())
+            elif problem_type == "multi_label_classification":
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            else:
+                raise ValueError(
+                    f"Unknown problem_type {problem_type!r}; use regression, single_label_classification "
+                    "or multi_label_classification."
+                )
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
 NucleotideTransformerModel.register_for_auto_class("AutoModel")
 NucleotideTransformerForMaskedLM.register_for_auto_class("AutoModelForMaskedLM")
+NucleotideTransformerForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "NucleotideTransformerForMaskedLM",
+    "NucleotideTransformerForSequenceClassification",
     "NucleotideTransformerModel",
     "NucleotideTransformerPreTrainedModel",
 ]

@@ -14,7 +14,8 @@ or per token. The Rust backend (one regular expression) serves ``tokenize``, sav
 Input is cleaned before it is cut: lowercase (soft-masked) bases are upper-cased and RNA ``U`` becomes
 ``T``. Any other character (IUPAC ambiguity codes, protein letters, gaps, digits) raises a
 ``ValueError`` that names it, unless the caller opts into ``replace_unknown_with_n=True``, which maps
-every other letter to ``N`` (non-letters still raise).
+every other letter to ``N`` (non-letters still raise, and so does a sequence that is mostly such
+letters, e.g. a protein, which would otherwise pass as a run of Ns).
 """
 
 import itertools
@@ -47,6 +48,42 @@ def nucleotide_transformer_vocabulary(k_mer: int = 6) -> list[str]:
     return [*SPECIAL_TOKENS, *kmers, *SINGLE_NUCLEOTIDES]
 
 
+def _mostly_other_letters(other_letters: int, length: int) -> bool:
+    """Whether letters other than ACGTUN make up more than half of a sequence (a protein, not DNA with IUPAC codes)."""
+    return 2 * other_letters > length
+
+
+def _count_other_letters(sequence: str) -> int:
+    encoded = sequence.encode("ascii", errors="replace")
+    return len(encoded) - len(encoded.translate(None, _OTHER_LETTERS))
+
+
+def _shown(counts: Counter) -> str:
+    """The most frequent offending characters, for an error message: ``'E' (x3), 'Q' (x1)``."""
+    return ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
+
+
+def _alphabet_hint(sequence: str, invalid: Counter) -> str:
+    """What the invalid characters suggest the input is, and what to pass instead (one sentence or two)."""
+    letters = {char.upper() for char in invalid}
+    if sequence.lstrip().startswith(">"):
+        return "It looks like FASTA text: read it with parse_fasta_text() (or save it as a .fa file) and pass the records."
+    if letters & _PROTEIN_ONLY_LETTERS:
+        return "It looks like a protein sequence; this model reads DNA or RNA only: pass the nucleotide sequence that encodes it."
+    if letters and letters <= set(IUPAC_AMBIGUITY_CODES):
+        return (
+            "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True (command line: --iupac-as-n) to read "
+            "them as N."
+        )
+    if any(char.isdigit() for char in invalid):
+        return "Remove the position numbers (e.g. of GenBank-style lines) and pass the bases only."
+    if any(char.isspace() for char in invalid):
+        return "Remove spaces and line breaks from the sequence (FASTA files are joined line by line when read)."
+    if letters <= {"-", ".", "*"}:
+        return "These look like alignment gaps or stop marks: remove them."
+    return "Allowed: A, C, G, T, U (read as T) and N, in any case."
+
+
 def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | None) -> bytes:
     where = "DNA sequence" if index is None else f"DNA sequence {index}"
     if not isinstance(sequence, str):
@@ -55,6 +92,17 @@ def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | N
         raise ValueError(f"{where} is empty. Pass at least one nucleotide (A, C, G, T or N).")
     cleaned = sequence.encode("ascii", errors="replace").translate(_CLEAN_TABLE)
     if replace_unknown_with_n:
+        other_letters = _count_other_letters(sequence)
+        if _mostly_other_letters(other_letters, len(cleaned)):
+            # The opt-in is for the odd ambiguity code; read as N, a protein would pass as a run of Ns.
+            counts = Counter(char for char in sequence if char in string.ascii_letters and char.upper() not in "ACGTNU")
+            hint = _alphabet_hint(sequence, counts)
+            if "replace_unknown_with_n" in hint:  # the IUPAC hint: the caller already opted in
+                hint = "Check that this is a nucleotide sequence."
+            raise ValueError(
+                f"{where} is mostly letters that are not nucleotides ({other_letters} of {len(cleaned)}: {_shown(counts)}), so "
+                f"replace_unknown_with_n would read it as Ns. {hint}"
+            )
         cleaned = cleaned.translate(_OTHER_LETTERS_TO_N_TABLE)
     invalid = cleaned.translate(None, b"ACGTN")
     if invalid:
@@ -62,15 +110,9 @@ def _clean_dna_bytes(sequence: str, replace_unknown_with_n: bool, index: int | N
         counts = Counter(char for char in sequence if char.upper() not in "ACGTNU")
         if replace_unknown_with_n:
             counts = Counter({char: n for char, n in counts.items() if char not in string.ascii_letters})
-        shown = ", ".join(f"{char!r} (x{count})" for char, count in counts.most_common(8))
-        letters = {char.upper() for char in counts}
-        if letters & _PROTEIN_ONLY_LETTERS:
-            hint = "It looks like a protein sequence; this model reads DNA or RNA only."
-        elif letters <= set(IUPAC_AMBIGUITY_CODES):
-            hint = "These are IUPAC ambiguity codes: pass replace_unknown_with_n=True to read them as N."
-        else:
-            hint = "Allowed: A, C, G, T, U (read as T) and N, in any case."
-        raise ValueError(f"{where} contains characters that are not nucleotides: {shown}. {hint}")
+        raise ValueError(
+            f"{where} contains characters that are not nucleotides: {_shown(counts)}. {_alphabet_hint(sequence, counts)}"
+        )
     return cleaned
 
 
@@ -80,7 +122,7 @@ def clean_dna_sequence(sequence: str, replace_unknown_with_n: bool = False, inde
     Args:
         sequence: nucleotides, any case; RNA is accepted.
         replace_unknown_with_n: map letters other than ACGTUN (IUPAC codes such as R or Y) to N
-            instead of raising.
+            instead of raising, unless they make up most of the sequence (a protein, say).
         index: position of the sequence in a batch, used in error messages.
 
     Raises:
@@ -141,6 +183,8 @@ def kmer_token_ids(
                 _clean_dna_bytes(sequence, replace_unknown_with_n, index if len(sequences) > 1 else None)
 
     raise_for_first_invalid(lambda sequence: not isinstance(sequence, str) or not sequence)
+    if replace_unknown_with_n:
+        raise_for_first_invalid(lambda sequence: _mostly_other_letters(_count_other_letters(sequence), len(sequence)))
     joined = (_SEQUENCE_START + _SEQUENCE_START.join(sequences) + _SEQUENCE_START).encode("ascii", errors="replace")
     codes = np.frombuffer(joined.translate(_BASE_CODES_UNKNOWN_AS_N if replace_unknown_with_n else _BASE_CODES), np.uint8)
     if codes.max() == _INVALID:
