@@ -21,6 +21,7 @@ $(VENV)/.installed: setup.py $(LOCK) tools/build_venv.sh
 	@touch $@
 
 test: setup
+	@$(BIN)/lint-imports --no-cache --no-logo .importlinter
 	@$(BIN)/python -m pytest -q tests
 
 # Real TEST records (two per rRNA type, picked by id hash, never by answers), asked in one of the question
@@ -48,6 +49,7 @@ test-latest:
 	rm -rf $(LATEST_VENV)
 	tools/build_venv.sh $(LATEST_VENV) --latest > $(LATEST_VENV).log 2>&1 || { tail -n 30 $(LATEST_VENV).log; exit 1; }
 	@$(LATEST_VENV)/bin/pip list 2>/dev/null | grep -iE '^(torch|transformers|trl|peft|datasets|accelerate|huggingface.hub) '
+	$(LATEST_VENV)/bin/lint-imports --no-cache --no-logo .importlinter
 	CHATNT_UNLOCKED=1 $(LATEST_VENV)/bin/python -m pytest -q tests
 
 clean:

@@ -31,7 +31,7 @@ import torch
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_FORMAT = "chatnt-platt-calibration"
 
-# Held out: the yes/no answer templates of chatnt.training.instruction_data are "yes", "Yes.",
+# Held out: the yes/no answer templates of chatnt.tasks.instruction_data are "yes", "Yes.",
 # "My answer is yes." and "Yes, going by the sequence."; none of these is among them.
 YES_PHRASINGS = ("Yes, that is true.", "Yes, that is correct.", "I believe so, yes.", "Affirmative.")
 NO_PHRASINGS = ("No, that is not true.", "No, that is incorrect.", "I believe not, no.", "Negative.")

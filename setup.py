@@ -7,7 +7,7 @@ import each other only relatively, so ``trust_remote_code=True`` can load them w
 
 from setuptools import setup
 
-SUBPACKAGES = ["training", "training.dnahlm", "tokenizer", "evaluation", "commands", "genome"]
+SUBPACKAGES = ["tasks", "training", "training.dnahlm", "tokenizer", "evaluation", "commands", "genome"]
 
 setup(
     name="chatnt",
@@ -54,6 +54,8 @@ setup(
         # The Gradio demo (app.py, the Hugging Face Space).
         "demo": ["gradio>=6.31.0,<7"],
         # The test suite, the demo's browser test included: Playwright drives the system's chromium.
-        "test": ["pytest>=9.2.0", "gradio>=6.31.0,<7", "playwright>=1.65.2", "hypothesis>=6.170.27"],
+        # import-linter checks the layers (.importlinter) before the tests run.
+        "test": ["pytest>=9.2.0", "gradio>=6.31.0,<7", "playwright>=1.65.2", "hypothesis>=6.170.27",
+                 "import-linter>=2.17"],
     },
 )

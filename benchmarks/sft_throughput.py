@@ -57,7 +57,7 @@ def build(threads: int, **model_overrides):
 
 
 def training_rows(count: int, seed: int = 0) -> list[dict]:
-    from chatnt.training.instruction_data import build_instruction_dataset
+    from chatnt.tasks.instruction_data import build_instruction_dataset
 
     # The shipped recipe's mixture (see checkpoints/chatnt-mini/README.md), a few records per class to load fast.
     data = build_instruction_dataset(

@@ -103,8 +103,8 @@ def task_parser(task: str | None):
     """
     if task is None:
         return None
-    from ..evaluation.answer_parsing import parse_answer
-    from ..training.genomic_tasks import get_task
+    from ..tasks.answer_parsing import parse_answer
+    from ..tasks.registry import get_task
 
     try:
         spec = get_task(task)

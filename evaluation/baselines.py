@@ -130,7 +130,7 @@ def _gold(task, label):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..training.genomic_tasks import TASKS, get_task, load_task
+    from ..tasks.registry import TASKS, get_task, load_task
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names (default: all)")

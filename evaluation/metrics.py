@@ -1,6 +1,6 @@
 """Scores for parsed ChatNT answers: task metrics per task type, and overlap scores for free text.
 
-The inputs are what :mod:`chatnt.evaluation.answer_parsing` returns: a label, a tuple of labels or a
+The inputs are what :mod:`chatnt.tasks.answer_parsing` returns: a label, a tuple of labels or a
 float per answer, ``None`` where the answer was unreadable. Unreadable answers are never dropped from
 classification scores: in MCC, accuracy and F1 they are wrong (a class of their own in MCC; every
 label decision wrong in multilabel). Regression correlations can only use answers that gave a number,
@@ -32,7 +32,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef, roc_auc_score
 
 if TYPE_CHECKING:
-    from chatnt.training.genomic_tasks import TaskSpec
+    from chatnt.tasks.registry import TaskSpec
 
 # The class an unreadable answer is given in MCC; no task label can be spelled like this.
 UNPARSED = "<unparsed>"
@@ -142,7 +142,7 @@ def regression_metrics(gold: Sequence[float], predicted: Sequence[float | None])
 def score_task(task: TaskSpec, gold: Sequence, predicted: Sequence, probabilities=None) -> dict[str, float | int]:
     """The metrics of ``task``'s type, plus ``value``: the task's registry metric (``task.metric``).
 
-    ``gold`` and ``predicted`` hold what :func:`~chatnt.evaluation.answer_parsing.parse_answer` returns
+    ``gold`` and ``predicted`` hold what :func:`~chatnt.tasks.answer_parsing.parse_answer` returns
     for the task: labels, label tuples or floats, with ``None`` for unreadable predictions.
     """
     if task.type == "regression":
@@ -259,7 +259,7 @@ def _check_known(values: Sequence[str], labels: Sequence[str], what: str) -> Non
     if unknown:
         raise ValueError(
             f"{what} holds values that are not task labels: {unknown}; labels are {list(labels)}. "
-            "Parse answers with chatnt.evaluation.answer_parsing first (it returns a label or None)."
+            "Parse answers with chatnt.tasks.answer_parsing first (it returns a label or None)."
         )
 
 

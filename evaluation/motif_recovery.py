@@ -91,8 +91,8 @@ from chatnt.evaluation.planted_tata import (
     planted_tata_question,
     planted_tata_records,
 )
-from chatnt.training.genomic_tasks import PROMOTER_MOTIFS, get_task, load_task, stable_hash
-from chatnt.training.instruction_data import CONTEXT_PREFIXES, PHRASINGS, YES_NO_QUESTIONS
+from chatnt.tasks.registry import PROMOTER_MOTIFS, get_task, load_task, stable_hash
+from chatnt.tasks.instruction_data import CONTEXT_PREFIXES, PHRASINGS, YES_NO_QUESTIONS
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import binomtest

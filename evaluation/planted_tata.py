@@ -30,8 +30,8 @@ import random
 from pathlib import Path
 
 import numpy as np
-from chatnt.training.genomic_tasks import DEFAULT_DATA_DIR, TaskSpec, hash_split
-from chatnt.training.instruction_data import YES_NO_QUESTIONS, InstructionConfig, TaskPhrasing, build_task_rows
+from chatnt.tasks.registry import DEFAULT_DATA_DIR, TaskSpec, hash_split
+from chatnt.tasks.instruction_data import YES_NO_QUESTIONS, InstructionConfig, TaskPhrasing, build_task_rows
 from datasets import Dataset, DatasetDict
 
 PLANTED_TASK = "planted_tata"
@@ -314,12 +314,12 @@ def build_planted_tata_instructions(
 
     By default every row asks a yes/no question ("Is it true that @seq contains a TATA box? Answer yes
     or no."), answered ``yes`` for a planted TATA box and ``no`` for a decoy, in
-    :mod:`~chatnt.training.instruction_data`'s yes/no wordings (train and test pools disjoint).
+    :mod:`~chatnt.tasks.instruction_data`'s yes/no wordings (train and test pools disjoint).
 
     Args:
         data_dir, n_train_per_label, n_test_per_label, seed, min_motif_score, max_background_score: see
             :func:`planted_tata_records`.
-        **config: fields of :class:`~chatnt.training.instruction_data.InstructionConfig`; defaults here
+        **config: fields of :class:`~chatnt.tasks.instruction_data.InstructionConfig`; defaults here
             are ``yes_no_fraction=1.0`` (``0.5`` mixes in "Answer with one of: TATA box, no TATA box"
             questions), ``pair_fraction=0.0`` and ``multi_turn_fraction=0.0``.
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.stats import pearsonr
 
-from chatnt.training.genomic_tasks import get_task
+from chatnt.tasks.registry import get_task
 
 UNREADABLE = "(unreadable)"
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from chatnt.evaluation import metrics
-from chatnt.evaluation.answer_parsing import find_labels, parse_answer, parse_label, parse_label_set, parse_number
+from chatnt.tasks.answer_parsing import find_labels, parse_answer, parse_label, parse_label_set, parse_number
 from chatnt.evaluation.metrics import (
     MINILM_INSTALL,
     classification_metrics,
@@ -18,7 +18,7 @@ from chatnt.evaluation.metrics import (
     score_task,
     split_sentences,
 )
-from chatnt.training.genomic_tasks import TASKS, get_task
+from chatnt.tasks.registry import TASKS, get_task
 
 PROMOTER = ("Non-promoter", "promoter")
 SPLICE = ("Non-Splice Sites", "Acceptor Sites", "Donor Sites")
@@ -279,7 +279,7 @@ def test_embedding_similarity_is_one_for_identical_texts_and_lower_for_unrelated
 
 
 def test_first_stated_label_reads_an_echoed_option_list_by_its_first_name():
-    from chatnt.evaluation.answer_parsing import first_stated_label
+    from chatnt.tasks.answer_parsing import first_stated_label
 
     binary = ("Non-promoter", "promoter")
     assert first_stated_label("Non-promoter, promoter", binary) == "Non-promoter"

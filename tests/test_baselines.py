@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 from chatnt.evaluation.baselines import KmerBaseline, MajorityBaseline, baseline_scores, kmer_features
-from chatnt.training.genomic_tasks import gc_content, get_task
+from chatnt.tasks.registry import gc_content, get_task
 
 PROMOTER = get_task("core_promoter")
 

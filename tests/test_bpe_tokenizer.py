@@ -14,7 +14,7 @@ from chatnt.tokenizer.train_bpe import (
     train_bpe,
 )
 from chatnt.training.dnahlm.corpus import SHARED_DATA, dna_lines, english_lines
-from chatnt.training.dnahlm.instructions import alpaca_prompt
+from chatnt.tasks.dnahl import alpaca_prompt
 
 DNA_FILE = SHARED_DATA / "yeast" / "someORF.fa"
 ENGLISH_FILE = SHARED_DATA / "dnahl" / "wiki.valid.raw"

@@ -5,7 +5,7 @@ import json
 import pytest
 from chatnt.perplexity_classifier import PlattCalibrator
 from chatnt.training.calibrate_chatnt import calibrate, main, yes_no_questions
-from chatnt.training.instruction_data import YES_NO_QUESTIONS
+from chatnt.tasks.instruction_data import YES_NO_QUESTIONS
 
 
 def _template_prefix(template: str) -> str:

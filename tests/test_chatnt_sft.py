@@ -246,7 +246,7 @@ def test_the_saved_processor_adopts_the_rows_shared_system_message(make_processo
 
 
 def test_shipped_export_is_bfloat16_with_the_task_list_as_system_message(parts, tmp_path):
-    from chatnt.training.instruction_data import system_message
+    from chatnt.tasks.instruction_data import system_message
     from chatnt.training.ship_chatnt import export
 
     script_args, _ = sft_args(parts, tmp_path / "run")

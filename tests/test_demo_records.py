@@ -3,7 +3,7 @@
 import pytest
 from chatnt.fasta import iter_fasta
 from chatnt.training.demo_records import main, pick_records, show
-from chatnt.training.genomic_tasks import load_task, stable_hash
+from chatnt.tasks.registry import load_task, stable_hash
 
 
 def test_the_rule_takes_the_smallest_id_hashes_of_each_label_from_test_only():

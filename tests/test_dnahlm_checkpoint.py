@@ -5,14 +5,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from chatnt.evaluation.answer_parsing import parse_label
+from chatnt.tasks.answer_parsing import parse_label
 from chatnt.training.demo_records import pick_records
 from chatnt.training.dnahlm.card import README_QUESTION
 from chatnt.training.dnahlm.evaluate import alpaca_questions
-from chatnt.training.dnahlm.instructions import PROMOTER_TERMINATOR_FILE, TASKS, alpaca_prompt, load_published_records
+from chatnt.tasks.dnahl import PROMOTER_TERMINATOR_FILE, TASKS, alpaca_prompt, load_published_records
 from chatnt.training.evaluate_chatnt import held_out_questions
-from chatnt.training.genomic_tasks import TASKS as REGISTRY
-from chatnt.training.instruction_data import normalize_answer
+from chatnt.tasks.registry import TASKS as REGISTRY
+from chatnt.tasks.instruction_data import normalize_answer
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "dnahlm-mini"
 

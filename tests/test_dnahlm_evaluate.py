@@ -7,7 +7,7 @@ import pytest
 from chatnt.training.dnahlm import evaluate as dnahlm_evaluate
 from chatnt.training.dnahlm.evaluate import alpaca_questions, evaluate, headline, published_scores
 from chatnt.training.evaluate_chatnt import held_out_questions
-from chatnt.training.dnahlm.instructions import (
+from chatnt.tasks.dnahl import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
     is_test_record,

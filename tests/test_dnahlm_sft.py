@@ -11,18 +11,12 @@ from trl import SFTConfig
 from chatnt.tokenizer.train_bpe import BPETrainingArguments, train_bpe
 from chatnt.training.dnahlm.corpus import SHARED_DATA
 from chatnt.training.dnahlm.evaluate import alpaca_questions, generate_answers
-from chatnt.training.dnahlm.instructions import (
-    FOUR_TASK_FILE,
-    PROMOTER_TERMINATOR_FILE,
-    alpaca_prompt,
-    build_sft_examples,
-    load_published_records,
-    to_prompt_completion,
-)
+from chatnt.tasks.dnahl import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, alpaca_prompt, load_published_records
+from chatnt.training.dnahlm.instructions import build_sft_examples, to_prompt_completion
 from chatnt.training.dnahlm.pretrain import build_model
 from chatnt.training.dnahlm.sft import parse_args, train_sft
 from chatnt.training.evaluate_chatnt import held_out_questions
-from chatnt.training.genomic_tasks import load_task
+from chatnt.tasks.registry import load_task
 
 INSTRUCTION = "Which base is this sequence rich in? Answer with one of: adenine, cytosine."
 

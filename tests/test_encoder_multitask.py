@@ -16,7 +16,7 @@ from chatnt.training.encoder_multitask import (
     split_records,
     task_loss,
 )
-from chatnt.training.genomic_tasks import TASKS, load_task
+from chatnt.tasks.registry import TASKS, load_task
 from safetensors.torch import load_file
 
 

@@ -11,8 +11,8 @@ from chatnt.training.evaluate_chatnt import (
     summarize,
     task_metrics,
 )
-from chatnt.training.genomic_tasks import TASKS
-from chatnt.training.instruction_data import PHRASINGS, normalize_answer
+from chatnt.tasks.registry import TASKS
+from chatnt.tasks.instruction_data import PHRASINGS, normalize_answer
 from chatnt.training.model_card import build_model_card
 from huggingface_hub import ModelCard
 from sklearn.metrics import matthews_corrcoef

@@ -8,7 +8,7 @@ import random
 import re
 
 import pytest
-from chatnt.training.genomic_tasks import (
+from chatnt.tasks.registry import (
     FLY_LOCUS_GAP,
     PROMOTER_MOTIFS,
     TASKS,
@@ -21,7 +21,7 @@ from chatnt.training.genomic_tasks import (
     load_task,
     task_table,
 )
-from chatnt.training.instruction_data import PHRASINGS
+from chatnt.tasks.instruction_data import PHRASINGS
 from datasets import Dataset, DatasetDict
 from helpers import SHARED_DATA
 

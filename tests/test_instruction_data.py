@@ -9,8 +9,8 @@ import re
 import pytest
 import torch
 from chatnt import ChatNTProcessor, NucleotideTransformerTokenizer
-from chatnt.training.genomic_tasks import TASKS, load_task
-from chatnt.training.instruction_data import (
+from chatnt.tasks.registry import TASKS, load_task
+from chatnt.tasks.instruction_data import (
     ANSWERS,
     CONTEXT_PREFIXES,
     PAIR_QUESTIONS,
@@ -268,8 +268,8 @@ def test_alpaca_export_has_one_record_per_turn(per_task):
 def test_hub_route_builds_the_same_kind_of_rows_from_a_gue_shaped_dataset(monkeypatch):
     """The online route (full GUE sets) without the network: ``load_dataset`` returns a local DatasetDict shaped
     like a GUE config (``sequence``, integer ``label``; train / dev / test)."""
-    from chatnt.training import genomic_tasks
-    from chatnt.training.instruction_data import ROW_FEATURES, build_hub_instruction_dataset
+    from chatnt.tasks import registry as genomic_tasks
+    from chatnt.tasks.instruction_data import ROW_FEATURES, build_hub_instruction_dataset
     from datasets import Dataset as HFDataset
     from datasets import DatasetDict as HFDatasetDict
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from chatnt.training.model_card import Score, model_card
 from chatnt.training.dnahlm.card import dnahlm_card
-from chatnt.training.genomic_tasks import TASKS
+from chatnt.tasks.registry import TASKS
 from chatnt.training.write_cards import encoder_card, main, scientific
 from huggingface_hub import ModelCard
 from safetensors.torch import save_file

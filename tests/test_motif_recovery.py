@@ -26,8 +26,8 @@ from chatnt.evaluation.motif_recovery import (
 )
 from chatnt.evaluation.planted_tata import PositionWeightMatrix, planted_tata_records, reverse_complement
 from chatnt.training.chatnt_sft import build_model, load_instruction_dataset, parse_args, train_chatnt
-from chatnt.training.genomic_tasks import load_task
-from chatnt.training.instruction_data import ROW_FEATURES
+from chatnt.tasks.registry import load_task
+from chatnt.tasks.instruction_data import ROW_FEATURES
 from helpers import random_dna
 
 PLANTED_BUILDER = "chatnt.evaluation.planted_tata:build_planted_tata_instructions"

@@ -5,8 +5,8 @@ import json
 import pytest
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
 from chatnt.offline_models import SMOLLM2_SOURCE
-from chatnt.training.genomic_tasks import TASKS, get_task, load_task
-from chatnt.training.instruction_data import normalize_answer
+from chatnt.tasks.registry import TASKS, get_task, load_task
+from chatnt.tasks.instruction_data import normalize_answer
 from helpers import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "checkpoints" / "chatnt-mini"

@@ -28,7 +28,7 @@ from chatnt.training.dnahlm.corpus import (
     default_paths,
     source_lines,
 )
-from chatnt.training.dnahlm.instructions import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, load_published_records
+from chatnt.tasks.dnahl import FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE, load_published_records
 
 PUBLISHED_TOKENIZER = str(SHARED_DATA / "dnahl" / "dna_eng_bpe_dict.json")
 NT_SPECIAL_TOKENS = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>"]

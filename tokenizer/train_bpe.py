@@ -23,6 +23,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import HfArgumentParser, PreTrainedTokenizerFast
 
+from chatnt.tasks.dnahl import ALPACA_PREAMBLE
 from chatnt.training.dnahlm.corpus import (
     DEFAULT_DNA_FILES,
     DEFAULT_ENGLISH_FILES,
@@ -36,9 +37,6 @@ EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 SPECIAL_TOKENS = [EOS_TOKEN, PAD_TOKEN]
 
-ALPACA_PREAMBLE = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-)
 # Renders chat messages in the Alpaca format the model is tuned on. A user message may carry an
 # "input" field (the DNA sequence), rendered as the "### Input:" block; a system message replaces the
 # preamble. Each assistant turn ends with the EOS token the model learns to emit.

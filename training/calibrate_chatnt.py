@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from chatnt.evaluation.confidence import confidence_metrics, reliability_diagram
 from chatnt.perplexity_classifier import PerplexityClassifier, PlattCalibrator
-from chatnt.training.genomic_tasks import TASKS, load_task
-from chatnt.training.instruction_data import InstructionConfig, build_task_rows
+from chatnt.tasks.registry import TASKS, load_task
+from chatnt.tasks.instruction_data import InstructionConfig, build_task_rows
 from tqdm.auto import tqdm
 
 CLASSIFICATION_TASKS = tuple(name for name, spec in TASKS.items() if spec.type != "regression")

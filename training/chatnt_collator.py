@@ -5,7 +5,7 @@ So the recipe skips its dataset preparation (``dataset_kwargs={"skip_prepare_dat
 every column (``remove_unused_columns=False``) and tokenizes here, at batch time, with the
 :class:`~chatnt.ChatNTProcessor`.
 
-A row (the schema of ``chatnt.training.instruction_data``)::
+A row (the schema of ``chatnt.tasks.instruction_data``)::
 
     {"task": "promoter_300bp",
      "messages": [{"role": "user", "content": "Is @seq1 a promoter?"},

@@ -41,7 +41,7 @@ def is_exact_match(generated: str, gold: str, task: str | None = None, normalize
     """Whether a generated answer equals the gold label, ignoring case.
 
     By default the answer is :func:`parse_answer`'s first line; ``normalize(task, generated, gold)``
-    replaces that rule (e.g. :func:`chatnt.training.instruction_data.normalize_answer`, which finds the
+    replaces that rule (e.g. :func:`chatnt.tasks.instruction_data.normalize_answer`, which finds the
     label inside a sentence).
     """
     if normalize is not None:

@@ -12,7 +12,7 @@ held-out subset is scored twice: the loss on its answers, and, through :class:`E
 per-task exact-match accuracy of generated answers.
 
     python -m chatnt.training.chatnt_sft --preset mini --encoder checkpoints/nt-mini-encoder \\
-        --dataset chatnt.training.instruction_data:build_instruction_dataset --output_dir runs/chatnt-mini
+        --dataset chatnt.tasks.instruction_data:build_instruction_dataset --output_dir runs/chatnt-mini
     accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml -m chatnt.training.chatnt_sft \\
         --preset paper --dataset data/chatnt-instructions --output_dir runs/chatnt-paper
 
@@ -66,7 +66,7 @@ from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
-from chatnt.training.instruction_data import normalize_answer
+from chatnt.tasks.instruction_data import normalize_answer
 from chatnt.training.presets import parse_with_preset
 
 PRESETS = {
@@ -179,7 +179,7 @@ class ChatNTScriptArguments:
         default="first_line",
         metadata={
             "help": "first_line: the answer's first line must be the label; task: find the label in the answer "
-            "(chatnt.training.instruction_data.normalize_answer)."
+            "(chatnt.tasks.instruction_data.normalize_answer)."
         },
     )
 

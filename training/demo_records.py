@@ -1,7 +1,7 @@
 """The real records ``make demo`` asks about: a few TEST records of one task, picked by a fixed rule.
 
 Rule: for each of the task's labels, the ``per_label`` TEST records of that label whose ids have the smallest
-sha256 (:func:`~chatnt.training.genomic_tasks.stable_hash`). The rule looks at ids only, never at a model's
+sha256 (:func:`~chatnt.tasks.registry.stable_hash`). The rule looks at ids only, never at a model's
 answers, so the demo shows what the model does on records nobody chose for it. The records are written with
 neutral ids (``test_1``, ...: some source ids name the label, e.g. ``..._shuffled``); the truth and the source id
 go in the header's description, which the model never reads.
@@ -18,7 +18,7 @@ import csv
 from pathlib import Path
 
 from chatnt.fasta import iter_fasta
-from chatnt.training.genomic_tasks import get_task, load_task, stable_hash
+from chatnt.tasks.registry import get_task, load_task, stable_hash
 
 
 def pick_records(task_name: str, per_label: int, data_dir: str | None = None) -> list[dict]:

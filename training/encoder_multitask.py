@@ -8,7 +8,7 @@ already separates. The heads are discarded afterwards: only the encoder is saved
 
 Model: the NT v2 encoder, mean-pooled over real tokens, one linear head per task (cross-entropy for binary and
 multiclass tasks, binary cross-entropy per label for multilabel ones, squared error on the standardised value for
-regression). Data: each task's TRAIN records (``chatnt.training.genomic_tasks.load_task``), minus a validation
+regression). Data: each task's TRAIN records (``chatnt.tasks.registry.load_task``), minus a validation
 tenth chosen by a hash of the record id; TEST records are never seen. Tasks are drawn with probabilities
 proportional to the square root of their sizes (``--temperature 0.5``), so the 79-record tasks are repeated
 instead of drowned and the 7,800-record ones still dominate what the encoder learns.
@@ -40,7 +40,7 @@ from transformers import EvalPrediction, Trainer, TrainingArguments, set_seed
 from chatnt.evaluation.metrics import score_task
 from chatnt.modeling_nucleotide_transformer import NucleotideTransformerModel
 from chatnt.tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
-from chatnt.training.genomic_tasks import TASKS, TaskSpec, get_task, load_task, stable_hash
+from chatnt.tasks.registry import TASKS, TaskSpec, get_task, load_task, stable_hash
 from chatnt.training.presets import parse_with_preset
 
 PRESETS = {

@@ -1,7 +1,7 @@
 """Per-task test scores of a ChatNT model: one plain question per test record, answered by generation.
 
 Every test record of a task gets the task's own question (a held-out TEST phrasing, never seen in
-training), the model answers greedily, :func:`~chatnt.training.instruction_data.normalize_answer` reads
+training), the model answers greedily, :func:`~chatnt.tasks.instruction_data.normalize_answer` reads
 the label or number from the answer, and the task's metric (the registry's: MCC, micro F1 or Pearson r)
 is computed with exact-match accuracy beside it. An unreadable answer is never dropped: it counts as a
 wrong label (its own class in MCC) or, for regression, as a failure reported in ``n_unparsed``.
@@ -30,8 +30,8 @@ from chatnt.evaluation.metrics import score_task
 from chatnt.evaluation.plots import plot_predictions
 from chatnt.training.chatnt_collator import row_sequences
 from chatnt.training.chatnt_generation_eval import generate_answers
-from chatnt.training.genomic_tasks import TASKS, get_task, load_task
-from chatnt.training.instruction_data import (
+from chatnt.tasks.registry import TASKS, get_task, load_task
+from chatnt.tasks.instruction_data import (
     NO_LABELS,
     PHRASINGS,
     InstructionConfig,

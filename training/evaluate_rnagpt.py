@@ -53,7 +53,7 @@ from chatnt.training.chatnt_generation_eval import (
     parse_answer,
     subset_per_task,
 )
-from chatnt.training.genomic_tasks import stable_hash
+from chatnt.tasks.registry import stable_hash
 from chatnt.training.rnagpt import (
     DEFAULT_DATA_DIR,
     PRESETS,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatnt.training.evaluate_chatnt import markdown_table
-from chatnt.training.genomic_tasks import get_task
+from chatnt.tasks.registry import get_task
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 

@@ -41,7 +41,7 @@ from chatnt.modeling_nucleotide_transformer import (
 from chatnt.tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 from chatnt.training import chatnt_sft
 from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, evaluate_model
-from chatnt.training.genomic_tasks import TASKS, get_task, load_task
+from chatnt.tasks.registry import TASKS, get_task, load_task
 from scipy.stats import pearsonr
 from sklearn.metrics import f1_score, matthews_corrcoef
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
@@ -86,7 +86,7 @@ def train_variant(model_dir: Path, projector: str, tasks: list[str], recipe: Rec
             "--encoder", recipe.encoder,
             "--train_dna_encoder", str(recipe.train_dna_encoder),
             "--projector_type", projector,
-            "--dataset", "chatnt.training.instruction_data:build_instruction_dataset",
+            "--dataset", "chatnt.tasks.instruction_data:build_instruction_dataset",
             "--builder_kwargs", json.dumps(builder_kwargs),
             "--output_dir", str(model_dir),
             "--max_steps", str(recipe.steps),

@@ -56,8 +56,8 @@ from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.chatnt_generation_eval import subset_per_task
 from chatnt.training.chatnt_sft import ChatNTScriptArguments, build_sft_trainer, lora_config, train_chatnt
-from chatnt.training.genomic_tasks import hash_split, stable_hash
-from chatnt.training.instruction_data import ROW_FEATURES as INSTRUCTION_ROW_FEATURES
+from chatnt.tasks.registry import hash_split, stable_hash
+from chatnt.tasks.instruction_data import ROW_FEATURES as INSTRUCTION_ROW_FEATURES
 from chatnt.training.presets import parse_with_preset
 from datasets import Dataset, Features, Value
 from peft import PeftModel
@@ -76,7 +76,7 @@ TEST_FRACTION = 0.1
 SEQUENCE_NAME = "rna"
 STAGE1_TASK = "rna_description"
 
-# The instruction-row schema of ``chatnt.training.instruction_data`` plus the record's accession (the
+# The instruction-row schema of ``chatnt.tasks.instruction_data`` plus the record's accession (the
 # collator ignores it; it lets a user trace a row, or an error, back to its GenBank record).
 ROW_FEATURES = Features({**INSTRUCTION_ROW_FEATURES, "accession": Value("string")})
 

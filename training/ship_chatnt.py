@@ -25,8 +25,8 @@ from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.processing_chatnt import ChatNTProcessor
 from chatnt.training.checkpoint_code import write_code
 from chatnt.training.evaluate_chatnt import EVALUATED_PER_TASK
-from chatnt.training.genomic_tasks import TASKS, get_task
-from chatnt.training.instruction_data import system_message
+from chatnt.tasks.registry import TASKS, get_task
+from chatnt.tasks.instruction_data import system_message
 from chatnt.training.model_card import build_model_card, logged_losses, newest_checkpoint_state
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
@@ -250,7 +250,7 @@ def card(
             "answers are not reliable."
         ),
         "Training data": (
-            "All tasks at once, sampled uniformly per task (`chatnt.training.instruction_data`), from the real data "
+            "All tasks at once, sampled uniformly per task (`chatnt.tasks.instruction_data`), from the real data "
             "in `../shared/data` (sources and licences in its README); TRAIN split only. DNAHL tasks use the DNAHLM "
             "split (TEST when `int(sha256(input).hexdigest(), 16) % 2 == 0`), the others their own split (see the "
             "task registry).\n\n" + task_lines

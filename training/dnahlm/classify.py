@@ -27,7 +27,7 @@ from transformers import (
     set_seed,
 )
 
-from chatnt.training.dnahlm.instructions import (
+from chatnt.tasks.dnahl import (
     FOUR_TASK_FILE,
     PROMOTER_TERMINATOR_FILE,
     TASKS,

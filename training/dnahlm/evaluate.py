@@ -2,7 +2,7 @@
 
 Our model is asked exactly what ChatNT is asked (:func:`chatnt.training.evaluate_chatnt.held_out_questions`):
 one question per TEST record, in a held-out phrasing never trained on, as an Alpaca prompt (the sequence in
-the Input block). Its greedy answer is read by the same parser (:func:`chatnt.training.instruction_data.
+the Input block). Its greedy answer is read by the same parser (:func:`chatnt.tasks.instruction_data.
 normalize_answer`) and scored with the task's metric (MCC, micro F1, Pearson r), exact match and the count of
 unreadable answers, beside the majority-class and k-mer baselines fitted on TRAIN and scored on the same
 records (:mod:`chatnt.evaluation.baselines`).
@@ -32,8 +32,8 @@ from sklearn.metrics import matthews_corrcoef
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from chatnt.evaluation.answer_parsing import first_stated_label, parse_label
-from chatnt.training.dnahlm.instructions import alpaca_prompt, load_published_records, published_files
+from chatnt.tasks.answer_parsing import first_stated_label, parse_label
+from chatnt.tasks.dnahl import alpaca_prompt, load_published_records, published_files
 from chatnt.training.evaluate_chatnt import (
     DNAHL_GUE_TASKS,
     EVALUATED_PER_TASK,
@@ -43,8 +43,8 @@ from chatnt.training.evaluate_chatnt import (
     task_baselines,
     write_results,
 )
-from chatnt.training.genomic_tasks import TASKS, get_task
-from chatnt.training.instruction_data import normalize_answer, to_alpaca
+from chatnt.tasks.registry import TASKS, get_task
+from chatnt.tasks.instruction_data import normalize_answer, to_alpaca
 
 DNAHL_TASKS = (*DNAHL_GUE_TASKS, "promoter_terminator")
 UNREADABLE = "<unreadable>"
@@ -111,7 +111,7 @@ def _first_line_label(answer: str, labels: tuple[str, ...]) -> str:
 def published_scores(data_dir: str | Path | None = None) -> dict:
     """The published DNAHLM's stored answers on the DNAHL TEST records, per task: ``n``; MCC read three ways,
     an unreadable answer being a class of its own: by the first label stated (``mcc_first_label``), strictly
-    as our model's answers are read (``mcc_strict``, :func:`~chatnt.evaluation.answer_parsing.parse_label`: an
+    as our model's answers are read (``mcc_strict``, :func:`~chatnt.tasks.answer_parsing.parse_label`: an
     echo of several labels is no answer) and by the first line being exactly a label (``mcc_first_line``);
     the share unreadable strictly; the published lenient accuracy (the label occurs anywhere in the answer).
     ``dnahl_gue_mean`` holds the MCC means over the four GUE tasks."""

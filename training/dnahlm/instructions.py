@@ -5,7 +5,7 @@ English definitions.
   TRAIN/TEST split, tasks mixed uniformly, and the same held-out question phrasings kept out of training, so
   both models are scored on the same records in the same way (``chatnt.training.dnahlm.evaluate``).
 * The published DNAHL records (``../shared/data/dnahl/``) are split once and for all by
-  :func:`is_test_record` (the registry's DNAHL tasks use the same rule): a record is TEST when
+  :func:`chatnt.tasks.dnahl.is_test_record` (the registry's DNAHL tasks use the same rule): a record is TEST when
   ``int(sha256(input).hexdigest(), 16) % 2 == 0``. Their TRAIN records are also trained on with their
   published instruction, the prompt the published model answered.
 
@@ -16,109 +16,18 @@ EOS token to the completion and puts the loss on the completion only.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from chatnt.tokenizer.train_bpe import ALPACA_PREAMBLE
-from chatnt.training.dnahlm.corpus import SHARED_DATA
+from chatnt.tasks.dnahl import SHARED_DATA, alpaca_prompt, load_published_records, published_files
+from chatnt.tasks.instruction_data import build_instruction_dataset, to_alpaca
 
-FOUR_TASK_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small2-sft3.json")
-PROMOTER_TERMINATOR_FILE = str(SHARED_DATA / "dnahl" / "gpt2-small3-1024.json")
-
-
-def published_files(data_dir: str | Path | None = None) -> tuple[str, str]:
-    """The two DNAHL record files (the 4-task file, promoter vs terminator) in ``data_dir`` (default the shared one)."""
-    if data_dir is None:
-        return FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE
-    return tuple(str(Path(data_dir) / "dnahl" / Path(path).name) for path in (FOUR_TASK_FILE, PROMOTER_TERMINATOR_FILE))
-
-
-def alpaca_prompt(instruction: str, input_text: str = "") -> str:
-    """The exact Alpaca prompt of the DNAHLM recipe; the Input block is omitted when ``input_text`` is empty."""
-    prompt = f"{ALPACA_PREAMBLE}\n\n### Instruction:\n{instruction}"
-    if input_text:
-        prompt += f"\n\n### Input:\n{input_text}"
-    return prompt + "\n\n### Response:\n"
-
-
-@dataclass(frozen=True)
-class Task:
-    """A published DNAHL task: its labels and the instruction the published records carry."""
-
-    name: str
-    labels: tuple[str, ...]
-    published_instruction: str
-
-
-TASKS = {
-    t.name: t
-    for t in (
-        Task(
-            "core_promoter",
-            ("Non-promoter", "promoter"),
-            "Determine core promoter detection of following dna sequence, The result will be one of the "
-            "following: Non-promoter, promoter.",
-        ),
-        Task(
-            "promoter_300",
-            ("Non-promoter", "promoter"),
-            "Determine promoter  detection of following dna sequence, The result will be one of the "
-            "following: Non-promoter, promoter.",
-        ),
-        Task(
-            "tf_binding",
-            ("Background Sequences", "Binding Sites"),
-            "Determine the Transcription Factor Prediction of following dna sequence, The result will be "
-            "one of the following: Background Sequences, Binding Sites.",
-        ),
-        Task(
-            "splice_site",
-            ("Non-Splice Sites", "Acceptor Sites", "Donor Sites"),
-            "Determine the Splice Site Prediction of following dna sequence, The result will be one of the "
-            "following: Non-Splice Sites, Acceptor Sites, Donor Sites",
-        ),
-        Task(
-            "promoter_terminator",
-            ("promoter", "terminator"),
-            "Determine the following dna sequence is promoter or terminator",
-        ),
-    )
-}
-PUBLISHED_TASK_OF_INSTRUCTION = {t.published_instruction: t.name for t in TASKS.values()}
 DEFINITION_PHRASINGS = (
     "Define the word '{word}'.",
     "What does '{word}' mean?",
     "Give the dictionary definition of '{word}'.",
 )
-
-
-def is_test_record(record: dict) -> bool:
-    """The fixed split of the published records: TEST iff sha256 of the input, as an integer, is even."""
-    return int(hashlib.sha256(record["input"].encode()).hexdigest(), 16) % 2 == 0
-
-
-def load_published_records(path: str | Path, split: str | None = None) -> list[dict]:
-    """Load a DNAHL record file, add its ``task`` name and keep one ``split`` (``train``/``test``) or all."""
-    if split not in (None, "train", "test"):
-        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"DNAHL record file not found: {path}")
-    records = json.loads(path.read_text(encoding="utf-8"))
-    if not records:
-        raise ValueError(f"{path} holds no records: expected a JSON list of DNAHL records")
-    out = []
-    for record in records:
-        task = PUBLISHED_TASK_OF_INSTRUCTION.get(record["instruction"])
-        if task is None:
-            raise ValueError(f"{path}: unknown instruction {record['instruction']!r}")
-        if split is None or (split == "test") == is_test_record(record):
-            out.append({**record, "task": task})
-    return out
 
 
 def to_prompt_completion(example: dict) -> dict:
@@ -142,15 +51,11 @@ def task_examples(
 ) -> list[dict]:
     """TRAIN examples of the registry's tasks (default all ten), in Alpaca form.
 
-    The rows are ChatNT's (:func:`chatnt.training.instruction_data.build_instruction_dataset`: the registry's
+    The rows are ChatNT's (:func:`chatnt.tasks.instruction_data.build_instruction_dataset`: the registry's
     TRAIN/TEST split, tasks mixed uniformly, the TRAINING question and answer pools only), exported by
-    :func:`~chatnt.training.instruction_data.to_alpaca`; so the two models are tuned and scored on the same
+    :func:`~chatnt.tasks.instruction_data.to_alpaca`; so the two models are tuned and scored on the same
     records with the same held-out phrasings. ``config`` overrides :data:`TASK_ROW_CONFIG`.
     """
-    # Imported here: the task registry imports this module (for the published split), so a module-level
-    # import would be circular (issue 19 moves the registry below both).
-    from chatnt.training.instruction_data import build_instruction_dataset, to_alpaca
-
     options = {**TASK_ROW_CONFIG, **config, "seed": seed, "system_message": None}
     rows = build_instruction_dataset(tasks, data_dir=data_dir, max_per_class=max_per_class, **options)["train"]
     examples = to_alpaca(rows).to_list()

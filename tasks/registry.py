@@ -17,7 +17,7 @@ accession stay together); Drosophila windows are split by locus (regions less th
 into one locus), so overlapping windows of alternative transcripts never straddle the split.
 
 Example:
-    >>> from chatnt.training.genomic_tasks import TASKS, load_task
+    >>> from chatnt.tasks.registry import TASKS, load_task
     >>> TASKS["rrna_type"].labels
     ('16S', '18S', '23S/28S')
     >>> data = load_task("rrna_type", max_per_class=100)  # at most 100 per class in each split
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from chatnt.tokenization_nucleotide_transformer import clean_dna_sequence
-from chatnt.training.dnahlm.instructions import PUBLISHED_TASK_OF_INSTRUCTION, is_test_record
+from chatnt.tasks.dnahl import PUBLISHED_TASK_OF_INSTRUCTION, is_test_record
 from datasets import Dataset, DatasetDict, load_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

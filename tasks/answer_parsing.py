@@ -9,7 +9,7 @@ affirmed or negated, and return a label only when the text commits to one; anyth
 which the metrics (:mod:`chatnt.evaluation.metrics`) count as wrong and report, never drop.
 
 Example:
-    >>> from chatnt.training.genomic_tasks import get_task
+    >>> from chatnt.tasks.registry import get_task
     >>> parse_answer("Not a promoter, I think.", get_task("core_promoter"))
     'Non-promoter'
     >>> parse_answer("Either promoter or Non-promoter.", get_task("core_promoter")) is None
@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chatnt.training.genomic_tasks import TASK_TYPES
+from chatnt.tasks.registry import TASK_TYPES
 
 if TYPE_CHECKING:
-    from chatnt.training.genomic_tasks import TaskSpec
+    from chatnt.tasks.registry import TaskSpec
 
 # Label words may be written with spaces, hyphens, underscores or slashes between them, or none:
 # "Non-promoter", "non promoter" and "nonpromoter" are one label, as are "23S/28S" and "23S 28S".
@@ -171,7 +171,7 @@ def parse_answer(
     """A task's answer read from ``text``: a label (binary, multiclass), a tuple of labels (multilabel),
     a float (regression), or ``None`` when the text gives no readable answer.
 
-    Pass a registry :class:`~chatnt.training.genomic_tasks.TaskSpec`, or ``task_type`` with ``labels``
+    Pass a registry :class:`~chatnt.tasks.registry.TaskSpec`, or ``task_type`` with ``labels``
     (and ``unit`` for regression) for a task outside the registry.
     """
     if task is not None:

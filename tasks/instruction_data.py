@@ -2,7 +2,7 @@
 
 Each row of a built dataset has exactly these columns (the training collator relies on them):
 
-* ``task``: the registry name (:data:`chatnt.training.genomic_tasks.TASKS`),
+* ``task``: the registry name (:data:`chatnt.tasks.registry.TASKS`),
 * ``messages``: ``[{"role", "content"}, ...]``: an optional system message, then user / assistant turns;
   user turns refer to sequences by ``@name`` tags (resolved by ``ChatNTProcessor``),
 * ``sequences``: ``[{"name", "sequence"}, ...]``: the sequences the tags name,
@@ -18,8 +18,8 @@ a single-sequence regression row has nothing new to ask, so only its two-sequenc
 DISJOINT between train and test rows, so test scores measure the task, not memorised wording.
 
 Example:
-    >>> from chatnt.training.genomic_tasks import load_task
-    >>> from chatnt.training.instruction_data import InstructionConfig, build_task_rows
+    >>> from chatnt.tasks.registry import load_task
+    >>> from chatnt.tasks.instruction_data import InstructionConfig, build_task_rows
     >>> rows = build_task_rows("core_promoter", load_task("core_promoter"), InstructionConfig(seed=0))
     >>> rows[0]["messages"][1]["content"]  # doctest: +SKIP
     'Is @seq a human core promoter? Answer with one of: Non-promoter, promoter.'
@@ -34,8 +34,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from chatnt.evaluation.answer_parsing import parse_answer
-from chatnt.training.genomic_tasks import SPLITS, TASKS, TaskSpec, get_task, load_hub_task, load_tasks
+from chatnt.tasks.answer_parsing import parse_answer
+from chatnt.tasks.registry import SPLITS, TASKS, TaskSpec, get_task, load_hub_task, load_tasks
 from datasets import (
     Dataset,
     DatasetDict,
@@ -670,7 +670,7 @@ def build_instruction_datasets(
     """Rows of every task, as ``{task: Dataset}``; all rows share one system message listing these tasks.
 
     Example:
-        >>> from chatnt.training.genomic_tasks import load_tasks
+        >>> from chatnt.tasks.registry import load_tasks
         >>> per_task = build_instruction_datasets(load_tasks(["core_promoter", "gc_content"]))
         >>> train = uniform_task_mixture(per_task, split="train", seed=0)
     """
@@ -718,7 +718,7 @@ def build_instruction_dataset(
 
     Args:
         tasks: registry names; default all.
-        data_dir, max_per_class: passed to :func:`~chatnt.training.genomic_tasks.load_task`.
+        data_dir, max_per_class: passed to :func:`~chatnt.tasks.registry.load_task`.
         stopping_strategy: see :func:`uniform_task_mixture`.
         **config: fields of :class:`InstructionConfig` (``seed``, ``decimals``, ...); ``seed`` also seeds the
             loaders' capping and the interleaving.
@@ -739,7 +739,7 @@ def build_hub_instruction_dataset(
     e.g. the full GUE training sets where the offline DNAHL halves hold 79-140 records per task).
 
     Args:
-        sources: registry task name -> keyword arguments of :func:`~chatnt.training.genomic_tasks.load_hub_task`
+        sources: registry task name -> keyword arguments of :func:`~chatnt.tasks.registry.load_hub_task`
             (``dataset_id``, ``config_name``, ``revision``, and the column mapping: ``sequence_column``,
             ``label_column``, ``id_column``, ``split_names``). Integer labels map to the task's labels BY INDEX:
             check the dataset card's label order against ``get_task(name).labels``.
@@ -747,7 +747,7 @@ def build_hub_instruction_dataset(
 
     Example (online; the recipe's ``--dataset`` / ``--builder_kwargs``)::
 
-        --dataset chatnt.training.instruction_data:build_hub_instruction_dataset --builder_kwargs \
+        --dataset chatnt.tasks.instruction_data:build_hub_instruction_dataset --builder_kwargs \
             '{"sources": {"core_promoter": {"dataset_id": "leannmlindsey/GUE", "config_name": "prom_core_all"}}}'
     """
     config = InstructionConfig(**config)
@@ -821,7 +821,7 @@ def normalize_answer(task: str | TaskSpec, text: str, reference: str) -> str:
     if reference in ("yes", "no"):
         words = set(re.findall(r"\b(yes|no)\b", text.lower()))
         return words.pop() if len(words) == 1 else ""
-    parsed = parse_answer(text, spec)  # label-, negation- and echo-aware (chatnt.evaluation.answer_parsing)
+    parsed = parse_answer(text, spec)  # label-, negation- and echo-aware (chatnt.tasks.answer_parsing)
     if parsed is None:
         return ""
     if spec.type == "regression":
