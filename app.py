@@ -51,11 +51,6 @@ DNA_PLACEHOLDER = "<DNA>"
 
 # Words that look like file-system paths or URLs to files: /etc/hosts, ~/x.fa, ../data, C:\x, file://...
 _PATH_WORD = re.compile(r"(?<![^\s(\"`])(?:file://|~[/\\]|\.{1,2}[/\\]|/(?=[\w.~-])|[A-Za-z]:[/\\])\S*")
-# A yes/no question opens with an auxiliary verb ("Is ...", "Does ...") or asks for yes or no outright.
-_YES_NO_OPENING = re.compile(
-    r"^\W*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should|may|might|must)\b", re.IGNORECASE
-)
-_YES_NO_ASKED = re.compile(r"\byes\s*(?:or|/)\s*no\b|\(yes/no\)", re.IGNORECASE)
 
 
 def ensure_chatnt_importable() -> None:
@@ -76,7 +71,7 @@ def ensure_chatnt_importable() -> None:
 
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
-from chatnt.commands.questions import shown_answer  # noqa: E402
+from chatnt.commands.questions import is_yes_no_question, shown_answer  # noqa: E402  (one yes/no rule: the CLI's)
 from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402
 from chatnt.tokenization_nucleotide_transformer import IUPAC_AMBIGUITY_CODES  # noqa: E402  (importable only after the line above, on a Space)
 
@@ -336,16 +331,6 @@ def resolve_references(text: str, attached_ids: list[str], state: SessionState) 
             )
         used.append(found[0])
     return text, used
-
-
-def is_yes_no_question(text: str) -> bool:
-    """Whether a question asks for yes or no: it says so ("Answer yes or no", "(yes/no)"), or opens with
-    an auxiliary verb ("Is ...", "Does ...") and offers no alternatives ("Is it a donor or an acceptor?")."""
-    if _YES_NO_ASKED.search(text):
-        return True
-    last_sentence = re.split(r"(?<=[.!?])\s+", text.strip())[-1] if text.strip() else ""
-    question = last_sentence if _YES_NO_OPENING.match(last_sentence) else text.strip()
-    return bool(_YES_NO_OPENING.match(question)) and not re.search(r"\b(?:or|which|one of)\b", question, re.IGNORECASE)
 
 
 def _first_text_token(tokenizer, token_ids: list[int]) -> int:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from ..perplexity_classifier import PerplexityClassifier, PromptState
 from ..prefix_cache import SharedPromptPrefix
 from .questions import parse_yes_no, shown_answer
 
@@ -112,16 +113,23 @@ def answer_batch(
         raise ValueError(f"Got {len(questions)} questions, {len(sequences)} sequence entries, {len(confidence)} flags.")
     model, processor = chatnt.model, chatnt.processor
     inputs = processor(list(questions), list(sequences), return_tensors="pt").to(model.device)
+    wanted = [index for index, flag in enumerate(confidence) if flag]
+    # When every question wants a probability, the classifier continues from generation's prompt cache (as the
+    # pipeline's does): each prompt, its DNA included, is encoded once. Otherwise it encodes its own prompts.
+    keep_prompt_state = len(wanted) == len(questions) <= PerplexityClassifier.batch_size
     with autocast(bf16):
         prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, inputs)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, cache=prefix_cache)
-    texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, cache=prefix_cache,
+                                return_dict_in_generate=keep_prompt_state, output_logits=keep_prompt_state)
+    prompt_state = PromptState.from_generate(inputs, output) if keep_prompt_state else None
+    sequences_out = output.sequences if keep_prompt_state else output
+    texts = processor.batch_decode(sequences_out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     results = [AnswerResult(text.strip()) for text in texts]
-    wanted = [index for index, flag in enumerate(confidence) if flag]
     if wanted:
         with autocast(bf16):
             verdicts = model.classify(
-                processor, [questions[i] for i in wanted], [sequences[i] for i in wanted], shared_prefix=shared_prefix
+                processor, [questions[i] for i in wanted], [sequences[i] for i in wanted], shared_prefix=shared_prefix,
+                prompt_state=prompt_state,
             )
         for index, verdict in zip(wanted, verdicts):
             results[index] = AnswerResult(

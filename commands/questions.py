@@ -1,9 +1,10 @@
 """What a question asks: yes/no detection, reading a label out of an answer, and the per-record form.
 
-Yes/no detection decides when a command adds the calibrated probability of the perplexity classifier
-(``--confidence auto``). A question is yes/no when it says so ("yes or no", "yes/no") or when one of its
-sentences that ends in "?" opens with an auxiliary verb ("Is ...?", "Does ...?", "Can ...?") and offers
-no alternatives ("Is @x a promoter or an enhancer?" is a choice, not a yes/no question).
+Yes/no detection decides when a command (and the demo: one rule for both) adds the calibrated probability of the
+perplexity classifier (``--confidence auto``). A question is yes/no when it says so ("yes or no", "yes/no") or when
+one of its sentences that ends in "?" opens with an auxiliary verb ("Is ...?", "Does ...?", "Can ...?", "Am I right
+...?") and offers no alternatives: "Is @x a promoter or an enhancer?" is a choice, and so is a question followed by
+a list to pick from ("Answer with one of: promoter, Non-promoter.", "Options: Oct4, Mafk.").
 """
 
 import re
@@ -23,6 +24,8 @@ _SAYS_YES_NO = re.compile(r"\byes\s*(?:or|/)\s*no\b|\bno\s*(?:or|/)\s*yes\b", re
 _SENTENCE = re.compile(r"[^.?!]*(?:[.?!]+(?=\s|$)|$)")
 _ALTERNATIVE = re.compile(r"\bor\b|\beither\b|\bwhich\b", re.IGNORECASE)
 _YES_NO_WORD = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+# A list of answers to pick from, anywhere in the question.
+_OFFERS_CHOICES = re.compile(r"\bone of(?: the following)?\s*:|\bone of the following\b|\boptions?\s*:", re.IGNORECASE)
 
 
 def is_yes_no_question(question: str) -> bool:
@@ -36,6 +39,8 @@ def is_yes_no_question(question: str) -> bool:
 
     if _SAYS_YES_NO.search(question):
         return True
+    if _OFFERS_CHOICES.search(question):
+        return False
     for sentence in _SENTENCE.findall(question):
         sentence = sentence.strip()
         if not sentence.endswith("?"):

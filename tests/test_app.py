@@ -257,18 +257,10 @@ def test_too_many_sequences_in_one_conversation_are_refused(demo, fasta):
     assert f"more than the demo's limit of {app.MAX_SEQUENCES_PER_CONVERSATION}" in reply.text
 
 
-@pytest.mark.parametrize("question, expected", [
-    ("Is @seq1 a promoter?", True),
-    ("These are human sequences. Is it true that @seq1 is a promoter? Answer yes or no.", True),
-    ("Please confirm or deny that @seq1 is a promoter (yes/no).", True),
-    ("Does @seq1 contain a TATA box?", True),
-    ("Is @seq1 a donor or an acceptor site?", False),
-    ("Which of @a and @b is a promoter?", False),
-    ("How GC-rich is @seq1?", False),
-    ("Is @seq1 a promoter? Answer with one of: promoter, Non-promoter.", False),
-])
-def test_yes_no_questions_are_recognised(question, expected):
-    assert app.is_yes_no_question(question) is expected
+def test_the_demo_decides_yes_no_questions_by_the_command_lines_rule():
+    from chatnt.commands.questions import is_yes_no_question
+
+    assert app.is_yes_no_question is is_yes_no_question  # one rule (its cases: test_cli_commands.py)
 
 
 def test_the_example_fasta_is_valid_and_its_records_are_named_by_the_examples():

@@ -76,6 +76,13 @@ def read_rows(path) -> list[list[str]]:
         ("Is @x a promoter or an enhancer?", False),
         ("What is the GC content of @x?", False),
         ("Describe @x.", False),
+        # The demo's cases, where its own rule used to disagree with this one:
+        ("These are human sequences. Is it true that @seq1 is a promoter? Answer yes or no.", True),
+        ("Please confirm or deny that @seq1 is a promoter (yes/no).", True),
+        ("Is @seq1 a promoter? Answer with one of: promoter, Non-promoter.", False),
+        ("Is @x one of the promoter sequences?", True),
+        ("Am I right that @x is a promoter?", True),
+        ("Which of @a and @b is a promoter?", False),
     ],
 )
 def test_yes_no_questions_are_detected(question, expected):

@@ -31,7 +31,7 @@ import torch
 CALIBRATION_FILE = "calibration.json"
 CALIBRATION_FORMAT = "chatnt-platt-calibration"
 
-# Held out: the yes/no answer templates of chatnt.training.instruction_data are "yes", "Yes.",
+# Held out: the yes/no answer templates of chatnt.tasks.instruction_data are "yes", "Yes.",
 # "My answer is yes." and "Yes, going by the sequence."; none of these is among them.
 YES_PHRASINGS = ("Yes, that is true.", "Yes, that is correct.", "I believe so, yes.", "Affirmative.")
 NO_PHRASINGS = ("No, that is not true.", "No, that is incorrect.", "I believe not, no.", "Negative.")
@@ -117,26 +117,26 @@ def answer_log_likelihoods(
 
 
 
-def _continuation_tokens(processor, conversation, sequences, answer: str, prompt_ids: list[int]) -> tuple[list[int], list[bool]]:
-    """The tokens that follow the generation prompt when ``answer`` is the assistant's turn, and which of
-    them are scored (the answer and end-of-turn tokens the processor labels, as in training).
+def _continuation_tokens(processor, conversation, sequences, answers: Sequence[str], prompt_ids: list[int]) -> list[tuple[list[int], list[bool]]]:
+    """Per answer, the tokens that follow the generation prompt when it is the assistant's turn, and which of them
+    are scored (the answer and end-of-turn tokens the processor labels, as in training); one processor call.
 
     Taken from the processor's own labelled tokenization, so they are exactly what training saw; raises
     when that tokenization does not start with ``prompt_ids`` (a template that rewrites the prompt once an
     answer follows), in which case the prompt cannot be shared and ``answer_log_likelihoods`` applies.
     """
-    full = processor([conversation], [sequences], answers=[answer], padding_side="right", replace_unknown_with_n=True,
-                     return_tensors="pt")
-    ids, labels = full["input_ids"][0], full["labels"][0]
-    length = int(full["attention_mask"][0].sum())
-    labelled = (labels[:length] != -100).nonzero().flatten()
-    labelled = labelled[labelled >= len(prompt_ids)]  # earlier assistant turns of a conversation are prompt
-    if ids[: len(prompt_ids)].tolist() != prompt_ids or len(labelled) == 0:
-        raise ValueError("the chat template does not extend the generation prompt with the answer")
-    end = int(labelled[-1]) + 1
-    continuation = ids[len(prompt_ids) : end].tolist()
-    scored = (labels[len(prompt_ids) : end] != -100).tolist()
-    return continuation, scored
+    full = processor([conversation] * len(answers), [sequences] * len(answers), answers=list(answers),
+                     padding_side="right", replace_unknown_with_n=True, return_tensors="pt")
+    continuations = []
+    for ids, labels, mask in zip(full["input_ids"], full["labels"], full["attention_mask"]):
+        length = int(mask.sum())
+        labelled = (labels[:length] != -100).nonzero().flatten()
+        labelled = labelled[labelled >= len(prompt_ids)]  # earlier assistant turns of a conversation are prompt
+        if ids[: len(prompt_ids)].tolist() != prompt_ids or len(labelled) == 0:
+            raise ValueError("the chat template does not extend the generation prompt with the answer")
+        end = int(labelled[-1]) + 1
+        continuations.append((ids[len(prompt_ids) : end].tolist(), (labels[len(prompt_ids) : end] != -100).tolist()))
+    return continuations
 
 
 @dataclass
@@ -209,7 +209,7 @@ def shared_prompt_log_likelihoods(
     prompts.pop("labels", None)  # a conversation with earlier assistant turns gets labels: not scored here
     mask = prompts["attention_mask"]
     first_prompt = prompts["input_ids"][0][mask[0].bool()].tolist()
-    continuations = [_continuation_tokens(processor, conversations[0], sequences[0], c, first_prompt) for c in candidates]
+    continuations = _continuation_tokens(processor, conversations[0], sequences[0], candidates, first_prompt)
 
     if prompt_state is not None and prompt_state.matches(prompts):
         cache, last_logits = prompt_state.cache, prompt_state.last_logits
