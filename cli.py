@@ -149,6 +149,9 @@ def _evaluate(arguments: list[str]) -> int:
 
     program = sys.argv[0]
     sys.argv[0] = "chatnt evaluate"  # argparse names the program after argv[0]: usage lines read as typed
+    # The other chatnt commands spell options with hyphens, the python -m recipes (as HF scripts) with underscores:
+    # both are accepted here.
+    arguments = [re.sub(r"(?<=\w)-(?=\w)", "_", word) if word.startswith("--") else word for word in arguments]
     try:
         evaluate_main(arguments)
     except SystemExit as exit_request:  # argparse's --help (0) and usage errors (2)

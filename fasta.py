@@ -22,6 +22,11 @@ class FastaRecord:
     sequence: str
     description: str = ""
 
+    @property
+    def header(self) -> str:
+        """The header line without ``>``: the id and the description."""
+        return f"{self.id} {self.description}" if self.description else self.id
+
 
 def looks_like_fasta_path(value) -> bool:
     """Whether a ``dna_sequences`` value names a FASTA file rather than holding a sequence."""
@@ -64,14 +69,17 @@ def _decode(line: bytes | str, name: str, line_number: int) -> str:
     return line.removeprefix("\ufeff") if line_number == 1 else line
 
 
-def iter_fasta_lines(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[tuple[str, str | None]]:
+def iter_fasta_lines(
+    source: str | os.PathLike | io.IOBase, name: str | None = None, unique_ids: bool = True
+) -> Iterator[tuple[str, str | None]]:
     """Streams a FASTA file line by line: ``(header, None)`` at each record, then ``(header, bases)`` for each of its
     sequence lines (whitespace removed, case kept), without holding a record in memory (a chromosome can be
     hundreds of megabases). :func:`iter_fasta` builds records from it; windows over a genome are cut from it.
 
     Lines starting with ``;`` are comments before the first record and between a header and its sequence (the old
     FASTA convention); one among a record's sequence lines is refused, since skipping it could silently join what
-    its author meant to keep apart.
+    its author meant to keep apart. Record ids must be unique (``@id`` names one sequence) unless ``unique_ids`` is
+    False (data sets that list one accession several times, e.g. the copies of a multi-copy rRNA operon).
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -115,7 +123,7 @@ def iter_fasta_lines(source: str | os.PathLike | io.IOBase, name: str | None = N
                         "after '>' (e.g. '>seq1')."
                     )
                 record_id = header.split()[0]
-                if record_id in seen:
+                if unique_ids and record_id in seen:
                     raise ValueError(
                         f"{name}, line {line_number}: duplicate record id {record_id!r} (first seen on line "
                         f"{seen[record_id]}). Rename one of them: record ids must be unique so that @id refers "
@@ -144,14 +152,16 @@ def iter_fasta_lines(source: str | os.PathLike | io.IOBase, name: str | None = N
             handle.close()
 
 
-def iter_fasta(source: str | os.PathLike | io.IOBase, name: str | None = None) -> Iterator[FastaRecord]:
+def iter_fasta(
+    source: str | os.PathLike | io.IOBase, name: str | None = None, unique_ids: bool = True
+) -> Iterator[FastaRecord]:
     """Streams the records of a FASTA file (path, gzip path, or open text or binary handle), one at a time.
 
     Sequence lines are joined and stripped of whitespace; letters keep their case (the processor upper-cases
     soft-masked bases and checks the alphabet). The file is checked as :func:`iter_fasta_lines` says.
     """
     header, chunks = None, []
-    for line_header, bases in iter_fasta_lines(source, name):
+    for line_header, bases in iter_fasta_lines(source, name, unique_ids):
         if bases is not None:
             chunks.append(bases)
             continue

@@ -30,7 +30,6 @@ setup(
         "peft>=0.21.2",
         "trl>=1.16.0",
         "datasets>=5.2.0",
-        "evaluate>=0.4.6",
         "huggingface-hub>=2.4.0",
         "accelerate>=1.16.0",
         "safetensors>=0.8.0",

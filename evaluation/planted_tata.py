@@ -24,12 +24,12 @@ To fine-tune on it, ``--dataset chatnt.evaluation.planted_tata:build_planted_tat
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import math
 import random
 from pathlib import Path
 
 import numpy as np
+from chatnt.fasta import iter_fasta
 from chatnt.tasks.registry import DEFAULT_DATA_DIR, TaskSpec, hash_split
 from chatnt.tasks.instruction_data import YES_NO_QUESTIONS, InstructionConfig, TaskPhrasing, build_task_rows
 from datasets import Dataset, DatasetDict
@@ -164,15 +164,11 @@ class PositionWeightMatrix:
 
 def read_genome(path: str | Path) -> str:
     """The uppercase sequence of a one-record (optionally gzipped) FASTA file."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="ascii") as handle:
-        text = handle.read()
-    if not text.startswith(">"):
-        raise ValueError(f"{path} is not a FASTA file: it does not start with a '>' header.")
-    if "\n>" in text:
+    records = iter_fasta(path)
+    genome = next(records)
+    if next(records, None) is not None:
         raise ValueError(f"{path} holds several records; read_genome expects one genome sequence.")
-    return "".join(text.partition("\n")[2].split()).upper()
+    return genome.sequence.upper()
 
 
 def _sample_instance(matrix: PositionWeightMatrix, rng: random.Random, min_score: float) -> tuple[str, float]:

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import gzip
 import hashlib
 import itertools
 import json
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from chatnt.fasta import iter_fasta
 from chatnt.tokenization_nucleotide_transformer import clean_dna_sequence
 from chatnt.tasks.dnahl import PUBLISHED_TASK_OF_INSTRUCTION, is_test_record
 from datasets import Dataset, DatasetDict, load_dataset
@@ -376,21 +376,9 @@ def _require(data_dir: Path, relative: str, task: str) -> Path:
 
 
 def _fasta_records(path: Path) -> list[tuple[str, str]]:
-    """``(header, sequence)`` of every record, in file order.
-
-    Not ``chatnt.fasta``: the LSU rRNA file repeats accessions (multi-copy operons), which that reader
-    rejects by design, and reading whole files at once is several times faster than line by line.
-    """
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        text = handle.read()
-    if not text.startswith(">"):
-        raise ValueError(f"{path} is not a FASTA file: it does not start with a '>' header.")
-    records = []
-    for chunk in text[1:].split("\n>"):
-        header, _, body = chunk.partition("\n")
-        records.append((header.strip(), body.replace("\n", "").replace("\r", "")))
-    return records
+    """``(header, sequence)`` of every record, in file order. Ids may repeat: the LSU rRNA file lists one accession
+    once per copy of a multi-copy operon."""
+    return [(record.header, record.sequence) for record in iter_fasta(path, unique_ids=False)]
 
 
 def _clean(sequence: str) -> str:

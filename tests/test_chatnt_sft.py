@@ -192,6 +192,10 @@ def test_ten_sft_steps_train_only_the_encoder_and_projection(parts, tmp_path, mo
     for name, tensor in reloaded.state_dict().items():
         assert torch.equal(tensor, after[name]), name
     assert ChatNTProcessor.from_pretrained(tmp_path / "run").dna_tokens_per_sequence == 4
+    # The run's card, not TRL's draft ("a fine-tuned version of [None]").
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "[None]" not in card and "`chatnt.training.chatnt_sft` recipe" in card and "Steps: 10" in card
+    assert "chatnt-tests/tiny-llama" in card and "12 instruction rows" in card
 
 
 def test_lora_run_trains_adapters_and_projection_and_leaves_other_weights_alone(parts, tmp_path):

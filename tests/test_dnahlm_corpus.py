@@ -73,5 +73,5 @@ def test_bad_inputs_raise(tmp_path):
         mixed_text_dataset([YEAST], [WIKI], split="test")
     bad = tmp_path / "bad.fa"
     bad.write_text("ACGT\n>r\nACGT\n")
-    with pytest.raises(ValueError, match="before the first"):
+    with pytest.raises(ValueError, match="is not a FASTA file: line 1 starts with 'ACGT'"):
         list(read_fasta(bad))

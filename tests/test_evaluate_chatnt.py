@@ -227,3 +227,17 @@ def test_the_card_adds_up_stage_two_runs_that_continue_each_other(tmp_path):
     assert facts == {"steps": 3000, "batch_size": 8, "first_loss": 2.0, "last_loss": 0.3, "runtime_s": 5268.0,
                      "runs": 2}
     assert _runs_facts([tmp_path / "missing"]) == {}
+
+
+def test_metrics_json_is_strict_json_and_chatnt_evaluate_takes_hyphenated_options(tmp_path):
+    from chatnt.cli import main
+    from chatnt.training.evaluate_chatnt import _json_ready
+
+    assert _json_ready({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"}) == {"a": None, "b": [1.0, None], "c": "x"}
+    rows = [{"task": "rrna_type", "question": "Which rRNA is @seq?", "answer": label, "parsed": label, "gold": label}
+            for label in ("16S", "18S", "16S")]
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["evaluate", "--rescore", "--output-dir", str(tmp_path)]) == 0  # the chatnt commands' spelling
+    text = (tmp_path / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"metrics.json holds {name}"))
+    assert metrics["tasks"]["rrna_type"]["n"] == 3

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ from peft import LoraConfig
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
-from chatnt.decoder_sources import reference_source
+from chatnt.decoder_sources import describe, reference_source
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
@@ -68,6 +69,7 @@ from chatnt.training.chatnt_collator import ChatNTDataCollator
 from chatnt.training.chatnt_generation_eval import ExactMatchCallback, subset_per_task
 from chatnt.tasks.instruction_data import normalize_answer
 from chatnt.training.presets import parse_with_preset
+from chatnt.training.run_card import write_run_card
 
 PRESETS = {
     "mini": {
@@ -389,8 +391,10 @@ def train_chatnt(
     eval_rows: list[dict],
     script_args: ChatNTScriptArguments,
     config: SFTConfig,
+    command: str | None = None,
 ) -> SFTTrainer:
-    """Tune ``model`` on ``train_rows``, scoring generated answers on ``eval_rows``; save to ``config.output_dir``."""
+    """Tune ``model`` on ``train_rows``, scoring generated answers on ``eval_rows``; save to ``config.output_dir``
+    with a model card of the run (``command``: the command line that started it)."""
     if len(train_rows) == 0:
         raise ValueError("No training row.")
     if config.remove_unused_columns:
@@ -422,8 +426,18 @@ def train_chatnt(
     adopt_training_system_message(processor, train_rows)
     if trainer.accelerator.is_main_process:
         save_chatnt(trainer.accelerator.unwrap_model(trainer.model), processor, config.output_dir)
+    write_run_card(trainer, "chatnt.training.chatnt_sft", start=run_start(model),
+                   data=f"{len(train_rows):,} instruction rows", command=command, tags=["trl", "sft"])
     trainer.save_state()  # trainer_state.json with the whole run's log, its runtime included (for the model card)
     return trainer
+
+
+def run_start(model) -> str:
+    """Where a ChatNT run started: its encoder (or ``--init_from`` checkpoint) and its decoder's source."""
+    reference = model.config.text_model_reference or {}
+    source = reference_source(reference)
+    decoder = describe(source) if source else "a local decoder"
+    return f"the encoder {model.config.dna_config.name_or_path or '(built from its config)'} and {decoder}"
 
 
 def adopt_training_system_message(processor, rows, sample: int = 200) -> None:
@@ -470,7 +484,8 @@ def main(argv: list[str] | None = None) -> None:
     eval_rows = subset_per_task(test_rows, script_args.generation_eval_per_task, seed=config.seed)
     print(f"train_rows: {len(train_rows)}  test_rows: {len(test_rows)}  evaluated: {len(eval_rows)}")
     model, processor = build_model(script_args, config.trust_remote_code)
-    trainer = train_chatnt(model, processor, train_rows, eval_rows, script_args, config)
+    command = " ".join(["python -m chatnt.training.chatnt_sft", *(sys.argv[1:] if argv is None else argv)])
+    trainer = train_chatnt(model, processor, train_rows, eval_rows, script_args, config, command)
     final = next((entry for entry in reversed(trainer.state.log_history) if "eval_exact_match" in entry), {})
     for name, value in final.items():
         if name.startswith("eval_exact_match"):

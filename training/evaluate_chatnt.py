@@ -155,8 +155,19 @@ def summarize(predictions: list[dict]) -> dict:
     return summary
 
 
-def _number(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _json_ready(value):
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
 
 
 def markdown_table(summary: dict) -> str:
@@ -228,7 +239,9 @@ def write_results(output_dir: Path, predictions: list[dict], baselines: dict | N
     summary = summarize(predictions)
     if baselines:
         summary["baselines"] = baselines
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    # Valid JSON: a metric that cannot be computed (one class only, say) is null, not NaN.
+    (output_dir / "metrics.json").write_text(json.dumps(_json_ready(summary), indent=2, allow_nan=False) + "\n",
+                                             encoding="utf-8")
     (output_dir / "table.md").write_text(markdown_table(summary), encoding="utf-8")
     write_csv_table(summary, output_dir / "table.csv")
     plot_predictions(predictions, output_dir / "plots")
@@ -236,7 +249,10 @@ def write_results(output_dir: Path, predictions: list[dict], baselines: dict | N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Through `chatnt evaluate` the options may also be written with hyphens (--output-dir, --max-per-task).",
+    )
     parser.add_argument("--model", help="A ChatNT directory (or Hub id).")
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="Run code saved with the model: needed for a remote-code DNA encoder or tokenizer.")

@@ -43,7 +43,6 @@ weights and the trained projection, over the stage-1 checkpoint), the processor,
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import re
@@ -51,6 +50,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from chatnt.fasta import iter_fasta
 from chatnt.modeling_chatnt import ChatNTForConditionalGeneration
 from chatnt.offline_models import resolve_decoder
 from chatnt.processing_chatnt import ChatNTProcessor
@@ -165,14 +165,9 @@ def accession_split(accession: str, test_fraction: float = TEST_FRACTION) -> str
 
 
 def _read_headers_and_sequences(path: Path):
-    # Whole-file read: the files are a few MB gzipped, and each sequence is on one line.
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        text = handle.read()
-    if not text.startswith(">"):
-        raise ValueError(f"{path} is not a FASTA file: it does not start with a '>' header.")
-    for chunk in text[1:].split("\n>"):
-        header, _, body = chunk.partition("\n")
-        yield header.strip(), body.replace("\n", "").strip()
+    # Ids repeat: one accession per copy of a multi-copy operon.
+    for record in iter_fasta(path, unique_ids=False):
+        yield record.header, record.sequence
 
 
 def _cap_by_accession(records: list[RnaRecord], cap: int, seed: int) -> list[RnaRecord]:

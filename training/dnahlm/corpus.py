@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from chatnt.fasta import iter_fasta
 from datasets import IterableDataset, interleave_datasets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,21 +61,9 @@ def split_of(text: str, heldout_fraction: float) -> str:
 
 
 def read_fasta(path: str | Path) -> Iterator[tuple[str, str]]:
-    """Yield ``(header, sequence)`` pairs from a plain or gzipped FASTA file."""
-    header, parts = None, []
-    with _open_text(path) as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith(">"):
-                if header is not None:
-                    yield header, "".join(parts)
-                header, parts = line[1:], []
-            elif line:
-                if header is None:
-                    raise ValueError(f"{path}: sequence data before the first '>' header")
-                parts.append(line)
-    if header is not None:
-        yield header, "".join(parts)
+    """Yield ``(header, sequence)`` pairs from a plain or gzipped FASTA file (ids may repeat)."""
+    for record in iter_fasta(path, unique_ids=False):
+        yield record.header, record.sequence
 
 
 def dna_lines(

@@ -17,6 +17,7 @@ pass ``--use_cpu false`` to run it on a GPU.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from datasets import Dataset
@@ -25,6 +26,7 @@ from trl import SFTConfig, SFTTrainer
 
 from chatnt.training.dnahlm.instructions import build_sft_examples, to_prompt_completion
 from chatnt.training.presets import parse_with_preset
+from chatnt.training.run_card import write_run_card
 
 # Training defaults per preset; command-line flags override them.
 PRESETS = {
@@ -88,8 +90,11 @@ def generation_config_for(tokenizer, max_new_tokens: int) -> GenerationConfig:
     )
 
 
-def train_sft(model, tokenizer, examples: list[dict], config: SFTConfig, max_new_tokens: int = 32) -> SFTTrainer:
-    """Tune ``model`` on prompt-completion ``examples``, save model + tokenizer to ``config.output_dir``."""
+def train_sft(
+    model, tokenizer, examples: list[dict], config: SFTConfig, max_new_tokens: int = 32, command: str | None = None
+) -> SFTTrainer:
+    """Tune ``model`` on prompt-completion ``examples``, save model + tokenizer to ``config.output_dir`` with a model
+    card of the run (``command``: the command line that started it)."""
     if not examples:
         raise ValueError("No SFT examples to train on")
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
@@ -106,6 +111,8 @@ def train_sft(model, tokenizer, examples: list[dict], config: SFTConfig, max_new
     )
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model()
+    write_run_card(trainer, "chatnt.training.dnahlm.sft", start=model.config.name_or_path or "random weights",
+                   data=f"{len(examples):,} Alpaca prompt-completion examples", command=command, tags=["trl", "sft"])
     trainer.save_state()  # trainer_state.json with the final runtime, for the model card
     return trainer
 
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     model = AutoModelForCausalLM.from_pretrained(script_args.model_name_or_path)
     examples = build_sft_examples(script_args.tasks, definitions=script_args.definitions, seed=config.seed)
     print(f"sft_examples: {len(examples)}")
-    trainer = train_sft(model, tokenizer, examples, config, script_args.max_new_tokens)
+    command = " ".join(["python -m chatnt.training.dnahlm.sft", *(sys.argv[1:] if argv is None else argv)])
+    trainer = train_sft(model, tokenizer, examples, config, script_args.max_new_tokens, command)
     print(f"train_loss: {trainer.state.log_history[-1].get('train_loss', float('nan')):.4f}")
 
 
