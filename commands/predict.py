@@ -22,7 +22,6 @@ Columns of the TSV (tab-separated, one header line):
 """
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -37,7 +36,7 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence, iupac_as_n
-from .sharding import current_shard, finished_lines, merged_rows, row_count, settings_file, stale_partials
+from .sharding import ResumableRun, finished_lines
 
 COLUMNS = ("id", "answer", "parsed", "probability", "calibrated", "truncated")
 MAX_LISTED_LABELS = 10
@@ -222,57 +221,23 @@ def predict(
     from tqdm.auto import tqdm
 
     out = Path(out)
-    shard = current_shard(batch_size)
-    partial = shard.partial(out)
     template, placeholders = record_question_template(question)
     parse_task = task_parser(task)
     with_confidence = wants_confidence(question, confidence)
-    if out.exists() and not overwrite:
-        raise ValueError(
-            f"{out} already exists (a finished run). Pass --overwrite to replace it, or pick another --out."
-        )
-    if overwrite and shard.is_main:
-        for path in (out, *stale_partials(out, shard), *shard.partials(out)):
-            path.unlink(missing_ok=True)
-            settings_file(path).unlink(missing_ok=True)
-    shard.wait_for_everyone()
-    stale = stale_partials(out, shard)
-    if stale:
-        raise ValueError(
-            f"{stale[0]} is part of an interrupted run with another number of processes. Resume it with that number, "
-            "or pass --overwrite to start again."
-        )
+    run = ResumableRun(out, "\t".join(COLUMNS), batch_size, overwrite)
+    shard = run.shard
     count_records(fasta)  # the file's format and ids checked before the model loads
     chatnt = load_chatnt(model, trust_remote_code)
     total = count_records(fasta, chatnt.processor, truncate, iupac)  # every record checked before any work
-    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac,
-                         shard.world)
+    settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac)
+    done = run.resume(settings, hints={"fasta_sha256": "the --fasta file is another file or has changed"})
 
-    if partial.exists():
-        earlier = json.loads(settings_file(partial).read_text(encoding="utf-8")) if settings_file(partial).exists() else None
-        if earlier != settings:
-            changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
-            raise ValueError(
-                f"{partial} holds an interrupted run with other settings ({', '.join(changed)} differ"
-                + ("; fasta_sha256: the --fasta file is another file or has changed" if "fasta_sha256" in changed else "")
-                + "). Re-run with the same settings to resume it, or pass --overwrite to start again."
-            )
-        done = finished_ids(partial)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Settings first: a .partial file never exists without the settings its rows were made with.
-        settings_file(partial).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
-        partial.write_text("\t".join(COLUMNS) + "\n", encoding="utf-8")
-        done = set()
-
-    shard.wait_for_everyone()  # every shard file in place before the main process counts what earlier runs did
-    done_earlier = row_count(shard.partials(out))
     mine = sum(1 for index in range(total) if shard.takes(index))
     answered, started = 0, time.perf_counter()
     bar = tqdm(total=mine, initial=min(len(done), mine), unit="record", desc="predict",
                disable=not progress or not shard.is_main, file=sys.stderr)
     shared_prefix = SharedPromptPrefix()
-    with open(partial, "a", encoding="utf-8") as sink, bar:
+    with open(run.partial, "a", encoding="utf-8") as sink, bar:
         records = enumerate(_sequences(fasta, iupac))
         for items in shard.batches(records, lambda item: item[0], lambda item: item[1][0] in done):
             batch = []
@@ -290,32 +255,21 @@ def predict(
             sink.flush()  # a kill after this loses nothing of the batch
             answered += len(batch)
             bar.update(len(batch))
-    shard.wait_for_everyone()
+    if shard.world == 1:
+        os.replace(run.partial, out)
+    else:
+        order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
+        if shard.is_main:
+            run.write_merged(key=lambda line: order[line.split("\t", 1)[0]])
+        else:
+            run.rows(key=None)  # waits for the main process's merge to start
     seconds = time.perf_counter() - started  # until the slowest process is done
-    parsing = parse_task is not None or is_yes_no_question(question)
     if not shard.is_main:
         return PredictSummary(str(out), answered, answered, seconds=seconds)
-    if shard.world == 1:
-        os.replace(partial, out)
-    else:
-        _merge_shards(fasta, shard.partials(out), out, iupac)
-        for path in shard.partials(out):
-            path.unlink()
-    for path in shard.partials(out):
-        settings_file(path).unlink(missing_ok=True)
-    summary = summarize(out, total - done_earlier, seconds, parsing)
+    run.remove_partials()
+    summary = summarize(out, total - run.done_earlier, seconds, parse_task is not None or is_yes_no_question(question))
     summary.processes = shard.world
     return summary
-
-
-def _merge_shards(fasta, partials: list[Path], out: Path, iupac: bool) -> None:
-    """The shard files' rows in FASTA order, into ``out`` (written aside and renamed: ``out`` is always whole)."""
-    order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
-    writing = Path(f"{out}.writing")
-    with open(writing, "w", encoding="utf-8") as sink:
-        sink.write("\t".join(COLUMNS) + "\n")
-        sink.writelines(merged_rows(partials, key=lambda line: order[line.split("\t", 1)[0]]))
-    os.replace(writing, out)
 
 
 __all__ = ["COLUMNS", "PredictSummary", "count_records", "finished_ids", "predict"]

@@ -14,7 +14,6 @@ processes as :mod:`chatnt.commands.sharding` says. A finished scan writes, next 
 * ``OUT.png``: the track over ``plot_region`` (default: the first scanned region or record).
 """
 
-import json
 import os
 import re
 import sys
@@ -29,7 +28,7 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence, iupac_as_n
-from .sharding import current_shard, finished_lines, merged_rows, row_count, settings_file, stale_partials
+from .sharding import ResumableRun
 
 COLUMNS = ("index", "chrom", "start", "end", "strand", "answer", "parsed", "probability", "calibrated")
 _UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
@@ -126,63 +125,30 @@ def scan(
     chosen = (read_bed(bed) if bed is not None else []) + [parse_region(text) for text in regions or []]
     plan = GenomeWindows(fasta, window, stride, merge_regions(chosen) if chosen else None, strands)
     plotted = parse_region(plot_region) if plot_region else plan.regions[0]
-    existing = [str(path) for path in files.values() if path.exists()]
-    if existing and not overwrite:
-        raise ValueError(f"{existing[0]} already exists (a finished scan). Pass --overwrite, or pick another --out.")
-    shard = current_shard(batch_size)
     table = files["tsv"]
-    if overwrite and shard.is_main:
-        for path in [*files.values(), *stale_partials(table, shard), *shard.partials(table)]:
-            path.unlink(missing_ok=True)
-            settings_file(path).unlink(missing_ok=True)
-    shard.wait_for_everyone()
-    stale = stale_partials(table, shard)
-    if stale:
-        raise ValueError(
-            f"{stale[0]} is part of an interrupted scan run with another number of processes. Resume it with that "
-            "number, or pass --overwrite to start again."
-        )
-
+    run = ResumableRun(table, "\t".join(COLUMNS), batch_size, overwrite, outputs=files.values())
+    shard = run.shard
     chatnt = load_chatnt(model, trust_remote_code)
     total = len(plan)
     for item in plan:  # every window readable before any is answered (the - strand has the same bases)
         if item.strand == plan.strands[0]:
             _readable(chatnt.processor, item, iupac, window)
-
-    partial = shard.partial(table)
     settings = {
         "fasta": str(Path(fasta).resolve()), "lengths": plan.lengths, "window": window, "stride": stride,
         "strands": strands, "regions": [str(region) for region in plan.regions], "question": question, "task": task,
         "confidence": confidence, "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size,
-        "iupac_as_n": iupac, "model": chatnt.path, "processes": shard.world,
+        "iupac_as_n": iupac, "model": chatnt.path,
     }
-    header = "\t".join(COLUMNS)
-    if partial.exists():
-        earlier = json.loads(settings_file(partial).read_text()) if settings_file(partial).exists() else None
-        if earlier != settings:
-            changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
-            raise ValueError(
-                f"{partial} holds an interrupted scan with other settings ({', '.join(changed)} differ). Re-run with the "
-                "same settings to resume it, or pass --overwrite to start again."
-            )
-        done = {int(line.split("\t", 1)[0]) for line in finished_lines(partial, header)}
-    else:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        settings_file(partial).write_text(json.dumps(settings, indent=1) + "\n")  # before any row
-        partial.write_text(header + "\n")
-        done = set()
+    done = {int(index) for index in run.resume(settings)}
 
-    shard.wait_for_everyone()  # every shard file in place before the main process counts what earlier runs did
-    done_earlier = row_count(shard.partials(table))
     mine = sum(1 for index in range(total) if shard.takes(index))
     answered, started = 0, time.perf_counter()
     bar = tqdm(total=mine, initial=len(done), unit="window", desc="scan", disable=not progress or not shard.is_main,
                file=sys.stderr)
     shared_prefix = SharedPromptPrefix()
-    with open(partial, "a", encoding="utf-8") as sink, bar:
-
-        def run(batch):
-            nonlocal answered
+    with open(run.partial, "a", encoding="utf-8") as sink, bar:
+        for items in shard.batches(plan, lambda item: item.index, lambda item: item.index in done):
+            batch = [(item, iupac_as_n(item.sequence) if iupac else item.sequence) for item in items]
             results = answer_batch(
                 chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
                 [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
@@ -192,19 +158,14 @@ def scan(
             sink.flush()  # a kill after this loses nothing of the batch
             answered += len(batch)
             bar.update(len(batch))
-
-        for items in shard.batches(plan, lambda item: item.index, lambda item: item.index in done):
-            run([(item, iupac_as_n(item.sequence) if iupac else item.sequence) for item in items])
-    shard.wait_for_everyone()
-    seconds = time.perf_counter() - started  # until the slowest process is done
-    summary = ScanSummary(str(out), total, answered, seconds, processes=shard.world)
+    rows = run.rows(key=lambda line: int(line.split("\t", 1)[0]))
+    summary = ScanSummary(str(out), total, answered, 0.0, processes=shard.world)
     if shard.is_main:
-        summary.answered = total - done_earlier  # by every process of this run
-        summary.track = write_outputs(shard.partials(table), files, question, stride, plotted)
+        summary.track = write_outputs(rows, files, question, stride, plotted)
         summary.files = [str(path) for path in files.values() if path.exists()]
-        for path in shard.partials(table):
-            path.unlink()
-            settings_file(path).unlink(missing_ok=True)
+        summary.answered = total - run.done_earlier  # by every process of this run
+        run.remove_partials()
+    summary.seconds = time.perf_counter() - started  # until the slowest process is done
     return summary
 
 
@@ -240,10 +201,9 @@ def track_value(cells: list[str]) -> float | None:
         return None
 
 
-def write_outputs(partials: list[Path], files: dict[str, Path], question: str, stride: int, plotted: Region) -> str | None:
-    """Merges the shard files in window order into the TSV, BED and bedGraph files and draws the PNG; returns what
-    the track holds (``"P(yes)"``, ``"value"``, or ``None`` when the answers give no number)."""
-    rows = merged_rows(partials, key=lambda line: int(line.split("\t", 1)[0]))
+def write_outputs(rows, files: dict[str, Path], question: str, stride: int, plotted: Region) -> str | None:
+    """Writes the rows (in window order) into the TSV, BED and bedGraph files and draws the PNG; returns what the
+    track holds (``"P(yes)"``, ``"value"``, or ``None`` when the answers give no number)."""
     tracks = {strand: files.get(f"bedgraph{strand}") for strand in "+-"}
     temporary = {name: Path(f"{path}.writing") for name, path in files.items()}
     kind, points = None, {"+": [], "-": []}

@@ -11,6 +11,7 @@ input order (streamed: memory does not grow with the number of rows) and only th
 
 import glob
 import heapq
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -129,4 +130,90 @@ def merged_rows(partials: Iterable[Path], key) -> Iterator[str]:
             handle.close()
 
 
-__all__ = ["PARTIAL_SUFFIX", "Shard", "current_shard", "finished_lines", "merged_rows", "row_count", "settings_file", "stale_partials"]
+class ResumableRun:
+    """The row files of one ``predict``/``scan``/``variants`` run: checks before any work, resumes, merges.
+
+    Args:
+        out: the file the rows are merged into (its partial files are named after it).
+        header: the first line of every partial file (tab-separated column names).
+        batch_size: items answered together (fixes the batches, see :class:`Shard`).
+        overwrite: drop finished outputs and partial files (on the main process) instead of refusing.
+        outputs: the files a finished run writes (default ``out``): an existing one is refused without ``overwrite``.
+
+    Raises:
+        ValueError: a finished output exists, or partial files of a run with another number of processes.
+    """
+
+    def __init__(self, out: Path, header: str, batch_size: int, overwrite: bool, outputs: Iterable[Path] = ()):
+        self.out, self.header = Path(out), header
+        self.shard = current_shard(batch_size)
+        outputs = list(outputs) or [self.out]
+        existing = [path for path in outputs if path.exists()]
+        if existing and not overwrite:
+            raise ValueError(f"{existing[0]} already exists (a finished run). Pass --overwrite to replace it, or pick "
+                             "another --out.")
+        if overwrite and self.shard.is_main:
+            for path in (*outputs, *stale_partials(self.out, self.shard), *self.shard.partials(self.out)):
+                path.unlink(missing_ok=True)
+                settings_file(path).unlink(missing_ok=True)
+        self.shard.wait_for_everyone()
+        stale = stale_partials(self.out, self.shard)
+        if stale:
+            raise ValueError(f"{stale[0]} is part of an interrupted run with another number of processes. Resume it "
+                             "with that number, or pass --overwrite to start again.")
+        self.partial = self.shard.partial(self.out)
+        self.done_earlier = 0
+
+    def resume(self, settings: dict, hints: dict[str, str] | None = None) -> set[str]:
+        """Starts this shard's file (settings first), or resumes it when its settings equal ``settings``; returns the
+        first cells (keys) of the rows already done.
+
+        Raises:
+            ValueError: the shard file was written with other settings, naming them (and ``hints[name]``).
+        """
+        settings = {**settings, "processes": self.shard.world}
+        if self.partial.exists():
+            recorded = settings_file(self.partial)
+            earlier = json.loads(recorded.read_text(encoding="utf-8")) if recorded.exists() else None
+            if earlier != settings:
+                changed = sorted(key for key in settings if (earlier or {}).get(key) != settings[key])
+                notes = "".join(f"; {key}: {hints[key]}" for key in changed if key in (hints or {}))
+                raise ValueError(f"{self.partial} holds an interrupted run with other settings ({', '.join(changed)} "
+                                 f"differ{notes}). Re-run with the same settings to resume it, or pass --overwrite to "
+                                 "start again.")
+            done = {line.split("\t", 1)[0] for line in finished_lines(self.partial, self.header)
+                    if line.count("\t") == self.header.count("\t")}
+        else:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            # Settings first: a partial file never exists without the settings its rows were made with.
+            settings_file(self.partial).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+            self.partial.write_text(self.header + "\n", encoding="utf-8")
+            done = set()
+        self.shard.wait_for_everyone()  # every shard file in place before the main process counts earlier rows
+        self.done_earlier = row_count(self.shard.partials(self.out))
+        return done
+
+    def rows(self, key) -> Iterator[str] | None:
+        """Once every process is done: on the main process, every shard's rows in input order (``key(row)``: the
+        row's input index), else ``None``."""
+        self.shard.wait_for_everyone()
+        return merged_rows(self.shard.partials(self.out), key) if self.shard.is_main else None
+
+    def write_merged(self, key, without_index: bool = False) -> None:
+        """Writes the merged rows, header first, into ``out`` (aside, then renamed: ``out`` is always whole);
+        ``without_index`` leaves out the first column (the input index that orders the shards' rows)."""
+        writing = Path(f"{self.out}.writing")
+        with open(writing, "w", encoding="utf-8") as sink:
+            sink.write((self.header.split("\t", 1)[1] if without_index else self.header) + "\n")
+            for line in self.rows(key):
+                sink.write(line.split("\t", 1)[1] if without_index else line)
+        os.replace(writing, self.out)
+
+    def remove_partials(self) -> None:
+        for path in self.shard.partials(self.out):
+            path.unlink(missing_ok=True)
+            settings_file(path).unlink(missing_ok=True)
+
+
+__all__ = [
+    "ResumableRun","PARTIAL_SUFFIX", "Shard", "current_shard", "finished_lines", "merged_rows", "row_count", "settings_file", "stale_partials"]
