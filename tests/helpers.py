@@ -121,6 +121,16 @@ def hide_distribution(monkeypatch, name: str) -> None:
 
 REMOTE_ENCODER_CODE = Path(__file__).resolve().parent / "remote_encoder"
 
+# The start of a script run in a fresh interpreter where `import chatnt` fails: everything it loads must come from a
+# saved folder through trust_remote_code.
+WITHOUT_CHATNT = """import importlib.abc, sys
+class BlockChatNT(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "chatnt" or name.startswith("chatnt."):
+            raise ImportError("chatnt is not importable in this test")
+sys.meta_path.insert(0, BlockChatNT())
+"""
+
 
 def save_remote_code_encoder(folder, seed: int = 0, alphabet: str = "ACGTN", **config) -> str:
     """A saved remote-code DNA encoder (the tiny long convolution of ``tests/remote_encoder``) with its character

@@ -9,21 +9,16 @@ import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
 from chatnt.perplexity_classifier import PlattCalibrator
-from helpers import fresh_process_env, random_dna
+from helpers import WITHOUT_CHATNT, fresh_process_env, random_dna
 from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
 SEQUENCE = "ACGTACGTAAGGCTTTGACAATCG"
 
 # Run in a fresh interpreter, in another directory, where `import chatnt` fails: everything must come
 # from the saved directory through trust_remote_code.
-FRESH_PROCESS_SCRIPT = textwrap.dedent(
+FRESH_PROCESS_SCRIPT = WITHOUT_CHATNT + textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    class BlockChatNT(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "chatnt" or name.startswith("chatnt."):
-                raise ImportError("chatnt is not importable in this test")
-    sys.meta_path.insert(0, BlockChatNT())
+    import json, sys
 
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoProcessor, pipeline

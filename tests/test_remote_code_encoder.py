@@ -19,7 +19,7 @@ from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
 from chatnt.dna_encoders import read_encoder_interface
 from chatnt.training.chatnt_sft import build_model, load_initial_model, parse_args, train_chatnt
 from datasets import Dataset
-from helpers import LocalHub, fresh_process_env, random_dna, save_remote_code_encoder
+from helpers import WITHOUT_CHATNT, LocalHub, fresh_process_env, random_dna, save_remote_code_encoder
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, PreTrainedConfig
 from transformers.utils import hub as transformers_hub
@@ -210,14 +210,9 @@ def test_push_to_hub_uploads_the_encoder_code(saved, tmp_path, monkeypatch):
             "configuration_tiny_conv.py"} <= uploaded
 
 
-FRESH_PROCESS_SCRIPT = textwrap.dedent(
+FRESH_PROCESS_SCRIPT = WITHOUT_CHATNT + textwrap.dedent(
     """
-    import importlib.abc, json, sys
-    class BlockChatNT(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "chatnt" or name.startswith("chatnt."):
-                raise ImportError("chatnt is not importable in this test")
-    sys.meta_path.insert(0, BlockChatNT())
+    import json, sys
 
     import torch
     from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
