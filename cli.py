@@ -192,10 +192,8 @@ def _add_trust_option(parser: argparse.ArgumentParser) -> None:
                         help="run code saved with the model: needed for a remote-code DNA encoder or tokenizer")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``chatnt`` argument parser (``evaluate`` is forwarded before parsing; see :func:`main`)."""
-    parser = argparse.ArgumentParser(prog="chatnt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_ask_command(commands) -> None:
+    """``chatnt ask``: one answer about named sequences."""
     ask_parser = commands.add_parser(
         "ask", help="answer one question about sequences in a FASTA file",
         description="One answer; for a yes/no question also the calibrated probability of that answer, e.g. "
@@ -205,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask_parser.add_argument("--fasta", help="FASTA file (plain or gzip) whose record ids the @tags name")
     _add_model_options(ask_parser, max_new_tokens=64)
 
+
+def _add_predict_command(commands) -> None:
+    """``chatnt predict``: one question over every record of a FASTA file."""
     predict_parser = commands.add_parser(
         "predict", help="the same question over every record of a FASTA file, into a TSV (resumable)",
         description="Asks QUESTION about every record (streamed, batched). The question names the record as <DNA> "
@@ -224,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(predict_parser, max_new_tokens=32)
 
+
+def _add_scan_command(commands) -> None:
+    """``chatnt scan``: one question over the windows of long sequences."""
     scan_parser = commands.add_parser(
         "scan", help="the same question over sliding windows of long sequences (genomes), into BED/bedGraph tracks",
         description="Asks QUESTION about every window of the FASTA file's records (whole genomes; gzip is streamed, an "
@@ -246,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(scan_parser, max_new_tokens=16, truncate=False)
 
+
+def _add_variants_command(commands) -> None:
+    """``chatnt variants``: VCF variants scored by a yes/no question."""
     variants_parser = commands.add_parser(
         "variants", help="score the variants of a VCF: change of the calibrated P(yes) of one question",
         description="For every SNV and short indel of VCF, asks the yes/no QUESTION of the reference window around it "
@@ -264,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     variants_parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_options(variants_parser, max_new_tokens=8, confidence=False, truncate=False)
 
+
+def _add_compare_command(commands) -> None:
+    """``chatnt compare``: one question over a reference and a variant."""
     compare_parser = commands.add_parser(
         "compare", help="one question over a reference and a variant sequence",
         description="Asks one question about two records of a FASTA file, a reference (--ref) and a variant (--alt): "
@@ -276,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("--question", help="the question (default: does the variant change the function?)")
     _add_model_options(compare_parser, max_new_tokens=64)
 
+
+def _add_chat_command(commands) -> None:
+    """``chatnt chat``: an interactive conversation."""
     chat_parser = commands.add_parser(
         "chat", help="an interactive conversation about FASTA records (reads standard input)",
         description="Reads questions line by line from standard input (a terminal or a pipe); questions name records "
@@ -285,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat_parser.add_argument("--fasta", action="append", default=[], help="FASTA file to load (repeatable)")
     _add_model_options(chat_parser, max_new_tokens=64)
 
+
+def _add_attribute_command(commands) -> None:
+    """``chatnt attribute``: which bases an answer rests on."""
     attribute_parser = commands.add_parser(
         "attribute", help="which bases an answer rests on: gradient x input maps, logos and a table"
     )
@@ -302,10 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
     attribute_parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast: faster on a CPU, less exact")
     _add_iupac_option(attribute_parser)
     _add_trust_option(attribute_parser)
+
+
+def _add_evaluate_command(commands) -> None:
+    """``chatnt evaluate``: listed only: main() forwards its arguments."""
     commands.add_parser(  # listed here; main() forwards its arguments before parsing
         "evaluate", add_help=False,
         help="per-task test scores of a model (python -m chatnt.training.evaluate_chatnt; see chatnt evaluate --help)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chatnt`` argument parser (``evaluate`` is forwarded before parsing; see :func:`main`)."""
+    parser = argparse.ArgumentParser(prog="chatnt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in (_add_ask_command, _add_predict_command, _add_scan_command, _add_variants_command,
+                        _add_compare_command, _add_chat_command, _add_attribute_command, _add_evaluate_command):
+        add_command(commands)
     return parser
 
 
