@@ -53,6 +53,8 @@ ROW_FEATURES = Features(
         "sequences": List({"name": Value("string"), "sequence": Value("string")}),
         "split": Value("string"),
         "answers": List(Value("string")),
+        # The task records the sequences come from (their registry ids), in the order of "sequences".
+        "record_ids": List(Value("string")),
     }
 )
 ALPACA_FEATURES = Features({name: Value("string") for name in ("instruction", "input", "output", "task", "split")})
@@ -602,6 +604,7 @@ class _RowBuilder:
             "sequences": [{"name": name, "sequence": about["sequence"]} for name, about in named],
             "split": self.split,
             "answers": [gold for _, _, gold in turns],
+            "record_ids": [str(about["id"]) for _, about in named],
         }
 
 

@@ -124,7 +124,9 @@ def test_evaluate_model_writes_predictions_metrics_and_table(tmp_path, make_mode
     summary = evaluate_model(make_model(), make_processor(), ["core_promoter"], tmp_path, max_per_task=3, batch_size=2)
     lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 3
-    assert set(json.loads(lines[0])) == {"task", "question", "answer", "parsed", "gold"}
+    assert set(json.loads(lines[0])) == {"task", "record_ids", "question", "answer", "parsed", "gold"}
+    records = {json.loads(line)["record_ids"][0] for line in lines}  # each answer names its TEST record
+    assert len(records) == 3 and all(record.strip() for record in records)
     assert json.loads((tmp_path / "metrics.json").read_text()) == summary
     assert summary["tasks"]["core_promoter"]["n"] == 3
     assert (tmp_path / "table.md").read_text() == markdown_table(summary)

@@ -53,8 +53,10 @@ def processor():
 
 def test_rows_have_exactly_the_collator_schema(per_task, task_data):
     for name, data in per_task.items():
-        assert data.column_names == ["task", "messages", "sequences", "split", "answers"]
+        assert data.column_names == ["task", "messages", "sequences", "split", "answers", "record_ids"]
         assert data.num_rows == task_data[name].num_rows  # one row per record
+        ids = set(task_data[name]["id"])
+        assert all(len(row["record_ids"]) == len(row["sequences"]) and set(row["record_ids"]) <= ids for row in data)
         assert set(data["task"]) == {name}
         assert collections.Counter(data["split"]) == collections.Counter(task_data[name]["split"])
 

@@ -8,7 +8,7 @@ wrong label (its own class in MCC) or, for regression, as a failure reported in 
 
     python -m chatnt.training.evaluate_chatnt --model checkpoints/chatnt-mini --output_dir runs/eval-chatnt-mini
 
-writes ``predictions.jsonl`` (question, answer, parsed, gold), ``metrics.json``, ``table.md``, ``table.csv`` and
+writes ``predictions.jsonl`` (task, record_ids, question, answer, parsed, gold), ``metrics.json``, ``table.md``, ``table.csv`` and
 ``plots/<task>.png`` (confusion matrices; predicted vs observed for regression), and ends
 with one ``key: value`` line per headline figure. Every score stands beside the majority-class and k-mer
 baselines (:mod:`chatnt.evaluation.baselines`, fitted on TRAIN) on the same TEST records; ``--baselines_only``
@@ -94,6 +94,7 @@ def answer_rows(
             predictions.append(
                 {
                     "task": row["task"],
+                    "record_ids": list(row.get("record_ids") or []),  # which TEST records were asked about
                     "question": question[-1]["content"],
                     "answer": answer,
                     "parsed": normalize_answer(row["task"], answer, gold),

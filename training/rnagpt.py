@@ -396,6 +396,7 @@ def _row(task: str, question: str, answer: str, record: RnaRecord) -> dict:
         "sequences": [{"name": SEQUENCE_NAME, "sequence": record.sequence}],
         "split": record.split,
         "answers": [answer],
+        "record_ids": [record.accession],
         "accession": record.accession,
     }
 
