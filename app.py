@@ -392,21 +392,29 @@ class ChatNTDemo:
 
     def generate(self, conversation: list[dict], sequences: dict[str, str]) -> tuple[str, float]:
         """Greedy answer to the conversation's last user turn, and the probability of its first word's token."""
+        answer, probability, _ = self._generate(conversation, sequences)
+        return answer, probability
+
+    def _generate(self, conversation: list[dict], sequences: dict[str, str]):
+        """:meth:`generate`, plus the prompt's state for the classifier (which then need not encode it again)."""
         import torch
+        from chatnt.perplexity_classifier import PromptState
 
         inputs = self.processor(conversation, sequences)
         inputs.pop("labels", None)  # earlier assistant turns get training labels; generation needs none
+        inputs = {key: value.to(self.model.device) for key, value in inputs.items()}
         with torch.no_grad(), self._autocast():
             output = self.model.generate(
-                **{key: value.to(self.model.device) for key, value in inputs.items()},
-                max_new_tokens=self.max_new_tokens, do_sample=False, output_scores=True, return_dict_in_generate=True,
+                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, output_scores=True, output_logits=True,
+                return_dict_in_generate=True,
             )
         new_ids = output.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+        prompt_state = PromptState.from_generate(inputs, output)
         if not new_ids:
-            return "", 0.0
+            return "", 0.0, prompt_state
         first = _first_text_token(self.processor.tokenizer, new_ids)
         probability = torch.softmax(output.scores[first][0].float(), dim=-1)[new_ids[first]].item()
-        return self.processor.decode(new_ids, skip_special_tokens=True).strip(), probability
+        return self.processor.decode(new_ids, skip_special_tokens=True).strip(), probability, prompt_state
 
     def attribution_plot(self, conversation: list[dict], sequences: dict[str, str], last: int | None = None):
         """Gradient x input of the answer's first token over each sequence, and the stacked track plots.
@@ -498,17 +506,18 @@ class ChatNTDemo:
 
         sequences = {name: state.records[name] for name in referenced}
         try:
-            answer, first_token_probability = self.generate(conversation, sequences)
+            answer, first_token_probability, prompt_state = self._generate(conversation, sequences)
         except ValueError as error:  # the processor's own checks (e.g. all sequences together too long)
             reply = Reply(f"⚠️ {error}")
             state.exchanges.append(Exchange(None, reply.text))
             return reply
         if is_yes_no_question(text) and used:
             # The classifier reads the question on its own: its calibrator was fitted on single questions, and
-            # its answer scoring needs the new answer to be the conversation's only assistant turn.
+            # its answer scoring needs the new answer to be the conversation's only assistant turn. On a
+            # conversation's first turn that is generation's prompt, which it then continues from, not encoding it again.
             own_sequences = {name: state.records[name] for name in used}
             with self._autocast():
-                confidence = self.model.classify(self.processor, question, own_sequences)
+                confidence = self.model.classify(self.processor, question, own_sequences, prompt_state=prompt_state)
             kind = "calibrated" if confidence["calibrated"] else "uncalibrated: the model has no calibration.json"
             scope = "; for this question on its own" if len(conversation) > 1 else ""
             confidence_text = (

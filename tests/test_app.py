@@ -70,8 +70,8 @@ def test_history_is_kept_across_turns(demo, fasta, monkeypatch):
     state = app.SessionState()
     demo.respond("Is @seq1 a promoter? Answer yes or no.", [fasta(seq1=random_dna(30))], state, with_attribution=False)
     seen = []
-    original = demo.generate
-    monkeypatch.setattr(demo, "generate", lambda conversation, sequences: seen.append((conversation, sequences))
+    original = demo._generate
+    monkeypatch.setattr(demo, "_generate", lambda conversation, sequences: seen.append((conversation, sequences))
                         or original(conversation, sequences))
     reply = demo.respond("Are you sure? Answer yes or no.", [], state)
     assert [sequence.name for sequence in reply.attribution.sequences] == ["seq1"]  # explained with the history
@@ -315,3 +315,14 @@ def test_a_missing_model_is_one_line_on_stderr_and_exit_code_2(tmp_path, capsys)
 def test_slashes_that_are_not_paths_are_answered(demo, fasta, question):
     reply = demo.respond(question, [fasta(seq1=random_dna(30))], app.SessionState(), with_attribution=False)
     assert reply.answer is not None, reply.text
+
+
+def test_a_first_turn_yes_no_question_is_encoded_once_for_the_answer_and_its_probability(demo, fasta):
+    calls = []
+    demo.model.model.dna_encoder.register_forward_hook(lambda module, args, output: calls.append(1))
+    expected = demo.model.classify(demo.processor, "Is @seq1 a promoter? Answer yes or no.", {"seq1": random_dna(60)})
+    calls.clear()
+    reply = demo.respond("Is @seq1 a promoter? Answer yes or no.", [fasta(seq1=random_dna(60))], app.SessionState(),
+                         with_attribution=False)
+    assert len(calls) == 1  # generation's prompt state carries over to the classifier
+    assert reply.confidence["p_positive"] == pytest.approx(expected["p_positive"], abs=1e-5)
