@@ -390,13 +390,9 @@ class ChatNTDemo:
 
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self.model.device.type == "cpu")
 
-    def generate(self, conversation: list[dict], sequences: dict[str, str]) -> tuple[str, float]:
-        """Greedy answer to the conversation's last user turn, and the probability of its first word's token."""
-        answer, probability, _ = self._generate(conversation, sequences)
-        return answer, probability
-
-    def _generate(self, conversation: list[dict], sequences: dict[str, str]):
-        """:meth:`generate`, plus the prompt's state for the classifier (which then need not encode it again)."""
+    def generate(self, conversation: list[dict], sequences: dict[str, str]):
+        """Greedy answer to the conversation's last user turn, the probability of its first word's token, and the
+        prompt's state, from which the classifier continues instead of encoding the prompt again."""
         import torch
         from chatnt.perplexity_classifier import PromptState
 
@@ -506,7 +502,7 @@ class ChatNTDemo:
 
         sequences = {name: state.records[name] for name in referenced}
         try:
-            answer, first_token_probability, prompt_state = self._generate(conversation, sequences)
+            answer, first_token_probability, prompt_state = self.generate(conversation, sequences)
         except ValueError as error:  # the processor's own checks (e.g. all sequences together too long)
             reply = Reply(f"⚠️ {error}")
             state.exchanges.append(Exchange(None, reply.text))

@@ -257,12 +257,11 @@ def predict(
             bar.update(len(batch))
     if shard.world == 1:
         os.replace(run.partial, out)
-    else:
+    elif shard.is_main:
         order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
-        if shard.is_main:
-            run.write_merged(key=lambda line: order[line.split("\t", 1)[0]])
-        else:
-            run.rows(key=None)  # waits for the main process's merge to start
+        run.write_merged(key=lambda line: order[line.split("\t", 1)[0]])
+    else:
+        shard.wait_for_everyone()  # the main process merges once every shard is done
     seconds = time.perf_counter() - started  # until the slowest process is done
     if not shard.is_main:
         return PredictSummary(str(out), answered, answered, seconds=seconds)

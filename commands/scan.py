@@ -27,7 +27,7 @@ from ..prefix_cache import SharedPromptPrefix
 from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import parsed_answer, record_question_template, task_parser, wants_confidence
-from .sequences import checked_sequence, iupac_as_n
+from .sequences import iupac_as_n
 from .sharding import ResumableRun
 
 COLUMNS = ("index", "chrom", "start", "end", "strand", "answer", "parsed", "probability", "calibrated")
@@ -170,17 +170,19 @@ def scan(
 
 
 def _readable(processor, item, iupac: bool, window: int) -> None:
+    """Refuses a window the model cannot read: letters that are not nucleotides, or more tokens than its limit
+    (naming the longest window that fits)."""
     sequence = iupac_as_n(item.sequence) if iupac else item.sequence
     try:
-        checked_sequence(processor, item.key, sequence)
+        tokens = len(processor.dna_token_ids(sequence))
     except ValueError as error:
-        if "more than the model's limit" in str(error):
-            longest = len(processor.readable_start(sequence))
-            raise ValueError(
-                f"--window {window} is longer than the model reads ({item.key}: {error}). Use --window {longest} or "
-                "less."
-            ) from None
-        raise
+        raise ValueError(f"window {item.key}: {error}") from None
+    if tokens > processor.max_dna_tokens:
+        raise ValueError(
+            f"--window {window} is longer than the model reads ({item.key} has {len(sequence)} bp = {tokens} DNA "
+            f"tokens, more than its limit of {processor.max_dna_tokens}). Use --window "
+            f"{len(processor.readable_start(sequence))} or less."
+        )
 
 
 def _row(item, result, parsed: str) -> str:

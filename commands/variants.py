@@ -121,7 +121,7 @@ def score_variants(
         run.remove_partials()
         summary.largest = _largest_changes(out)
     else:
-        run.rows(key=None)  # waits for every process
+        shard.wait_for_everyone()  # the main process merges once every shard is done
     summary.seconds = time.perf_counter() - started
     return summary
 

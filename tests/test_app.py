@@ -70,8 +70,8 @@ def test_history_is_kept_across_turns(demo, fasta, monkeypatch):
     state = app.SessionState()
     demo.respond("Is @seq1 a promoter? Answer yes or no.", [fasta(seq1=random_dna(30))], state, with_attribution=False)
     seen = []
-    original = demo._generate
-    monkeypatch.setattr(demo, "_generate", lambda conversation, sequences: seen.append((conversation, sequences))
+    original = demo.generate
+    monkeypatch.setattr(demo, "generate", lambda conversation, sequences: seen.append((conversation, sequences))
                         or original(conversation, sequences))
     reply = demo.respond("Are you sure? Answer yes or no.", [], state)
     assert [sequence.name for sequence in reply.attribution.sequences] == ["seq1"]  # explained with the history

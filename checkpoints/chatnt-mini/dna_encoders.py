@@ -61,7 +61,7 @@ def read_encoder_interface(encoder: nn.Module, declared: dict | None = None) -> 
     if "hidden_size" in declared:
         interface["hidden_size"] = int(declared["hidden_size"])
     else:
-        width = next((getattr(config, name) for name in WIDTH_NAMES if isinstance(getattr(config, name, None), int)), None)
+        width = _first_int(config, WIDTH_NAMES)
         if width is None:
             raise ValueError(
                 f"Cannot tell the width of {_describe(config)}: it has none of {', '.join(WIDTH_NAMES)}. Declare it: "
@@ -77,7 +77,7 @@ def read_encoder_interface(encoder: nn.Module, declared: dict | None = None) -> 
         limit = declared["max_positions"]
         interface["max_positions"] = None if limit is None else int(limit)
     else:
-        limit = next((getattr(config, name) for name in POSITION_LIMIT_NAMES if isinstance(getattr(config, name, None), int)), None)
+        limit = _first_int(config, POSITION_LIMIT_NAMES)
         if limit is None:
             raise ValueError(
                 f"Cannot tell the position limit of {_describe(config)}: it has none of {', '.join(POSITION_LIMIT_NAMES)}. "
@@ -85,6 +85,11 @@ def read_encoder_interface(encoder: nn.Module, declared: dict | None = None) -> 
             )
         interface["max_positions"] = limit
     return interface
+
+
+def _first_int(config, names: tuple[str, ...]) -> int | None:
+    """The value of the first of ``names`` that ``config`` holds as an integer."""
+    return next((getattr(config, name) for name in names if isinstance(getattr(config, name, None), int)), None)
 
 
 def encoder_states(encoder: nn.Module, interface: dict, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
