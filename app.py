@@ -72,6 +72,7 @@ def ensure_chatnt_importable() -> None:
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
 from chatnt.commands.questions import is_yes_no_question, shown_answer  # noqa: E402  (one yes/no rule: the CLI's)
+from chatnt.inference import classify  # noqa: E402
 from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402
 from chatnt.tokenization_nucleotide_transformer import IUPAC_AMBIGUITY_CODES  # noqa: E402  (importable only after the line above, on a Space)
 
@@ -394,18 +395,17 @@ class ChatNTDemo:
         """Greedy answer to the conversation's last user turn, the probability of its first word's token, and the
         prompt's state, from which the classifier continues instead of encoding the prompt again."""
         import torch
-        from chatnt.perplexity_classifier import PromptState
+        from chatnt.inference import generate
 
         inputs = self.processor(conversation, sequences)
         inputs.pop("labels", None)  # earlier assistant turns get training labels; generation needs none
         inputs = {key: value.to(self.model.device) for key, value in inputs.items()}
         with torch.no_grad(), self._autocast():
-            output = self.model.generate(
-                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, output_scores=True, output_logits=True,
-                return_dict_in_generate=True,
+            output, prompt_state = generate(
+                self.model, inputs, keep_prompt_state=True, max_new_tokens=self.max_new_tokens, do_sample=False,
+                output_scores=True,
             )
         new_ids = output.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-        prompt_state = PromptState.from_generate(inputs, output)
         if not new_ids:
             return "", 0.0, prompt_state
         first = _first_text_token(self.processor.tokenizer, new_ids)
@@ -513,7 +513,7 @@ class ChatNTDemo:
             # conversation's first turn that is generation's prompt, which it then continues from, not encoding it again.
             own_sequences = {name: state.records[name] for name in used}
             with self._autocast():
-                confidence = self.model.classify(self.processor, question, own_sequences, prompt_state=prompt_state)
+                confidence = classify(self.model, self.processor, question, own_sequences, prompt_state=prompt_state)
             kind = "calibrated" if confidence["calibrated"] else "uncalibrated: the model has no calibration.json"
             scope = "; for this question on its own" if len(conversation) > 1 else ""
             confidence_text = (

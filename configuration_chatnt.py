@@ -10,6 +10,9 @@ from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 
 PROJECTOR_TYPES = ("english_aware_perceiver", "perceiver", "linear")
 
+# The placeholder token of the decoder vocabulary (``dna_token_id``) where DNA vectors go in a prompt.
+DNA_TOKEN = "<DNA>"
+
 # Written into every saved config.json: the remote-code entry points, and the text-generation pipeline
 # that carries DNA (stock TextGenerationPipeline cannot), so that
 # `pipeline("text-generation", model=path, trust_remote_code=True)` builds a ChatNT pipeline.
@@ -239,4 +242,4 @@ class ChatNTConfig(PreTrainedConfig):
 
 ChatNTConfig.register_for_auto_class()
 
-__all__ = ["ChatNTConfig", "PROJECTOR_TYPES", "RemoteCodeEncoderConfig", "is_remote_code_placeholder"]
+__all__ = ["DNA_TOKEN", "ChatNTConfig", "PROJECTOR_TYPES", "RemoteCodeEncoderConfig", "is_remote_code_placeholder"]

@@ -50,7 +50,7 @@ from transformers.dynamic_module_utils import custom_object_save
 from .configuration_chatnt import ChatNTConfig
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .decoder_sources import file_sha256
-from .modeling_chatnt import ChatNTForConditionalGeneration
+from .modeling_chatnt import ChatNTForConditionalGeneration, copy_pipeline_code
 from .processing_chatnt import DNA_TOKEN, VICUNA_CHAT_TEMPLATE, ChatNTProcessor
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
 
@@ -492,6 +492,7 @@ def _save_generation_config_and_code(config, folder: Path) -> None:
         model = ChatNTForConditionalGeneration(config)
     model.generation_config.save_pretrained(folder)
     custom_object_save(model, folder)
+    copy_pipeline_code(config, folder)
 
 
 def _save_processor(english_tokenizer, config, folder: Path) -> None:

@@ -1,44 +1,33 @@
-"""Yes/no confidence from answer likelihoods: the perplexity-based classifier and its Platt calibrator.
+"""Yes/no confidence from answer likelihoods: the perplexity-based classifier of the ChatNT paper.
 
-Parsing a generated answer gives a label but no confidence. The perplexity-based classifier of the
-ChatNT paper instead asks how likely the model finds each possible answer:
+Parsing a generated answer gives a label but no confidence. The perplexity-based classifier instead asks
+how likely the model finds each possible answer:
 
 1. For a binary question, N positive phrasings (``"Yes, that is true."``, ...) and N negative ones
    (``"No, that is not true."``, ...) are scored by their mean token log-likelihood given the prompt.
    The phrasings are held out: none is an answer template of the training data, so the score measures
    the model's belief, not its memory of a template.
 2. The two class scores are treated as logits: a softmax gives P(positive).
-3. Those raw probabilities are rarely calibrated (a 0.8 is not right 80% of the time), so Platt
-   scaling, a one-feature logistic regression (``C=0.1``, lbfgs) fitted on TRAINING-split examples,
-   maps them to calibrated ones.
+3. The model's Platt calibrator (``chatnt.calibration``, fitted on TRAINING-split examples and loaded with
+   the weights) maps that to a calibrated probability: :func:`classify`.
 
-This is a remote-code file (``ChatNTForConditionalGeneration.classify`` uses it, and a checkpoint carries
-its ``calibration.json``), so it needs only torch and numpy; scikit-learn is imported to fit a calibrator,
-never to apply one. The metrics and plots that judge calibration live in ``chatnt.evaluation.confidence``.
+Remote code (the pipeline's ``return_confidence=True`` uses it), above the model and the processor, which it
+runs; it needs only torch and numpy. The metrics and plots that judge calibration live in
+``chatnt.evaluation.confidence``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-
-CALIBRATION_FILE = "calibration.json"
-CALIBRATION_FORMAT = "chatnt-platt-calibration"
 
 # Held out: the yes/no answer templates of chatnt.tasks.instruction_data are "yes", "Yes.",
 # "My answer is yes." and "Yes, going by the sequence."; none of these is among them.
 YES_PHRASINGS = ("Yes, that is true.", "Yes, that is correct.", "I believe so, yes.", "Affirmative.")
 NO_PHRASINGS = ("No, that is not true.", "No, that is incorrect.", "I believe not, no.", "Negative.")
-
-# Probabilities are read as logits for Platt scaling; 0 and 1 would be infinite.
-_PROBABILITY_EPS = 1e-7
-
 
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {key: value.to(device) for key, value in batch.items()}
@@ -351,128 +340,78 @@ class PerplexityClassifier:
         return self.class_scores(model, processor, questions, sequences).softmax(dim=1)[:, 1]
 
 
-def as_values(values, name: str) -> np.ndarray:
-    array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one value per example (1-D), got shape {array.shape}.")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values.")
-    return array
+@torch.no_grad()
+def classify(model, processor, questions, dna_sequences=None, *, classifier: PerplexityClassifier | None = None,
+             shared_prefix=None, prompt_state: PromptState | None = None):
+    """Answers yes/no questions with a probability: the perplexity-based classifier, calibrated.
 
-
-def as_binary_labels(labels, size: int) -> np.ndarray:
-    array = as_values(labels, "labels")
-    if array.shape[0] != size:
-        raise ValueError(f"Got {array.shape[0]} labels for {size} scores; pass one 0/1 label per example.")
-    if not np.isin(array, (0, 1)).all():
-        raise ValueError("labels must be 0 (negative) or 1 (positive).")
-    return array.astype(int)
-
-
-def as_probabilities(probs, name: str = "probs") -> np.ndarray:
-    array = as_values(probs, name)
-    if ((array < 0) | (array > 1)).any():
-        raise ValueError(f"{name} must lie in [0, 1]; pass probabilities, not logits.")
-    return array
-
-
-class PlattCalibrator:
-    """Platt scaling: ``P(positive) = sigmoid(coef * x + intercept)`` fitted by logistic regression.
-
-    ``x`` is the classifier's logit difference (``input_kind="logit"``) or its raw P(positive)
-    (``input_kind="probability"``), which is first turned back into a logit so both inputs give the same
-    calibration. Fit it on TRAINING-split examples: fitted on the test split it would report its own
-    fit. Stored as plain JSON (no pickle: loading it runs no code), and applied with the formula above
-    rather than with scikit-learn, so a loaded calibrator gives exactly the same outputs.
+    Each question is scored by how likely the model finds held-out "yes" versus "no" phrasings
+    (:class:`PerplexityClassifier`); the softmax of the two scores is P(yes), which the model's Platt
+    calibrator (``model.calibrator``, from ``calibration.json`` beside the weights, fitted on training-split
+    questions) maps to a calibrated probability. Without a calibrator the raw P(yes) is returned and
+    ``calibrated`` is False.
 
     Args:
-        input_kind: ``"logit"`` or ``"probability"``.
-        C: inverse regularization strength of the logistic regression (0.1 in the ChatNT paper).
+        model: a :class:`~chatnt.ChatNTForConditionalGeneration`.
+        processor: its :class:`~chatnt.ChatNTProcessor`.
+        questions: a yes/no question (string, or chat messages ending with the user's turn), or a list.
+        dna_sequences: what the processor takes for one question (a list for ``<DNA>``, a dict or FASTA
+            path for ``@name``); for a list of questions, one such entry per question.
+        classifier: other answer phrasings (e.g. label names); default: yes/no.
+        shared_prefix: a ``chatnt.prefix_cache.SharedPromptPrefix`` when many questions share their start
+            (one question over many sequences): that start is computed once, not per question.
+        prompt_state: a :class:`PromptState` of these very prompts from a pass that just ran them
+            (``chatnt.inference`` passes generate's), so they are not run again.
+
+    Returns:
+        Per question a dict: ``label`` ("yes" or "no", or the classifier's label names), ``probability``
+        (of that label), ``p_positive`` (P(yes)), ``p_positive_uncalibrated`` and ``calibrated``. A dict
+        for a single question, a list for a list.
+
+    Example:
+        >>> classify(model, processor, "Is @seq a promoter? Answer yes or no.", {"seq": "TATAAA..."})
+        {'label': 'yes', 'probability': 0.71, 'p_positive': 0.71, 'p_positive_uncalibrated': 0.93, 'calibrated': True}
     """
-
-    def __init__(self, input_kind: str = "logit", C: float = 0.1):
-        if input_kind not in ("logit", "probability"):
-            raise ValueError(f"input_kind must be 'logit' or 'probability', got {input_kind!r}.")
-        self.input_kind = input_kind
-        self.C = C
-        self.coef: float | None = None
-        self.intercept: float | None = None
-
-    def _feature(self, scores) -> np.ndarray:
-        if self.input_kind == "logit":
-            return as_values(scores, "scores")
-        probs = np.clip(as_probabilities(scores, "scores"), _PROBABILITY_EPS, 1 - _PROBABILITY_EPS)
-        return np.log(probs) - np.log1p(-probs)
-
-    def fit(self, scores, labels) -> PlattCalibrator:
-        """Fits on training-split scores and their 0/1 labels; returns ``self``."""
-        feature = self._feature(scores)
-        targets = as_binary_labels(labels, feature.shape[0])
-        if len(np.unique(targets)) < 2:
-            raise ValueError("Platt scaling needs examples of both classes; the labels hold only one.")
-        from sklearn.linear_model import LogisticRegression  # only to fit: applying needs numpy alone
-
-        regression = LogisticRegression(C=self.C, solver="lbfgs").fit(feature.reshape(-1, 1), targets)
-        self.coef, self.intercept = float(regression.coef_[0, 0]), float(regression.intercept_[0])
-        return self
-
-    def transform(self, scores) -> np.ndarray:
-        """Calibrated P(positive) for scores of the kind it was fitted on."""
-        if self.coef is None:
-            raise ValueError(
-                "The calibrator is not fitted: call fit(scores, labels) or PlattCalibrator.load(directory)."
-            )
-        z = self.coef * self._feature(scores) + self.intercept
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow warnings for large |z|
-
-    def save(self, directory: str | Path) -> Path:
-        """Writes ``calibration.json`` into ``directory`` (e.g. next to the model) and returns its path."""
-        if self.coef is None:
-            raise ValueError("Nothing to save: the calibrator is not fitted.")
-        path = Path(directory) / CALIBRATION_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "format": CALIBRATION_FORMAT,
-            "method": "platt",
-            "input_kind": self.input_kind,
-            "C": self.C,
-            "coef": self.coef,  # Python floats round-trip exactly through JSON
-            "intercept": self.intercept,
-        }
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, directory: str | Path) -> PlattCalibrator:
-        """Reads ``calibration.json`` from ``directory`` (or that file's own path)."""
-        path = Path(directory)
-        path = path / CALIBRATION_FILE if path.is_dir() else path
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No calibration file at {path}. Fit one with PlattCalibrator().fit(...) on training-split "
-                "examples and save it with .save(directory)."
-            )
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if record.get("format") != CALIBRATION_FORMAT:
-                raise ValueError(f"format is {record.get('format')!r}, expected {CALIBRATION_FORMAT!r}")
-            calibrator = cls(input_kind=record["input_kind"], C=float(record["C"]))
-            coef, intercept = record["coef"], record["intercept"]
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (coef, intercept)):
-                raise ValueError("coef and intercept must be finite numbers")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise ValueError(f"{path} is not a valid Platt calibration file ({error}); re-fit and save it.") from None
-        calibrator.coef, calibrator.intercept = float(coef), float(intercept)
-        return calibrator
+    single = isinstance(questions, str) or (
+        isinstance(questions, (list, tuple)) and bool(questions) and isinstance(questions[0], dict)
+    )
+    if single:
+        questions, dna_sequences = [questions], [dna_sequences]
+    elif dna_sequences is None or len(dna_sequences) != len(questions):
+        raise ValueError(f"For {len(questions)} questions pass dna_sequences as a list with one entry per question.")
+    classifier = classifier or PerplexityClassifier()
+    was_training = model.training
+    model.eval()
+    try:
+        logit = classifier.logit_difference(
+            model, processor, list(questions), list(dna_sequences), shared_prefix, prompt_state
+        ).double().numpy()
+    finally:
+        model.train(was_training)
+    calibrator = getattr(model, "calibrator", None)
+    raw = 1.0 / (1.0 + np.exp(-logit))  # softmax of the two class scores, as P(positive)
+    calibrated = calibrator.transform(logit) if calibrator is not None else raw
+    results = []
+    for p_raw, p in zip(raw.tolist(), calibrated.tolist()):
+        positive = p >= 0.5
+        results.append(
+            {
+                "label": classifier.labels[1] if positive else classifier.labels[0],
+                "probability": p if positive else 1.0 - p,
+                "p_positive": p,
+                "p_positive_uncalibrated": p_raw,
+                "calibrated": calibrator is not None,
+            }
+        )
+    return results[0] if single else results
 
 
 __all__ = [
-    "CALIBRATION_FILE",
     "NO_PHRASINGS",
     "YES_PHRASINGS",
     "PerplexityClassifier",
-    "PlattCalibrator",
     "answer_log_likelihoods",
+    "classify",
     "PromptState",
     "shared_prompt_log_likelihoods",
 ]

@@ -1,10 +1,8 @@
-"""Batched answers with, for yes/no questions, the calibrated probability of the perplexity classifier.
+"""The command line's answer lines: :func:`chatnt.inference.answer` under autocast, shown with the probability.
 
-Generation and the probability are two readings of the model: greedy decoding writes the answer, and
-``ChatNTForConditionalGeneration.classify`` scores held-out "yes"/"no" phrasings and maps their softmax
-through the checkpoint's Platt calibrator. They can disagree. The answer line therefore gives the
-probability of the answer it shows, and says when the classifier prefers the other one
-(:meth:`AnswerResult.__str__`).
+Generation and the probability are two readings of the model (see :mod:`chatnt.inference`) and can disagree.
+The answer line therefore gives the probability of the answer it shows, and says when the classifier prefers
+the other one (:meth:`AnswerResult.__str__`).
 """
 
 import contextlib
@@ -13,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from ..perplexity_classifier import PerplexityClassifier, PromptState
+from ..inference import answer
 from ..prefix_cache import SharedPromptPrefix
 from .questions import parse_yes_no, shown_answer
 
@@ -84,7 +82,6 @@ def autocast(bf16: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-@torch.no_grad()
 def answer_batch(
     chatnt,
     questions: Sequence,
@@ -94,7 +91,7 @@ def answer_batch(
     bf16: bool = True,
     shared_prefix: SharedPromptPrefix | None = None,
 ) -> list[AnswerResult]:
-    """Greedy answers to a batch of questions, plus probabilities where ``confidence`` asks for them.
+    """:func:`chatnt.inference.answer` on a loaded model, under bfloat16 autocast, as answer lines.
 
     Args:
         chatnt: a :class:`~chatnt.commands.loading.LoadedChatNT`.
@@ -109,34 +106,10 @@ def answer_batch(
     Returns:
         One :class:`AnswerResult` per example, in order.
     """
-    if not len(questions) == len(sequences) == len(confidence):
-        raise ValueError(f"Got {len(questions)} questions, {len(sequences)} sequence entries, {len(confidence)} flags.")
-    model, processor = chatnt.model, chatnt.processor
-    inputs = processor(list(questions), list(sequences), return_tensors="pt").to(model.device)
-    wanted = [index for index, flag in enumerate(confidence) if flag]
-    # When every question wants a probability, the classifier continues from generation's prompt cache (as the
-    # pipeline's does): each prompt, its DNA included, is encoded once. Otherwise it encodes its own prompts.
-    keep_prompt_state = len(wanted) == len(questions) <= PerplexityClassifier.batch_size
     with autocast(bf16):
-        prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, inputs)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, cache=prefix_cache,
-                                return_dict_in_generate=keep_prompt_state, output_logits=keep_prompt_state)
-    prompt_state = PromptState.from_generate(inputs, output) if keep_prompt_state else None
-    sequences_out = output.sequences if keep_prompt_state else output
-    texts = processor.batch_decode(sequences_out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    results = [AnswerResult(text.strip()) for text in texts]
-    if wanted:
-        with autocast(bf16):
-            verdicts = model.classify(
-                processor, [questions[i] for i in wanted], [sequences[i] for i in wanted], shared_prefix=shared_prefix,
-                prompt_state=prompt_state,
-            )
-        for index, verdict in zip(wanted, verdicts):
-            results[index] = AnswerResult(
-                results[index].answer, verdict["label"], float(verdict["probability"]), float(verdict["p_positive"]),
-                bool(verdict["calibrated"]),
-            )
-    return results
+        answers = answer(chatnt.model, chatnt.processor, questions, sequences, confidence,
+                         max_new_tokens=max_new_tokens, shared_prefix=shared_prefix)
+    return [AnswerResult(a.text, a.label, a.probability, a.p_yes, a.calibrated) for a in answers]
 
 
 __all__ = ["AnswerResult", "answer_batch", "autocast"]

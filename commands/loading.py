@@ -55,7 +55,7 @@ def check_model_path(model: str) -> None:
         FileNotFoundError: the path does not exist and is not shaped like a Hub id.
         ValueError: the path exists but is not a checkpoint folder (a file, or no ``config.json``).
     """
-    from ..processing_chatnt import is_hub_id  # here, not at the top: `chatnt --help` must not wait for transformers
+    from ..model_folders import is_hub_id  # here, not at the top: `chatnt --help` must not wait for transformers
 
     path = Path(model)
     if path.exists():

@@ -1,7 +1,7 @@
 """Judging yes/no confidence: expected calibration error, AUROC/MCC, reliability diagrams.
 
-The perplexity-based classifier and the Platt calibrator themselves live in the remote-code module
-``chatnt.perplexity_classifier`` (a checkpoint applies them without this package); they are re-exported
+The perplexity-based classifier and the Platt calibrator themselves live in the remote-code modules
+``chatnt.perplexity_classifier`` and ``chatnt.calibration`` (a checkpoint applies them without this package); they are re-exported
 here so that evaluation code finds everything about confidence in one place. Typical use::
 
     classifier = PerplexityClassifier()                        # yes/no phrasings
@@ -26,17 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
-from chatnt.perplexity_classifier import (
-    CALIBRATION_FILE,
-    NO_PHRASINGS,
-    YES_PHRASINGS,
-    PerplexityClassifier,
-    PlattCalibrator,
-    answer_log_likelihoods,
-    as_binary_labels,
-    as_probabilities,
-    as_values,
-)
+from chatnt.calibration import CALIBRATION_FILE, PlattCalibrator, as_binary_labels, as_probabilities, as_values
+from chatnt.perplexity_classifier import NO_PHRASINGS, YES_PHRASINGS, PerplexityClassifier, answer_log_likelihoods
 
 def _bin_index(probs: np.ndarray, bins: int) -> np.ndarray:
     """Equal-width bins over [0, 1]: [0, 1/bins), ..., [(bins-1)/bins, 1], with 1.0 in the last bin."""

@@ -5,6 +5,7 @@ import importlib.util
 import sys
 
 import pytest
+from chatnt.perplexity_classifier import classify
 from helpers import REPO_ROOT, random_dna
 
 
@@ -320,7 +321,7 @@ def test_slashes_that_are_not_paths_are_answered(demo, fasta, question):
 def test_a_first_turn_yes_no_question_is_encoded_once_for_the_answer_and_its_probability(demo, fasta):
     calls = []
     demo.model.model.dna_encoder.register_forward_hook(lambda module, args, output: calls.append(1))
-    expected = demo.model.classify(demo.processor, "Is @seq1 a promoter? Answer yes or no.", {"seq1": random_dna(60)})
+    expected = classify(demo.model, demo.processor, "Is @seq1 a promoter? Answer yes or no.", {"seq1": random_dna(60)})
     calls.clear()
     reply = demo.respond("Is @seq1 a promoter? Answer yes or no.", [fasta(seq1=random_dna(60))], app.SessionState(),
                          with_attribution=False)

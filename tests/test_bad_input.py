@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 import torch
-from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor, read_fasta
+from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor, classify, read_fasta
 from chatnt.pipeline_chatnt import ChatNTPipeline
 from helpers import random_dna
 from transformers import pipeline
@@ -179,7 +179,7 @@ def test_protein_is_refused_where_unknown_letters_are_read_as_n(make_model, make
     message = raised(ValueError, processor, QUESTION, {"seq1": protein}, replace_unknown_with_n=True)
     assert message.startswith("@seq1: DNA sequence is mostly letters that are not nucleotides")
     assert "It looks like a protein sequence" in message
-    message = raised(ValueError, make_model().classify, processor, QUESTION, {"seq1": protein})
+    message = raised(ValueError, classify, make_model(), processor, QUESTION, {"seq1": protein})
     assert "@seq1" in message and "It looks like a protein sequence" in message
     # The opt-in still reads the odd ambiguity code as N.
     as_n = processor(QUESTION, {"seq1": "ACGTRACGTY"}, replace_unknown_with_n=True)["dna_input_ids"]

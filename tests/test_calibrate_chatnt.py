@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from chatnt.perplexity_classifier import PlattCalibrator
+from chatnt.calibration import PlattCalibrator
 from chatnt.training.calibrate_chatnt import calibrate, main, yes_no_questions
 from chatnt.tasks.instruction_data import YES_NO_QUESTIONS
 

@@ -1,11 +1,12 @@
-"""`model.classify` and `pipeline(..., return_confidence=True)`: yes/no answers with a calibrated probability."""
+"""`classify(model, processor, ...)` and `pipeline(..., return_confidence=True)`: yes/no answers with a calibrated probability."""
 
 import math
 
 import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration
-from chatnt.perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
+from chatnt.calibration import CALIBRATION_FILE, PlattCalibrator
+from chatnt.perplexity_classifier import PerplexityClassifier, classify
 from transformers import pipeline
 
 QUESTION = "Is @seq a promoter? Answer yes or no."
@@ -20,7 +21,7 @@ def fixed_calibrator(coef=1.7, intercept=-0.3) -> PlattCalibrator:
 
 def test_uncalibrated_probability_is_the_softmax_of_the_class_scores(make_model, make_processor):
     model, processor = make_model(), make_processor()
-    verdict = model.classify(processor, QUESTION, SEQUENCES)
+    verdict = classify(model, processor, QUESTION, SEQUENCES)
     scores = PerplexityClassifier().class_scores(model, processor, [QUESTION], [SEQUENCES])
     p_yes = scores.softmax(dim=1)[0, 1].item()
     assert verdict["calibrated"] is False
@@ -36,7 +37,7 @@ def test_calibrated_probability_applies_the_model_calibrator(make_model, make_pr
     model.calibrator = fixed_calibrator()
     questions = [QUESTION, "Is <DNA> a promoter? Answer yes or no."]
     dna = [SEQUENCES, ["TTTTAAAACCCCGGGGACGTAC"]]
-    verdicts = model.classify(processor, questions, dna)
+    verdicts = classify(model, processor, questions, dna)
     logits = PerplexityClassifier().logit_difference(model, processor, questions, dna).double().numpy()
     for verdict, logit in zip(verdicts, logits):
         assert verdict["calibrated"] is True
@@ -47,10 +48,10 @@ def test_calibrated_probability_applies_the_model_calibrator(make_model, make_pr
 
 def test_classify_keeps_the_training_mode_and_checks_counts(make_model, make_processor):
     model, processor = make_model().train(), make_processor()
-    model.classify(processor, QUESTION, SEQUENCES)
+    classify(model, processor, QUESTION, SEQUENCES)
     assert model.training
     with pytest.raises(ValueError, match="one entry per question"):
-        model.classify(processor, [QUESTION, QUESTION], [SEQUENCES])
+        classify(model, processor, [QUESTION, QUESTION], [SEQUENCES])
 
 
 def test_calibrator_travels_with_the_checkpoint(tmp_path, make_model, make_processor):
@@ -73,7 +74,7 @@ def test_pipeline_returns_the_answer_and_its_calibrated_probability(tmp_path, ma
     pipe = pipeline("text-generation", model=str(tmp_path / "model"), trust_remote_code=True)
     outputs = pipe([QUESTION, QUESTION], dna_sequences=[SEQUENCES, SEQUENCES], max_new_tokens=3,
                    do_sample=False, return_confidence=True, batch_size=2)
-    expected = model.classify(processor, QUESTION, SEQUENCES)
+    expected = classify(model, processor, QUESTION, SEQUENCES)
     for output in outputs:
         assert isinstance(output[0]["generated_text"], str)
         assert output[0]["label"] == expected["label"] and output[0]["calibrated"] is True
@@ -117,7 +118,7 @@ def test_a_follow_up_question_is_scored_after_the_earlier_turns(make_model, make
         log_probs = model(**full).logits[0].log_softmax(-1)
         expected = sum(log_probs[i - 1, full["input_ids"][0, i]].item() for i in scored) / len(scored)
         assert shared[0, column].item() == pytest.approx(expected, abs=1e-4)
-    assert model.classify(processor, conversation, SEQUENCES)["label"] in ("yes", "no")
+    assert classify(model, processor, conversation, SEQUENCES)["label"] in ("yes", "no")
 
 
 @pytest.mark.parametrize("projector_type", ["english_aware_perceiver", "linear"])
@@ -136,7 +137,7 @@ def test_pipeline_confidence_reuses_the_prompts_generation_encoded(tmp_path, mak
     outputs = pipe(questions, dna_sequences=dna, max_new_tokens=4, do_sample=False, return_confidence=True, batch_size=2)
     assert len(encoded) == 1  # generation's prefill; the classifier did not encode again
     for output, question, sequences in zip(outputs, questions, dna):
-        expected = model.classify(processor, question, sequences)
+        expected = classify(model, processor, question, sequences)
         assert output[0]["label"] == expected["label"]
         assert output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
 
@@ -152,8 +153,8 @@ def test_a_prompt_state_of_other_prompts_is_not_used(make_model, make_processor)
     assert not state.matches(other)  # same text, other DNA
     # A state that does not match is ignored: classify computes the prompts itself.
     stale = PromptState(other["input_ids"], other["dna_input_ids"], cache=None, last_logits=torch.zeros(1, 8))
-    expected = model.classify(processor, QUESTION, SEQUENCES)
-    assert model.classify(processor, QUESTION, SEQUENCES, prompt_state=stale)["p_positive"] == pytest.approx(
+    expected = classify(model, processor, QUESTION, SEQUENCES)
+    assert classify(model, processor, QUESTION, SEQUENCES, prompt_state=stale)["p_positive"] == pytest.approx(
         expected["p_positive"], abs=1e-6
     )
 
@@ -171,5 +172,5 @@ def test_a_pipeline_batch_larger_than_the_classifier_batch_is_scored_in_chunks(t
     outputs = pipe([QUESTION] * size, dna_sequences=[SEQUENCES] * size, max_new_tokens=2, do_sample=False,
                    return_confidence=True, batch_size=size)
     assert len(encoded) == 1 + 2  # generation, then the classifier's two chunks
-    expected = model.classify(processor, QUESTION, SEQUENCES)
+    expected = classify(model, processor, QUESTION, SEQUENCES)
     assert all(output[0]["probability"] == pytest.approx(expected["probability"], abs=1e-5) for output in outputs)

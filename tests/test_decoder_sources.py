@@ -10,7 +10,7 @@ import torch
 from chatnt import ChatNTForConditionalGeneration
 from chatnt.decoder_sources import package_file, parse_source, source_of
 from chatnt.offline_models import SMOLLM2_SOURCE
-from chatnt.perplexity_classifier import PlattCalibrator
+from chatnt.calibration import PlattCalibrator
 from helpers import LocalHub, hide_distribution
 from transformers.utils import cached_file
 from transformers.utils import hub as transformers_hub

@@ -8,7 +8,8 @@ import textwrap
 import pytest
 import torch
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
-from chatnt.perplexity_classifier import PlattCalibrator
+from chatnt.calibration import PlattCalibrator
+from chatnt.perplexity_classifier import classify
 from helpers import WITHOUT_CHATNT, fresh_process_env, random_dna
 from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
@@ -41,7 +42,8 @@ FRESH_PROCESS_SCRIPT = WITHOUT_CHATNT + textwrap.dedent(
     pipe = pipeline("text-generation", model=resaved, trust_remote_code=True)
     report["pipeline_class"] = type(pipe).__name__
     report["pipeline_output"] = pipe("Is <DNA> a promoter?", dna_sequences=["%s"], max_new_tokens=4, do_sample=False)
-    report["classify"] = model.classify(processor, "Is <DNA> a promoter?", ["%s"])
+    report["classify"] = pipe("Is <DNA> a promoter?", dna_sequences=["%s"], max_new_tokens=4, do_sample=False,
+                              return_confidence=True)[0]
     print(json.dumps(report))
     """
     % (SEQUENCE, SEQUENCE, SEQUENCE)
@@ -91,9 +93,9 @@ def test_fresh_process_without_chatnt_loads_with_trust_remote_code(tmp_path, sav
     assert report["same_logits"] and report["same_hidden"] and report["resaved_same_logits"]
     assert report["pipeline_class"] == "ChatNTPipeline"
     assert isinstance(report["pipeline_output"][0]["generated_text"], str)
-    expected = model.classify(processor, "Is <DNA> a promoter?", [SEQUENCE])
+    expected = classify(model, processor, "Is <DNA> a promoter?", [SEQUENCE])
     assert report["classify"]["calibrated"] and report["classify"]["label"] == expected["label"]
-    assert report["classify"]["p_positive"] == pytest.approx(expected["p_positive"], abs=1e-5)
+    assert report["classify"]["probability"] == pytest.approx(expected["probability"], abs=1e-5)
 
 
 def test_plugin_loads_without_trust_remote_code(saved_model):

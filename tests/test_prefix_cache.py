@@ -82,7 +82,7 @@ def test_a_cached_prefix_without_the_whole_prompt_is_refused(make_model, make_pr
 
 @pytest.mark.parametrize("projector_type", PROJECTORS)
 def test_classifier_scores_from_a_cached_prefix_equal_full_scores(make_model, make_processor, projector_type):
-    from chatnt.perplexity_classifier import PerplexityClassifier
+    from chatnt.perplexity_classifier import PerplexityClassifier, classify
 
     model, processor = make_model(projector_type, decoder_init_range=0.2), make_processor(projector_type)
     questions = [QUESTION] * 3
@@ -91,6 +91,6 @@ def test_classifier_scores_from_a_cached_prefix_equal_full_scores(make_model, ma
     cached = classifier.class_scores(model, processor, questions, sequences, prefix)
     assert prefix.cache is not None
     torch.testing.assert_close(cached, classifier.class_scores(model, processor, questions, sequences), atol=1e-5, rtol=1e-5)
-    verdicts = model.classify(processor, questions, sequences, shared_prefix=prefix)
-    plain = model.classify(processor, questions, sequences)
+    verdicts = classify(model, processor, questions, sequences, shared_prefix=prefix)
+    plain = classify(model, processor, questions, sequences)
     assert [v["p_positive"] for v in verdicts] == pytest.approx([v["p_positive"] for v in plain], abs=1e-6)

@@ -9,7 +9,7 @@ P(yes) by comparing held-out "yes" and "no" answer phrasings. This script
    reports AUROC, MCC at 0.5 and the expected calibration error (10 bins) before and after calibration,
    pooled and per task, with a reliability diagram;
 3. saves ``calibration.json`` in ``--output_dir`` and, with ``--save_to_model``, beside the model's
-   weights, where ``model.classify`` and ``pipeline(..., return_confidence=True)`` pick it up.
+   weights, where ``chatnt.perplexity_classifier.classify`` and ``pipeline(..., return_confidence=True)`` pick it up.
 
     python -m chatnt.training.calibrate_chatnt --model checkpoints/chatnt-mini --output_dir runs/calibrate-chatnt-mini \\
         --train_per_task 30 --test_per_task 40 --bf16 --save_to_model
@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from chatnt.evaluation.confidence import confidence_metrics, reliability_diagram
-from chatnt.perplexity_classifier import PerplexityClassifier, PlattCalibrator
+from chatnt.calibration import PlattCalibrator
+from chatnt.perplexity_classifier import PerplexityClassifier
 from chatnt.tasks.registry import TASKS, load_task
 from chatnt.tasks.instruction_data import InstructionConfig, build_task_rows
 from tqdm.auto import tqdm

@@ -14,8 +14,9 @@ Data flow of one forward pass:
 import json
 import os
 import re
+import shutil
+from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import transformers
@@ -25,12 +26,13 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer, Generat
 from transformers import initialization as init
 from transformers.configuration_utils import PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from transformers.dynamic_module_utils import get_class_from_dynamic_module
-from transformers.utils import cached_file
+from transformers.dynamic_module_utils import get_class_from_dynamic_module, get_relative_imports
+from transformers.utils import cached_file, logging
 from transformers.utils.hub import hf_api
 from transformers.utils.deprecation import deprecate_kwarg
 
-from .configuration_chatnt import ChatNTConfig, is_remote_code_placeholder
+from .calibration import CALIBRATION_FILE, PlattCalibrator
+from .configuration_chatnt import DNA_TOKEN, ChatNTConfig, is_remote_code_placeholder
 from .configuration_nucleotide_transformer import NucleotideTransformerConfig
 from .decoder_reference import (
     NEW_TOKEN_ROWS_FILE,
@@ -46,10 +48,11 @@ from .decoder_reference import (
 from .decoder_sources import decoder_location, describe, parse_source, reference_source, source_of
 from .dna_encoders import copy_remote_code, encoder_states, read_encoder_interface
 from .modeling_nucleotide_transformer import NucleotideTransformerModel
-from .perplexity_classifier import CALIBRATION_FILE, PerplexityClassifier, PlattCalibrator
-from .pipeline_chatnt import ChatNTPipeline  # noqa: F401  (imported so that every save copies the pipeline file)
-from .processing_chatnt import DNA_TOKEN, ChatNTProcessor, first_line, is_local_model_folder
+from .model_folders import first_line, is_local_model_folder
+from .processing_chatnt import ChatNTProcessor
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer
+
+logger = logging.get_logger(__name__)
 
 # The remote code's one version requirement: transformers 5.24 renamed the decoder cache argument and output
 # (past_key_values -> cache), and forward, generate and the outputs here use the new name.
@@ -308,6 +311,41 @@ def load_remote_dna_config(config: ChatNTConfig, folder, trust_remote_code: bool
     config.dna_config._name_or_path = os.fspath(folder)
 
 
+def copy_pipeline_code(config: ChatNTConfig, folder) -> None:
+    """Copies the code of the pipelines ``config.custom_pipelines`` names (and the files they import
+    relatively) into ``folder``, so that ``pipeline("text-generation", model=folder, trust_remote_code=True)``
+    works there.
+
+    transformers copies only the model's own file and what it imports; the pipeline sits above the model (it
+    imports the model's layers, never the reverse), so it is copied here by name. Each file is looked for
+    beside this one (the installed package, or the module cache of a folder loaded with remote code, which
+    holds the files of what ran), else in the folder or repository the model came from. A file found in
+    neither is reported in a warning: the model still loads from the folder, only the pipeline would not.
+    """
+    source = getattr(config, "_name_or_path", "") or ""
+    wanted = [entry["impl"].split(".")[0] + ".py" for entry in (config.custom_pipelines or {}).values()]
+    done = set()
+    while wanted:
+        name = wanted.pop()
+        if name in done:
+            continue
+        done.add(name)
+        path = Path(__file__).with_name(name)
+        if not path.is_file():
+            try:
+                path = Path(cached_file(source, name, _raise_exceptions_for_missing_entries=False) or "")
+            except (OSError, ValueError):
+                path = Path("")
+        if not path.is_file():
+            logger.warning(
+                f"The saved folder lacks {name} (not beside {__file__} and not in {source!r}): "
+                "pipeline(..., trust_remote_code=True) will not load from it. Save from an installed chatnt."
+            )
+            continue
+        shutil.copyfile(path, Path(folder) / name)
+        wanted += [module + ".py" for module in get_relative_imports(path)]
+
+
 class ChatNTPreTrainedModel(PreTrainedModel):
     config_class = ChatNTConfig
     config: ChatNTConfig
@@ -342,12 +380,14 @@ class ChatNTPreTrainedModel(PreTrainedModel):
         return model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Saves as transformers does, plus the code of a remote-code DNA encoder, so that the folder loads on
-        its own (``trust_remote_code=True``) where that encoder's repository is not at hand."""
+        """Saves as transformers does, plus the pipeline's code and the code of a remote-code DNA encoder, so
+        that the folder loads on its own (``trust_remote_code=True``) where those are not at hand."""
         result = super().save_pretrained(save_directory, *args, **kwargs)
         encoder = self.base_model.dna_encoder
         copy_remote_code(encoder.config, save_directory)
         copy_remote_code(encoder, save_directory)
+        if kwargs.get("is_main_process", True):
+            copy_pipeline_code(self.config, save_directory)
         return result
 
     def apply_trainable_parts(self):
@@ -948,78 +988,6 @@ class ChatNTForConditionalGeneration(ChatNTPreTrainedModel, GenerationMixin):
             model.to(dtype)
         model.apply_trainable_parts()
         return model.eval()
-
-    @torch.no_grad()
-    def classify(
-        self,
-        processor: ChatNTProcessor,
-        questions,
-        dna_sequences=None,
-        *,
-        classifier: PerplexityClassifier | None = None,
-        shared_prefix=None,
-        prompt_state=None,
-    ):
-        """Answers yes/no questions with a probability: the perplexity-based classifier of the ChatNT paper.
-
-        Each question is scored by how likely the model finds held-out "yes" versus "no" phrasings
-        (:class:`PerplexityClassifier`); the softmax of the two scores is P(yes), which the model's Platt
-        calibrator (``calibration.json`` beside the weights, fitted on training-split questions) maps to a
-        calibrated probability. Without a calibrator the raw P(yes) is returned and ``calibrated`` is False.
-
-        Args:
-            processor: the model's :class:`ChatNTProcessor`.
-            questions: a yes/no question (string, or chat messages ending with the user's turn), or a list.
-            dna_sequences: what the processor takes for one question (a list for ``<DNA>``, a dict or FASTA
-                path for ``@name``); for a list of questions, one such entry per question.
-            classifier: other answer phrasings (e.g. label names); default: yes/no.
-            shared_prefix: a ``chatnt.prefix_cache.SharedPromptPrefix`` when many questions share their start
-                (one question over many sequences): that start is computed once, not per question.
-            prompt_state: a :class:`PromptState` of these very prompts from a pass that just ran them (the
-                pipeline passes generate's), so they are not run again.
-
-        Returns:
-            Per question a dict: ``label`` ("yes" or "no", or the classifier's label names), ``probability``
-            (of that label), ``p_positive`` (P(yes)), ``p_positive_uncalibrated`` and ``calibrated``. A dict
-            for a single question, a list for a list.
-
-        Example:
-            >>> model.classify(processor, "Is @seq a promoter? Answer yes or no.", {"seq": "TATAAA..."})
-            {'label': 'yes', 'probability': 0.71, 'p_positive': 0.71, 'p_positive_uncalibrated': 0.93, 'calibrated': True}
-        """
-        single = isinstance(questions, str) or (
-            isinstance(questions, (list, tuple)) and bool(questions) and isinstance(questions[0], dict)
-        )
-        if single:
-            questions, dna_sequences = [questions], [dna_sequences]
-        elif dna_sequences is None or len(dna_sequences) != len(questions):
-            raise ValueError(
-                f"For {len(questions)} questions pass dna_sequences as a list with one entry per question."
-            )
-        classifier = classifier or PerplexityClassifier()
-        was_training = self.training
-        self.eval()
-        try:
-            logit = classifier.logit_difference(
-                self, processor, list(questions), list(dna_sequences), shared_prefix, prompt_state
-            ).double().numpy()
-        finally:
-            self.train(was_training)
-        raw = 1.0 / (1.0 + np.exp(-logit))  # softmax of the two class scores, as P(positive)
-        calibrated = self.calibrator.transform(logit) if self.calibrator is not None else raw
-        results = []
-        for p_raw, p in zip(raw.tolist(), calibrated.tolist()):
-            positive = p >= 0.5
-            results.append(
-                {
-                    "label": classifier.labels[1] if positive else classifier.labels[0],
-                    "probability": p if positive else 1.0 - p,
-                    "p_positive": p,
-                    "p_positive_uncalibrated": p_raw,
-                    "calibrated": self.calibrator is not None,
-                }
-            )
-        return results[0] if single else results
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()

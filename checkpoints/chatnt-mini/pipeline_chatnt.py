@@ -18,18 +18,18 @@ conversation with the new assistant message for chat input (``return_full_text=T
 question to a string answer, as in the stock pipeline).
 
 ``return_confidence=True`` (for yes/no questions) adds the perplexity-based classifier's verdict with its
-calibrated probability (``ChatNTForConditionalGeneration.classify``): ``label`` ("yes"/"no"),
+calibrated probability (``chatnt.perplexity_classifier.classify``): ``label`` ("yes"/"no"),
 ``probability`` (of that label) and ``calibrated`` (False when the checkpoint has no calibration.json).
 The generated text and the classifier are two readings of the model and can disagree; the classifier's
-is the one the probability belongs to. For batches of up to ``PerplexityClassifier.batch_size`` (4)
-prompts the classifier continues from the prompts' key/value cache that generation computed
-(:class:`PromptState`), so each prompt is encoded once.
+is the one the probability belongs to. Generation and the probability go through ``chatnt.inference``, the
+one answering path of the command line and the demo too: for batches of up to 4 prompts the classifier
+continues from the prompts' key/value cache that generation computed, so each prompt is encoded once.
 """
 
 from transformers import TextGenerationPipeline
 from transformers.pipelines.text_generation import Chat, ReturnType
 
-from .perplexity_classifier import PerplexityClassifier, PromptState
+from .inference import classify, generate, keeps_prompt_state
 
 # Options of ChatNTProcessor.__call__ that the pipeline passes through.
 PROCESSOR_OPTIONS = ("truncate_dna", "replace_unknown_with_n")
@@ -75,8 +75,7 @@ class ChatNTPipeline(TextGenerationPipeline):
         for start in range(0, len(examples), batch_size):
             chunk = examples[start : start + batch_size]
             model_inputs = self.preprocess(chunk, **preprocess)
-            # classify reuses generation's prompt state only up to its own batch size: keep none beyond.
-            keep_prompt_state = return_confidence and len(chunk) <= PerplexityClassifier.batch_size
+            keep_prompt_state = return_confidence and keeps_prompt_state(len(chunk), len(chunk))
             model_outputs = self.forward(model_inputs, **forward, keep_prompt_state=keep_prompt_state)
             for row, prompt in enumerate(model_outputs["prompt_text"]):
                 per_example = {
@@ -89,8 +88,8 @@ class ChatNTPipeline(TextGenerationPipeline):
                 default_type = ReturnType.FULL_TEXT if isinstance(prompt, Chat) else ReturnType.NEW_TEXT
                 results.append(self.postprocess(per_example, **{"return_type": default_type, **postprocess}))
             if return_confidence:
-                verdicts = self.model.classify(
-                    self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk],
+                verdicts = classify(
+                    self.model, self.processor, [e["question"] for e in chunk], [e["dna_sequences"] for e in chunk],
                     prompt_state=model_outputs["prompt_state"],
                 )
                 for outputs, verdict in zip(results[start:], verdicts):
@@ -152,12 +151,8 @@ class ChatNTPipeline(TextGenerationPipeline):
     def _forward(self, model_inputs, keep_prompt_state: bool = False, **generate_kwargs):
         prompt_text = model_inputs.pop("prompt_text")
         generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
-        if keep_prompt_state:
-            generate_kwargs.update(return_dict_in_generate=True, output_logits=True)
-        generated = self.model.generate(**model_inputs, **generate_kwargs)
-        prompt_state = PromptState.from_generate(model_inputs, generated) if keep_prompt_state else None
-        if not hasattr(generated, "shape"):  # return_dict_in_generate=True
-            generated = generated.sequences
+        output, prompt_state = generate(self.model, model_inputs, keep_prompt_state=keep_prompt_state, **generate_kwargs)
+        generated = output.sequences
         batch = model_inputs["input_ids"].shape[0]
         return {
             "generated_sequence": generated.reshape(batch, -1, generated.shape[-1]),

@@ -21,11 +21,11 @@ import re
 import torch
 from transformers import BatchFeature, ProcessorMixin
 
+from .configuration_chatnt import DNA_TOKEN
 from .dna_encoders import copy_remote_code, nucleotide_spelling
 from .fasta import looks_like_fasta_path, read_fasta
+from .model_folders import first_line, is_local_model_folder
 from .tokenization_nucleotide_transformer import NucleotideTransformerTokenizer, clean_dna_sequence
-
-DNA_TOKEN = "<DNA>"
 
 # System sentence of the published ChatNT pipeline (Vicuna style).
 DEFAULT_SYSTEM_PROMPT = (
@@ -69,38 +69,6 @@ def split_tag(tag: str, names) -> tuple[str, str] | None:
         if tag[:cut] in names:
             return tag[:cut], tag[cut:]
     return None
-
-
-# "owner/name" as the Hub spells model ids; any other path that does not exist locally is a wrong path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def is_hub_id(path: str) -> bool:
-    """Whether ``path`` is shaped like a Hub model id (``owner/name``)."""
-    return bool(_HUB_ID.match(path))
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (loaders raise long multi-line ones), or its type's name."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def is_local_model_folder(path: str, holds: str, saved_by: str) -> bool:
-    """True for an existing folder, False for a Hub id (``owner/name``, left to transformers to resolve).
-
-    Raises ``ValueError`` for a file and ``FileNotFoundError`` for any other missing path; ``holds`` and
-    ``saved_by`` name, in the messages, what the folder should contain and which call writes it.
-    """
-    if os.path.isdir(path):
-        return True
-    if os.path.exists(path):
-        raise ValueError(f"{path!r} is a file; pass the model folder that holds {holds}.")
-    if is_hub_id(path):
-        return False
-    raise FileNotFoundError(
-        f"model directory not found: {path!r}. Pass the folder written by {saved_by} (e.g. "
-        f"checkpoints/chatnt-mini); relative paths start at {os.getcwd()!r}."
-    )
 
 
 def _json_has_key(path: str, key: str) -> bool:
@@ -627,8 +595,5 @@ __all__ = [
     "VICUNA_CHAT_TEMPLATE",
     "ChatNTProcessor",
     "check_processor_files",
-    "first_line",
-    "is_hub_id",
-    "is_local_model_folder",
     "split_tag",
 ]
