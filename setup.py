@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.10",
     packages=["chatnt"] + [f"chatnt.{name}" for name in SUBPACKAGES],
     package_dir={"chatnt": "."} | {f"chatnt.{name}": name.replace(".", "/") for name in SUBPACKAGES},
-    package_data={"chatnt.tokenizer": ["*.json", "*.jinja", "*.md"]},
+    package_data={"chatnt.tokenizer": ["*.json", "*.jinja", "*.md"], "chatnt.training": ["card_templates/*.md"]},
     # Lower bounds are the versions `make test` runs (requirements.lock pins each of these at its bound);
     # `make test-latest` runs the newest releases below the upper bounds. Raise a bound, then `make lock`.
     install_requires=[
@@ -43,6 +43,8 @@ setup(
         "logomaker>=0.8.7",
         "pyjaspar>=4.0.0",
         "tqdm>=4.70.1",
+        # The model cards' templates (chatnt/training/card_templates).
+        "Jinja2>=3.1.6",
         # Indexed reads of uncompressed genomes (chatnt scan, chatnt variants): a window at a time, not the genome.
         "pyfaidx>=0.9.2.2",
     ],

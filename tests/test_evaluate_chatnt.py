@@ -13,7 +13,7 @@ from chatnt.training.evaluate_chatnt import (
 )
 from chatnt.tasks.registry import TASKS
 from chatnt.tasks.instruction_data import PHRASINGS, normalize_answer
-from chatnt.training.model_card import build_model_card
+from chatnt.training.model_card import chatnt_scores, model_card
 from huggingface_hub import ModelCard
 from sklearn.metrics import matthews_corrcoef
 
@@ -105,8 +105,9 @@ def test_the_training_phrasing_diagnostic_asks_the_same_test_records_in_the_trai
 
 def test_model_card_carries_the_scores_as_hub_metadata(tmp_path):
     summary = summarize(predictions("core_promoter", [("promoter", "promoter"), ("Non-promoter", "Non-promoter")]))
-    card = build_model_card("chatnt-test", summary, base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"],
-                            description="A test.", sections={"Training": "`make train`"})
+    (tmp_path / "card.md").write_text("---\n{{ card_data }}\n---\n\n## Test scores\n\n{{ table }}\n## Training\n")
+    card = model_card("chatnt-test", "card.md", {"table": markdown_table(summary)}, chatnt_scores(summary, "test"),
+                      "text-generation", base_models=["HuggingFaceTB/SmolLM2-135M-Instruct"], templates=tmp_path)
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     assert loaded.data.library_name == "transformers" and loaded.data.pipeline_tag == "text-generation"
@@ -203,14 +204,14 @@ def test_an_answer_that_says_nothing_counts_as_unreadable(task, answer):
 
 
 def test_the_card_puts_held_out_and_training_wording_side_by_side_with_the_k_mer_baseline():
-    from chatnt.training.ship_chatnt import wording_section
+    from chatnt.training.ship_chatnt import wording_rows
 
     def summary(value):
         return {"tasks": {"rrna_type": {"metric": "mcc", "value": value, "n": 500}}}
 
     held_out = summary(0.028) | {"baselines": {"rrna_type": {"kmer": {"value": 0.961}}}}
-    section = wording_section(held_out, summary(0.431))
-    assert "| rrna_type | mcc | 0.028 | 0.431 | 0.961 | 500 |" in section
+    rows = wording_rows(held_out, summary(0.431))
+    assert rows == [{"task": "rrna_type", "metric": "mcc", "held_out": 0.028, "training": 0.431, "kmer": 0.961, "n": 500}]
 
 
 def test_the_card_adds_up_stage_two_runs_that_continue_each_other(tmp_path):

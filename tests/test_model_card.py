@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import jinja2
 import pytest
 import torch
 from chatnt.training.model_card import Score, model_card
@@ -17,11 +18,30 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(path.parent.name for path in (ROOT / "checkpoints").glob("*/README.md"))
 
 
+DEMO_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+A demo of {{ steps | fmt(",") }} steps.
+
+## Training
+
+`make train`
+
+## Limitations
+
+Small.
+"""
+
+
 def test_model_card_metadata_round_trips_through_the_hub_loader(tmp_path):
+    (tmp_path / "demo.md").write_text(DEMO_TEMPLATE)
     card = model_card(
         "demo-model",
-        description="A demo.",
-        sections={"Training": "`make train`", "Limitations": "Small."},
+        "demo.md",
+        {"title": "Demo (`demo-model`)", "steps": 1200},
         scores=[
             Score("held-out DNA", "accuracy", 0.12345, dataset_type="demo/heldout", split="validation"),
             Score("held-out DNA", "perplexity", 42.0, dataset_type="demo/heldout"),
@@ -32,7 +52,7 @@ def test_model_card_metadata_round_trips_through_the_hub_loader(tmp_path):
         datasets=["org/data"],
         license="mit",
         tags=["dna"],
-        title="Demo (`demo-model`)",
+        templates=tmp_path,
     )
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
@@ -43,13 +63,17 @@ def test_model_card_metadata_round_trips_through_the_hub_loader(tmp_path):
     # NaN is left out; values are rounded to 4 places.
     assert results == {("demo/heldout", "validation", "accuracy"): 0.1235, ("demo/heldout", "test", "perplexity"): 42.0}
     assert all(r.task_type == "fill-mask" for r in data.eval_results)
-    assert loaded.text.startswith("\n# Demo (`demo-model`)\n\nA demo.")
+    assert loaded.text.startswith("\n# Demo (`demo-model`)\n\nA demo of 1,200 steps.")
     assert loaded.text.index("## Training") < loaded.text.index("## Limitations")
 
 
-def test_model_card_refuses_a_missing_pipeline_tag():
+def test_model_card_refuses_a_missing_pipeline_tag_or_value(tmp_path):
     with pytest.raises(ValueError, match="pipeline_tag"):
-        model_card("x", description="", sections={}, scores=[], pipeline_tag="")
+        model_card("x", "demo.md", {}, scores=[], pipeline_tag="")
+    # A figure the code did not pass stops the card instead of leaving a gap in it.
+    (tmp_path / "demo.md").write_text(DEMO_TEMPLATE)
+    with pytest.raises(jinja2.UndefinedError, match="steps"):
+        model_card("x", "demo.md", {"title": "x"}, scores=[], pipeline_tag="fill-mask", templates=tmp_path)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -169,3 +193,38 @@ def test_card_command_names_a_missing_run_and_exits_2(tmp_path, capsys):
 
 def test_learning_rates_are_written_as_typed():
     assert (scientific(1e-3), scientific(5e-5), scientific(3e-3)) == ("1e-3", "5e-5", "3e-3")
+
+
+def test_chatnt_card_is_written_from_the_run_files(tmp_path):
+    """ship_chatnt's card from an evaluation, a training-phrasings evaluation and a run's Trainer state: the figures
+    land in the template's tables, optional sections are left out when their run is not given."""
+    from chatnt.training.ship_chatnt import card
+
+    out = tmp_path / "chatnt-mini"
+    out.mkdir()
+    (out / "config.json").write_text((ROOT / "checkpoints" / "chatnt-mini" / "config.json").read_text())
+
+    def summary(value, exact):
+        return {"tasks": {"rrna_type": {"metric": "mcc", "value": value, "exact_match": exact, "n": 500, "n_unparsed": 3}},
+                "baselines": {"rrna_type": {"kmer": {"value": 0.961}, "majority": {"value": 0.0}}}}
+
+    (tmp_path / "metrics.json").write_text(json.dumps(summary(0.556, 0.676)))
+    (tmp_path / "training.json").write_text(json.dumps(summary(0.611, 0.7)))
+    run = tmp_path / "run"
+    run.mkdir()
+    history = [{"step": 10, "loss": 2.074}, {"step": 3000, "loss": 0.379}, {"step": 3000, "train_runtime": 5280.0}]
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": 3000, "train_batch_size": 8, "log_history": history}))
+    card(str(out), str(tmp_path / "metrics.json"), str(run), None, "python -m chatnt.training.chatnt_sft ...",
+         training_phrasings=str(tmp_path / "training.json"))
+
+    loaded = ModelCard.load(out / "README.md")
+    assert loaded.data.eval_results[0].metric_value == 0.556
+    text = loaded.text
+    assert "| rrna_type | mcc | 0.556 | 0.961 | 0.000 | 0.676 | 500 | 3 |" in text  # test scores
+    assert "| rrna_type | mcc | 0.556 | 0.611 | 0.961 | 500 |" in text  # held-out vs training wording
+    assert "3000 optimizer steps of 8 conversations on the CPU (bf16 autocast, AMX), no GPU, 88 minutes." in text
+    assert "Training loss 2.074 (first logged) to 0.379 (last logged)." in text
+    assert "- `rrna_type`: ribosomal RNA gene type" in text and "trained further here" in text
+    for left_out in ("## Training, stage 1", "## Calibrated", "## Attribution", "## Ablations", "## Plots"):
+        assert left_out not in text
+    assert "\n\n\n" not in text  # sections left out leave no gaps

@@ -1,17 +1,17 @@
-"""Hub model cards for trained checkpoints, written from the run's own results.
+"""Hub model cards for trained checkpoints: a Jinja template per card, figures read from the run's own files.
 
 One function, :func:`model_card`, writes the card of every shipped checkpoint (``chatnt-mini``,
 ``nt-mini-encoder``, ``dnahlm-mini``): metadata (library, pipeline tag, base models, datasets, licence,
 tags) and the run's scores as ``model-index`` entries (``huggingface_hub.EvalResult``, so the Hub shows
-them) in the YAML front matter, then a description and body sections. :func:`build_model_card` is the
-ChatNT form of it (scores from an ``evaluate_chatnt`` summary, with the results table), used by
-``ship_chatnt card``; ``chatnt.training.write_cards`` writes the two other cards.
+them) in the YAML front matter, then the body of the checkpoint's template in ``card_templates/`` (the form
+of huggingface_hub's ``ModelCard.from_template``: ``{{ card_data }}`` between the ``---`` lines). The code that
+gathers each card's figures: ``ship_chatnt card`` (chatnt-mini), ``write_cards`` (nt-mini-encoder),
+``dnahlm.card`` (dnahlm-mini).
 
 Example:
     >>> card = model_card(
-    ...     "nt-mini-encoder", description="...", pipeline_tag="fill-mask",
-    ...     scores=[Score("held-out DNA", "accuracy", 0.003, dataset_type="chatnt/heldout")],
-    ...     sections={"Training": "..."})
+    ...     "nt-mini-encoder", "nt-mini-encoder.md", {"steps": 1200, ...}, pipeline_tag="fill-mask",
+    ...     scores=[Score("held-out DNA", "accuracy", 0.003, dataset_type="chatnt/heldout")])
     >>> card.save("checkpoints/nt-mini-encoder/README.md")
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatnt.training.evaluate_chatnt import markdown_table
+import jinja2
 from chatnt.tasks.registry import get_task
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
@@ -84,10 +84,35 @@ def score_results(scores: list[Score], task_type: str, digits: int = 4) -> list[
     return results
 
 
+# The cards' text, one Jinja template per shipped checkpoint (the code gathers the figures, the template says them).
+CARD_TEMPLATES = Path(__file__).with_name("card_templates")
+
+
+def _format(value, spec: str = "") -> str:
+    """Python's ``format``; for a value the code did not pass, jinja2's UndefinedError naming it (not a TypeError)."""
+    return format(str(value) if isinstance(value, jinja2.Undefined) else value, spec)
+
+
+def render_card(template: str, card_data: ModelCardData, templates: Path = CARD_TEMPLATES, **values) -> ModelCard:
+    """The Hub card written by ``<templates>/<template>`` (default: ``card_templates/``) from ``values``, with ``card_data`` as its YAML front
+    matter (``{{ card_data }}``, the form of huggingface_hub's ``ModelCard.from_template``).
+
+    Rendered with block lines trimmed, so ``{% for %}``/``{% if %}`` lines leave no blank lines, and strict
+    undefined values: a figure the code did not pass stops the card instead of leaving a gap. The filter
+    ``fmt`` is Python's ``format`` (``{{ steps | fmt(",") }}`` writes 1,200).
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates), trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["fmt"] = _format
+    return ModelCard(environment.get_template(template).render(card_data=card_data.to_yaml(), **values))
+
+
 def model_card(
     name: str,
-    description: str,
-    sections: dict[str, str],
+    template: str,
+    values: dict,
     scores: list[Score],
     pipeline_tag: str,
     library_name: str = "transformers",
@@ -95,14 +120,14 @@ def model_card(
     datasets: list[str] | None = None,
     license: str = "apache-2.0",
     tags: list[str] | None = None,
-    title: str | None = None,
+    templates: Path = CARD_TEMPLATES,
 ) -> ModelCard:
-    """A Hub model card: YAML metadata with ``scores`` as ``model-index`` results, then the body.
+    """A Hub model card: YAML metadata with ``scores`` as ``model-index`` results, then the body of ``template``.
 
     Args:
-        name: the model's name (card title and ``model-index`` name).
-        description: the opening paragraphs, under the title.
-        sections: ``{heading: markdown}``, written in order as ``## heading`` sections.
+        name: the model's name (``model-index`` name; ``{{ name }}`` in the template).
+        template: the file in ``card_templates/`` that writes the body.
+        values: what the template reads (figures from the run's files).
         scores: the evaluation figures of the run (see :class:`Score`); may be empty.
         pipeline_tag: Hub pipeline tag (``"text-generation"``, ``"fill-mask"`` ...).
         library_name: library that loads the weights.
@@ -110,7 +135,7 @@ def model_card(
         datasets: Hub data set ids trained on, where the data has one.
         license: licence id of the weights.
         tags: Hub tags.
-        title: the card's heading; defaults to ``name``.
+        templates: the folder of ``template``.
 
     Returns:
         The card; ``card.save(path)`` writes it.
@@ -133,10 +158,7 @@ def model_card(
         tags=list(tags or []) or None,
         eval_results=results or None,
     )
-    body = [f"# {title or name}", "", description.strip(), ""]
-    for heading, text in sections.items():
-        body += [f"## {heading}", "", text.strip(), ""]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
+    return render_card(template, data, templates, name=name, **values)
 
 
 def read_json(path: Path) -> dict:
@@ -204,39 +226,12 @@ def chatnt_scores(summary: dict, dataset_name: str, split: str = "test") -> list
     return scores
 
 
-def build_model_card(
-    name: str,
-    summary: dict,
-    base_models: list[str],
-    description: str,
-    sections: dict[str, str],
-    license: str = "apache-2.0",
-    datasets: list[str] | None = None,
-    tags: list[str] | None = None,
-    dataset_name: str = "ChatNT genomics instructions",
-) -> ModelCard:
-    """A ChatNT model card: :func:`model_card` with the per-task test results of ``summary`` (an
-    ``evaluate_chatnt`` summary) as metadata and a "Test scores" table first, then ``sections``
-    (``{heading: markdown}``) in order."""
-    return model_card(
-        name,
-        description=description,
-        sections={"Test scores": markdown_table(summary), **sections},
-        scores=chatnt_scores(summary, dataset_name),
-        pipeline_tag="text-generation",
-        base_models=base_models,
-        datasets=datasets,
-        license=license,
-        tags=["dna", "genomics", "chatnt", "custom_code", *(tags or [])],
-    )
-
-
 __all__ = [
     "Score",
-    "build_model_card",
     "chatnt_scores",
     "logged_losses",
     "model_card",
+    "render_card",
     "newest_checkpoint_state",
     "parameter_counts",
     "read_json",
