@@ -461,65 +461,19 @@ class ChatNTDemo:
         """
         text = (text or "").strip()
         try:
-            if len(text) > MAX_MESSAGE_CHARS:
-                raise DemoInputError(
-                    f"Your message has {len(text):,} characters; the demo takes questions of up to {MAX_MESSAGE_CHARS:,}. "
-                    "Put sequences in a FASTA file (paperclip button) and ask about them by @id."
-                )
-            attached = add_uploads(state, files, self.processor, self.max_upload_bytes)
-            if not text:
-                if attached:
-                    reply = Reply(
-                        f"Uploaded {len(attached)} record(s): {_known_names(dict.fromkeys(attached))}. "
-                        "Ask about them by @id."
-                    )
-                    state.exchanges.append(Exchange(None, reply.text))
-                    return reply
-                raise DemoInputError("Type a question, e.g. 'Is @my_record a promoter? Answer yes or no.'")
-            question, used = resolve_references(text, attached, state)
-            conversation = state.conversation() + [{"role": "user", "content": question}]
-            referenced = list(dict.fromkeys(
-                found[0] for message in conversation if message["role"] == "user"
-                for match in _TAG.finditer(message["content"])
-                if (found := split_tag(match.group(1), state.records)) is not None
-            ))
-            if not referenced:
-                hint = f" Your uploaded records: {_known_names(state.records)}." if state.records else (
-                    " Attach a FASTA file with the paperclip button first.")
-                raise DemoInputError(
-                    "The question refers to no sequence: name a record as @record_id, or write "
-                    f"{DNA_PLACEHOLDER} for the records of a file attached to the same message.{hint}"
-                )
-            if len(referenced) > MAX_SEQUENCES_PER_CONVERSATION:
-                raise DemoInputError(
-                    f"This conversation would refer to {len(referenced)} sequences, more than the demo's limit of "
-                    f"{MAX_SEQUENCES_PER_CONVERSATION}. Press the chat's clear button to start a new conversation."
-                )
+            asked = self._read_message(text, files, state)
         except DemoInputError as error:
-            reply = Reply(f"⚠️ {error}")
-            state.exchanges.append(Exchange(None, reply.text))
-            return reply
-
+            return _refused(error, state)
+        if isinstance(asked, Reply):  # files without a question
+            return asked
+        question, used, conversation, referenced = asked
         sequences = {name: state.records[name] for name in referenced}
         try:
             answer, first_token_probability, prompt_state = self.generate(conversation, sequences)
         except ValueError as error:  # the processor's own checks (e.g. all sequences together too long)
-            reply = Reply(f"⚠️ {error}")
-            state.exchanges.append(Exchange(None, reply.text))
-            return reply
+            return _refused(error, state)
         if is_yes_no_question(text) and used:
-            # The classifier reads the question on its own: its calibrator was fitted on single questions, and
-            # its answer scoring needs the new answer to be the conversation's only assistant turn. On a
-            # conversation's first turn that is generation's prompt, which it then continues from, not encoding it again.
-            own_sequences = {name: state.records[name] for name in used}
-            with self._autocast():
-                confidence = classify(self.model, self.processor, question, own_sequences, prompt_state=prompt_state)
-            kind = "calibrated" if confidence["calibrated"] else "uncalibrated: the model has no calibration.json"
-            scope = "; for this question on its own" if len(conversation) > 1 else ""
-            confidence_text = (
-                f"**Confidence:** P(yes) = {confidence['p_positive']:.2f} ({kind}{scope}; the perplexity classifier "
-                f"says *{confidence['label']}* with probability {confidence['probability']:.2f})"
-            )
+            confidence, confidence_text = self._calibrated_confidence(question, used, conversation, state, prompt_state)
         else:
             confidence = {"first_token_probability": first_token_probability}
             why = (
@@ -536,6 +490,67 @@ class ChatNTDemo:
                 reply.attribution_error = f"{type(error).__name__}: {error}"
         state.exchanges.append(Exchange(question, answer))
         return reply
+
+    def _read_message(self, text: str, files, state: SessionState):
+        """The message's uploads added to ``state``, then ``(question with tags resolved, the records it names,
+        the conversation ending with it, every record the conversation names)``; a :class:`Reply` for files sent
+        without a question. Raises :class:`DemoInputError` for a message the demo cannot answer."""
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise DemoInputError(
+                f"Your message has {len(text):,} characters; the demo takes questions of up to {MAX_MESSAGE_CHARS:,}. "
+                "Put sequences in a FASTA file (paperclip button) and ask about them by @id."
+            )
+        attached = add_uploads(state, files, self.processor, self.max_upload_bytes)
+        if not text:
+            if not attached:
+                raise DemoInputError("Type a question, e.g. 'Is @my_record a promoter? Answer yes or no.'")
+            reply = Reply(f"Uploaded {len(attached)} record(s): {_known_names(dict.fromkeys(attached))}. Ask about them by @id.")
+            state.exchanges.append(Exchange(None, reply.text))
+            return reply
+        question, used = resolve_references(text, attached, state)
+        conversation = state.conversation() + [{"role": "user", "content": question}]
+        referenced = list(dict.fromkeys(
+            found[0] for message in conversation if message["role"] == "user"
+            for match in _TAG.finditer(message["content"])
+            if (found := split_tag(match.group(1), state.records)) is not None
+        ))
+        if not referenced:
+            hint = f" Your uploaded records: {_known_names(state.records)}." if state.records else (
+                " Attach a FASTA file with the paperclip button first.")
+            raise DemoInputError(
+                "The question refers to no sequence: name a record as @record_id, or write "
+                f"{DNA_PLACEHOLDER} for the records of a file attached to the same message.{hint}"
+            )
+        if len(referenced) > MAX_SEQUENCES_PER_CONVERSATION:
+            raise DemoInputError(
+                f"This conversation would refer to {len(referenced)} sequences, more than the demo's limit of "
+                f"{MAX_SEQUENCES_PER_CONVERSATION}. Press the chat's clear button to start a new conversation."
+            )
+        return question, used, conversation, referenced
+
+    def _calibrated_confidence(self, question: str, used, conversation: list[dict], state: SessionState, prompt_state):
+        """The classifier's calibrated P(yes) for a yes/no question, and its line for the reply.
+
+        The classifier reads the question on its own: its calibrator was fitted on single questions, and its answer
+        scoring needs the new answer to be the conversation's only assistant turn. On a conversation's first turn
+        that is generation's prompt, which it then continues from (``prompt_state``), not encoding it again.
+        """
+        own_sequences = {name: state.records[name] for name in used}
+        with self._autocast():
+            confidence = classify(self.model, self.processor, question, own_sequences, prompt_state=prompt_state)
+        kind = "calibrated" if confidence["calibrated"] else "uncalibrated: the model has no calibration.json"
+        scope = "; for this question on its own" if len(conversation) > 1 else ""
+        return confidence, (
+            f"**Confidence:** P(yes) = {confidence['p_positive']:.2f} ({kind}{scope}; the perplexity classifier "
+            f"says *{confidence['label']}* with probability {confidence['probability']:.2f})"
+        )
+
+
+def _refused(error: Exception, state: SessionState) -> Reply:
+    """The reply to a message the demo cannot answer (recorded in the session as a refused exchange)."""
+    reply = Reply(f"⚠️ {error}")
+    state.exchanges.append(Exchange(None, reply.text))
+    return reply
 
 
 def _assistant_turns(history) -> int:

@@ -282,47 +282,64 @@ def _rotate_pairs_to_halves(weight: torch.Tensor, heads: int) -> torch.Tensor:
     return weight.reshape(heads, head_dim // 2, 2, in_features).transpose(1, 2).reshape(out_features, in_features)
 
 
-def weight_plan(config) -> dict[str, Callable[[PublishedParameters], torch.Tensor]]:
+Plan = dict[str, Callable[[PublishedParameters], torch.Tensor]]
+
+
+def weight_plan(config) -> Plan:
     """For each weight of :class:`ChatNTForConditionalGeneration`, how to make it from the source parameters."""
-    plan: dict[str, Callable[[PublishedParameters], torch.Tensor]] = {}
+    plan: Plan = {}
+    _plan_encoder(plan, config.dna_config.num_hidden_layers)
+    _plan_projector(plan, config.projector_num_layers)
+    _plan_decoder(plan, config.text_config)
+    return plan
 
-    def linear(target, source, bias=True):
-        plan[f"{target}.weight"] = lambda p: _linear(p.take(f"{source}::w"))
-        if bias:
-            plan[f"{target}.bias"] = lambda p: p.take(f"{source}::b")
 
-    def layer_norm(target, source):
-        plan[f"{target}.weight"] = lambda p: p.take(f"{source}::scale")
-        plan[f"{target}.bias"] = lambda p: p.take(f"{source}::offset")
+def _plan_linear(plan: Plan, target: str, source: str, bias: bool = True) -> None:
+    plan[f"{target}.weight"] = lambda p: _linear(p.take(f"{source}::w"))
+    if bias:
+        plan[f"{target}.bias"] = lambda p: p.take(f"{source}::b")
 
+
+def _plan_layer_norm(plan: Plan, target: str, source: str) -> None:
+    plan[f"{target}.weight"] = lambda p: p.take(f"{source}::scale")
+    plan[f"{target}.bias"] = lambda p: p.take(f"{source}::offset")
+
+
+def _plan_encoder(plan: Plan, layers: int) -> None:
     encoder = "model.dna_encoder"
     plan[f"{encoder}.embeddings.word_embeddings.weight"] = lambda p: p.take(f"{ENCODER}/~/embed::embeddings")
-    for i in range(config.dna_config.num_hidden_layers):
+    for i in range(layers):
         source, target = f"{ENCODER}/attention_layer_{i}/~", f"{encoder}.encoder.layer.{i}"
         for name in ("query", "key", "value"):
-            linear(f"{target}.attention.self.{name}", f"{source}/self_attention/{name}")
-        linear(f"{target}.attention.output.dense", f"{source}/self_attention/mha_output")
-        layer_norm(f"{target}.attention.LayerNorm", f"{source}/self_attention_layer_norm")
-        layer_norm(f"{target}.LayerNorm", f"{source}/final_layer_norm")
-        linear(f"{target}.intermediate.dense", f"{source}/fc1", bias=False)  # GLU: SiLU(first half) * second
-        linear(f"{target}.output.dense", f"{source}/fc2", bias=False)
-    layer_norm(f"{encoder}.encoder.emb_layer_norm_after", f"{ENCODER}/~/roberta_lm_head/~/emb_layer_norm_after")
+            _plan_linear(plan, f"{target}.attention.self.{name}", f"{source}/self_attention/{name}")
+        _plan_linear(plan, f"{target}.attention.output.dense", f"{source}/self_attention/mha_output")
+        _plan_layer_norm(plan, f"{target}.attention.LayerNorm", f"{source}/self_attention_layer_norm")
+        _plan_layer_norm(plan, f"{target}.LayerNorm", f"{source}/final_layer_norm")
+        # GLU: SiLU(first half) * second
+        _plan_linear(plan, f"{target}.intermediate.dense", f"{source}/fc1", bias=False)
+        _plan_linear(plan, f"{target}.output.dense", f"{source}/fc2", bias=False)
+    _plan_layer_norm(
+        plan, f"{encoder}.encoder.emb_layer_norm_after", f"{ENCODER}/~/roberta_lm_head/~/emb_layer_norm_after"
+    )
 
+
+def _plan_projector(plan: Plan, layers: int) -> None:
     projector = "model.projector"
-    linear(f"{projector}.dna_projection", f"{PROJECTION}/bio_to_english_projection")
+    _plan_linear(plan, f"{projector}.dna_projection", f"{PROJECTION}/bio_to_english_projection")
     plan[f"{projector}.latents"] = lambda p: p.take(f"{RESAMPLER}::latent_queries")
     plan[f"{projector}.english_embeddings.weight"] = lambda p: p.take(f"{PROJECTION}/token_embed::embeddings")
-    for i in range(config.projector_num_layers):
+    for i in range(layers):
         source, target = f"{RESAMPLER}/multi_modal_perceiver_layer_{i}/~", f"{projector}.layers.{i}"
         for ours, theirs in (("dna_attention", "1"), ("english_attention", "2")):
-            layer_norm(f"{target}.{ours}.latents_norm", f"{source}/cross_attention_layer_norm_{theirs}")
+            _plan_layer_norm(plan, f"{target}.{ours}.latents_norm", f"{source}/cross_attention_layer_norm_{theirs}")
             for projection, name in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"), ("o_proj", "mha_output")):
-                linear(f"{target}.{ours}.{projection}", f"{source}/cross_attention_{theirs}/{name}")
-        layer_norm(f"{target}.mlp.norm", f"{source}/final_layer_norm")
-        linear(f"{target}.mlp.fc1", f"{source}/fc1")
-        linear(f"{target}.mlp.fc2", f"{source}/fc2")
+                _plan_linear(plan, f"{target}.{ours}.{projection}", f"{source}/cross_attention_{theirs}/{name}")
+        _plan_layer_norm(plan, f"{target}.mlp.norm", f"{source}/final_layer_norm")
+        _plan_linear(plan, f"{target}.mlp.fc1", f"{source}/fc1")
+        _plan_linear(plan, f"{target}.mlp.fc2", f"{source}/fc2")
 
-    text = config.text_config
+
+def _plan_decoder(plan: Plan, text) -> None:
     decoder = "model.language_model"
     plan[f"{decoder}.embed_tokens.weight"] = lambda p: p.take(f"{DECODER}/~/token_embed::embeddings")
     for i in range(text.num_hidden_layers):
@@ -334,8 +351,8 @@ def weight_plan(config) -> dict[str, Callable[[PublishedParameters], torch.Tenso
         plan[f"{target}.self_attn.k_proj.weight"] = lambda p, a=attention: _rotate_pairs_to_halves(
             _linear(p.take(f"{a}/key_linear::w")), text.num_key_value_heads
         )
-        linear(f"{target}.self_attn.v_proj", f"{attention}/value_linear", bias=False)
-        linear(f"{target}.self_attn.o_proj", f"{attention}/out_linear", bias=False)
+        _plan_linear(plan, f"{target}.self_attn.v_proj", f"{attention}/value_linear", bias=False)
+        _plan_linear(plan, f"{target}.self_attn.o_proj", f"{attention}/out_linear", bias=False)
         # One fused GLU weight (in, 2 x ffn): its first half is the SiLU-gated one (LLaMA's gate_proj).
         plan[f"{target}.mlp.gate_proj.weight"] = lambda p, s=source: _linear(
             p.take(f"{s}/fc1_linear_glu::w")[:, : text.intermediate_size]
@@ -343,12 +360,11 @@ def weight_plan(config) -> dict[str, Callable[[PublishedParameters], torch.Tenso
         plan[f"{target}.mlp.up_proj.weight"] = lambda p, s=source: _linear(
             p.take(f"{s}/fc1_linear_glu::w")[:, text.intermediate_size :]
         )
-        linear(f"{target}.mlp.down_proj", f"{source}/fc2_linear", bias=False)
+        _plan_linear(plan, f"{target}.mlp.down_proj", f"{source}/fc2_linear", bias=False)
         plan[f"{target}.input_layernorm.weight"] = lambda p, s=source: p.take(f"{s}/attn_RMS_norm::scale")
         plan[f"{target}.post_attention_layernorm.weight"] = lambda p, s=source: p.take(f"{s}/ffn_RMS_norm::scale")
     plan[f"{decoder}.norm.weight"] = lambda p: p.take(f"{DECODER}/~/final_RMS_norm::scale")
     plan["lm_head.weight"] = lambda p: _linear(p.take(f"{DECODER}/~/simple_lm_head/~/lm_final_fc::w"))
-    return plan
 
 
 def _parse_size(text: str) -> int:

@@ -69,6 +69,24 @@ def _decode(line: bytes | str, name: str, line_number: int) -> str:
     return line.removeprefix("\ufeff") if line_number == 1 else line
 
 
+def _checked_header(line: str, line_number: int, name: str, seen: dict[str, int], unique_ids: bool) -> str:
+    """The header of a ``>`` line (without ``>``), refused without an id or, with ``unique_ids``, with an id already in
+    ``seen`` (id -> line); records the id there."""
+    header = line[1:].strip()
+    if not header:
+        raise ValueError(
+            f"{name}, line {line_number}: a '>' header without a sequence id. Write the id right after '>' (e.g. '>seq1')."
+        )
+    record_id = header.split()[0]
+    if unique_ids and record_id in seen:
+        raise ValueError(
+            f"{name}, line {line_number}: duplicate record id {record_id!r} (first seen on line {seen[record_id]}). "
+            "Rename one of them: record ids must be unique so that @id refers to one sequence."
+        )
+    seen[record_id] = line_number
+    return header
+
+
 def iter_fasta_lines(
     source: str | os.PathLike | io.IOBase, name: str | None = None, unique_ids: bool = True
 ) -> Iterator[tuple[str, str | None]]:
@@ -116,20 +134,7 @@ def iter_fasta_lines(
                 continue
             if line.startswith(">"):
                 check_has_bases()
-                header, header_line, has_bases = line[1:].strip(), line_number, False
-                if not header:
-                    raise ValueError(
-                        f"{name}, line {line_number}: a '>' header without a sequence id. Write the id right "
-                        "after '>' (e.g. '>seq1')."
-                    )
-                record_id = header.split()[0]
-                if unique_ids and record_id in seen:
-                    raise ValueError(
-                        f"{name}, line {line_number}: duplicate record id {record_id!r} (first seen on line "
-                        f"{seen[record_id]}). Rename one of them: record ids must be unique so that @id refers "
-                        "to one sequence."
-                    )
-                seen[record_id] = line_number
+                header, header_line, has_bases = _checked_header(line, line_number, name, seen, unique_ids), line_number, False
                 yield header, None
             elif header is None:
                 raise ValueError(f"{name} is not a FASTA file: {_not_fasta_reason(line, line_number)}")

@@ -171,6 +171,26 @@ class PromptState:
         return same_dna and torch.equal(prompts["input_ids"].cpu(), self.input_ids.cpu())
 
 
+def _run_prompts(model, prompts, shared_prefix):
+    """The key/value cache and last-position logits of a left-padded batch of prompts (one forward pass; the
+    start that ``shared_prefix`` holds is not computed again)."""
+    # Left padding puts every prompt's last token in the last column; positions count real tokens only.
+    positions = (prompts["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
+    prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
+    cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()
+    # With a cached prefix the model computes the rest only; the Perceiver reads the whole prompt.
+    output = model(
+        **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
+        prompt_input_ids=prompt_inputs["input_ids"],
+        position_ids=positions[:, cached:].to(model.device),
+        cache=prefix_cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return output.cache, output.logits[:, -1]
+
+
 @torch.no_grad()
 def shared_prompt_log_likelihoods(
     model,
@@ -203,21 +223,7 @@ def shared_prompt_log_likelihoods(
     if prompt_state is not None and prompt_state.matches(prompts):
         cache, last_logits = prompt_state.cache, prompt_state.last_logits
     else:
-        # Left padding puts every prompt's last token in the last column; positions count real tokens only.
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        prompt_inputs = {key: value.to(model.device) for key, value in prompts.items()}
-        prefix_cache = None if shared_prefix is None else shared_prefix.cache_for(model, prompt_inputs)
-        cached = 0 if prefix_cache is None else prefix_cache.get_seq_length()
-        # With a cached prefix the model computes the rest only; the Perceiver reads the whole prompt.
-        output = model(
-            **{**prompt_inputs, "input_ids": prompt_inputs["input_ids"][:, cached:]},
-            prompt_input_ids=prompt_inputs["input_ids"],
-            position_ids=positions[:, cached:].to(model.device),
-            cache=prefix_cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache, last_logits = output.cache, output.logits[:, -1]
+        cache, last_logits = _run_prompts(model, prompts, shared_prefix)
 
     n_prompts, n_candidates = mask.shape[0], len(candidates)
     width = max(len(tokens) for tokens, _ in continuations)

@@ -150,6 +150,29 @@ def _as_batch(value, is_batched: bool) -> list:
     return list(value) if is_batched else [value]
 
 
+def _batch_entries(text, dna_sequences, answers) -> tuple[list, list, list]:
+    """The processor's inputs as three lists of one entry per example: texts, DNA entries, answers."""
+    if text is None:
+        raise ValueError("Pass the question(s) as `text`.")
+    is_batched = isinstance(text, (list, tuple)) and not (text and isinstance(text[0], dict))
+    texts = _as_batch(text, is_batched)
+    if dna_sequences is None:
+        dna_entries = [None] * len(texts)
+    elif is_batched:
+        if not isinstance(dna_sequences, (list, tuple)) or len(dna_sequences) != len(texts):
+            raise ValueError(
+                f"For a batch of {len(texts)} questions, dna_sequences must be a list with one entry per "
+                "question (a sequence, a list, a dict of named sequences, or a FASTA path)."
+            )
+        dna_entries = list(dna_sequences)
+    else:
+        dna_entries = [dna_sequences]
+    answer_entries = [None] * len(texts) if answers is None else _as_batch(answers, is_batched)
+    if len(answer_entries) != len(texts):
+        raise ValueError(f"Got {len(answer_entries)} answers for {len(texts)} questions.")
+    return texts, dna_entries, answer_entries
+
+
 class ChatNTProcessor(ProcessorMixin):
     """Builds ChatNT inputs from questions and DNA sequences.
 
@@ -295,25 +318,17 @@ class ChatNTProcessor(ProcessorMixin):
         """
         if isinstance(text, dict) and "english_sequence" in text:  # the published pipeline's input form
             text, dna_sequences = text["english_sequence"], text.get("dna_sequences", dna_sequences)
-        if text is None:
-            raise ValueError("Pass the question(s) as `text`.")
-        is_batched = isinstance(text, (list, tuple)) and not (text and isinstance(text[0], dict))
-        texts = _as_batch(text, is_batched)
-        if dna_sequences is None:
-            dna_entries = [None] * len(texts)
-        elif is_batched:
-            if not isinstance(dna_sequences, (list, tuple)) or len(dna_sequences) != len(texts):
-                raise ValueError(
-                    f"For a batch of {len(texts)} questions, dna_sequences must be a list with one entry per "
-                    "question (a sequence, a list, a dict of named sequences, or a FASTA path)."
-                )
-            dna_entries = list(dna_sequences)
-        else:
-            dna_entries = [dna_sequences]
-        answer_entries = [None] * len(texts) if answers is None else _as_batch(answers, is_batched)
-        if len(answer_entries) != len(texts):
-            raise ValueError(f"Got {len(answer_entries)} answers for {len(texts)} questions.")
+        conversations, sequences = self._conversations(*_batch_entries(text, dna_sequences, answers), apply_template)
+        dna_inputs, placeholders_per_sequence = self._tokenize_dna(sequences, truncate_dna, replace_unknown_with_n)
+        data = self._encode_prompts(conversations, placeholders_per_sequence, apply_template, add_generation_prompt,
+                                    padding_side)
+        result = BatchFeature({**data, **dna_inputs})
+        if return_tensors is None:
+            return BatchFeature({key: value.tolist() for key, value in result.items()})
+        return result if return_tensors == "pt" else BatchFeature(dict(result), tensor_type=return_tensors)
 
+    def _conversations(self, texts: list, dna_entries: list, answer_entries: list, apply_template: bool):
+        """Per example, its messages (answer appended, tags and placeholders resolved) and its named sequences."""
         conversations, sequences = [], []
         for index, (example, dna, answer) in enumerate(zip(texts, dna_entries, answer_entries)):
             where = f"example {index}: " if len(texts) > 1 else ""  # numbering helps only among several
@@ -327,8 +342,12 @@ class ChatNTProcessor(ProcessorMixin):
                 messages.append({"role": "assistant", "content": answer})
             conversations.append(messages)
             sequences.append(example_sequences)
+        return conversations, sequences
 
-        dna_inputs, placeholders_per_sequence = self._tokenize_dna(sequences, truncate_dna, replace_unknown_with_n)
+    def _encode_prompts(self, conversations, placeholders_per_sequence, apply_template, add_generation_prompt,
+                        padding_side) -> dict:
+        """Token ids of the rendered prompts, each ``<DNA>`` expanded to its sequence's vector count, with
+        ``labels`` on the assistant turns when there are any."""
         counts = iter(placeholders_per_sequence)
         prompts, spans = [], []
         for messages in conversations:
@@ -339,12 +358,11 @@ class ChatNTProcessor(ProcessorMixin):
             spans.append(assistant_spans)
 
         has_labels = any(spans)
-        padding_side = padding_side or ("right" if has_labels else "left")
         encoded = self.tokenizer(
             prompts,
             add_special_tokens=False,
             padding=True,
-            padding_side=padding_side,
+            padding_side=padding_side or ("right" if has_labels else "left"),
             return_offsets_mapping=has_labels,
             return_tensors="pt",
         )
@@ -357,11 +375,7 @@ class ChatNTProcessor(ProcessorMixin):
         data = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         if has_labels:
             data["labels"] = self._labels(encoded, spans)
-        data.update(dna_inputs)
-        result = BatchFeature(data)
-        if return_tensors is None:
-            return BatchFeature({key: value.tolist() for key, value in result.items()})
-        return result if return_tensors == "pt" else BatchFeature(dict(result), tensor_type=return_tensors)
+        return data
 
     def _to_messages(self, example, add_system_prompt: bool = True) -> list[dict]:
         if isinstance(example, str):

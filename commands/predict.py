@@ -174,6 +174,24 @@ def _settings(fasta, question, task, confidence, model, max_new_tokens, bf16, ba
     }
 
 
+def _read_record(processor, record_id: str, sequence: str, truncate: bool) -> tuple[str, str, bool]:
+    """``(id, the sequence as the model reads it, whether it was cut to the encoder's limit)``."""
+    read = checked_sequence(processor, record_id, sequence, truncate)
+    return record_id, read, len(read) < len(sequence)
+
+
+def _finish_rows(run: ResumableRun, fasta, iupac: bool) -> None:
+    """The finished TSV: one process renames its rows; several merge theirs in FASTA order on the main process
+    once every shard is done."""
+    if run.shard.world == 1:
+        os.replace(run.partial, run.out)
+    elif run.shard.is_main:
+        order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
+        run.write_merged(key=lambda line: order[line.split("\t", 1)[0]])
+    else:
+        run.shard.wait_for_everyone()
+
+
 def predict(
     fasta: str | os.PathLike,
     question: str,
@@ -240,10 +258,7 @@ def predict(
     with open(run.partial, "a", encoding="utf-8") as sink, bar:
         records = enumerate(_sequences(fasta, iupac))
         for items in shard.batches(records, lambda item: item[0], lambda item: item[1][0] in done):
-            batch = []
-            for _, (record_id, sequence) in items:
-                read = checked_sequence(chatnt.processor, record_id, sequence, truncate)
-                batch.append((record_id, read, len(read) < len(sequence)))
+            batch = [_read_record(chatnt.processor, record_id, sequence, truncate) for _, (record_id, sequence) in items]
             results = answer_batch(
                 chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence, _ in batch],
                 [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
@@ -255,13 +270,7 @@ def predict(
             sink.flush()  # a kill after this loses nothing of the batch
             answered += len(batch)
             bar.update(len(batch))
-    if shard.world == 1:
-        os.replace(run.partial, out)
-    elif shard.is_main:
-        order = {record_id: index for index, (record_id, _) in enumerate(_sequences(fasta, iupac))}
-        run.write_merged(key=lambda line: order[line.split("\t", 1)[0]])
-    else:
-        shard.wait_for_everyone()  # the main process merges once every shard is done
+    _finish_rows(run, fasta, iupac)
     seconds = time.perf_counter() - started  # until the slowest process is done
     if not shard.is_main:
         return PredictSummary(str(out), answered, answered, seconds=seconds)

@@ -116,6 +116,8 @@ def scan(
     """
     from tqdm.auto import tqdm
 
+    # Long on purpose: the command's steps in order (plan the windows, check every one, resume, answer this
+    # process's batches, merge, write the tracks), each one or two calls, read top to bottom.
     out = Path(out)
     stride = window if stride is None else stride
     files = output_files(out, strands)

@@ -75,6 +75,8 @@ def score_variants(
     """
     from tqdm.auto import tqdm
 
+    # Long on purpose: the command's steps in order (read and check the VCF against the reference, check every
+    # window, resume, answer this process's batches, merge), each one or two calls, read top to bottom.
     out = Path(out)
     if window < 2 * max_indel + 2:
         raise ValueError(f"--window {window} cannot hold an indel of --max-indel {max_indel} with context: use a "

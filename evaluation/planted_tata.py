@@ -188,6 +188,45 @@ def _plant(background: str, instance: str, rng: random.Random) -> tuple[str, int
     return background[:start] + instance + background[start + len(instance) :], start
 
 
+def _planted_record(background: str, label: str, rng: random.Random, matrix, min_motif_score: float,
+                    max_background_score: float) -> dict | None:
+    """The sequence and planting of one record: a sampled TATA instance for the motif label, a shuffled decoy for
+    the other; ``None`` when no decoy leaves the window clean."""
+    instance, score = _sample_instance(matrix, rng, min_motif_score)
+    if label == PLANTED_LABELS[0]:
+        sequence, planted_at = _plant(background, instance, rng)
+        kind = "motif"
+    else:
+        planted = _plant_decoy(background, instance, rng, matrix, max_background_score)
+        if planted is None:
+            return None
+        sequence, planted_at, instance = planted
+        score, kind = float(matrix.scores(instance)[0]), "decoy"
+    return {"sequence": sequence, "planted_start": planted_at, "planted_end": planted_at + matrix.length,
+            "planted_kind": kind, "planted_instance": instance, "planted_score": score}
+
+
+def _check_settings(n_train_per_label: int, n_test_per_label: int, min_motif_score: float, max_background_score: float):
+    if max_background_score > min_motif_score:
+        raise ValueError(
+            f"max_background_score ({max_background_score}) must not exceed min_motif_score ({min_motif_score}): "
+            "a negative's background could then hold a motif as strong as a planted one."
+        )
+    if n_train_per_label < 0 or n_test_per_label < 0 or n_train_per_label + n_test_per_label == 0:
+        raise ValueError("n_train_per_label and n_test_per_label must be >= 0 and not both 0.")
+
+
+def _plant_decoy(background: str, instance: str, rng: random.Random, matrix, max_background_score: float):
+    """A decoy planted in ``background``: the instance's bases shuffled (same composition), kept only if the window
+    stays clean by the PWM; ``(sequence, position, decoy)``, or ``None`` when 100 shuffles all leave a TATA box."""
+    for _ in range(100):
+        decoy = "".join(rng.sample(instance, len(instance)))
+        sequence, planted_at = _plant(background, decoy, rng)
+        if matrix.best_score(sequence) < max_background_score:
+            return sequence, planted_at, decoy
+    return None
+
+
 def planted_tata_records(
     data_dir: str | Path | None = None,
     n_train_per_label: int = 1000,
@@ -222,18 +261,11 @@ def planted_tata_records(
     Raises:
         ValueError: bad thresholds or counts, or the genome has too few clean windows.
     """
-    if max_background_score > min_motif_score:
-        raise ValueError(
-            f"max_background_score ({max_background_score}) must not exceed min_motif_score ({min_motif_score}): "
-            "a negative's background could then hold a motif as strong as a planted one."
-        )
-    if n_train_per_label < 0 or n_test_per_label < 0 or n_train_per_label + n_test_per_label == 0:
-        raise ValueError("n_train_per_label and n_test_per_label must be >= 0 and not both 0.")
+    _check_settings(n_train_per_label, n_test_per_label, min_motif_score, max_background_score)
     matrix = PositionWeightMatrix.from_jaspar(matrix_id)
     if window < 2 * matrix.length:
         raise ValueError(f"window ({window} bp) must be at least twice the motif length ({matrix.length} bp).")
-    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    genome_path = data_dir / BACKGROUND_GENOME
+    genome_path = (Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR) / BACKGROUND_GENOME
     if not genome_path.is_file():
         raise FileNotFoundError(f"Background genome not found: {str(genome_path)!r}. Pass data_dir=<shared data folder>.")
     genome = read_genome(genome_path)
@@ -257,34 +289,12 @@ def planted_tata_records(
         # The label with fewer records so far; a coin on ties. Either way the tile's rng draws the same.
         coin = rng.random() < 0.5
         label = min(open_labels, key=lambda name: (counts[(split, name)], name != PLANTED_LABELS[0 if coin else 1]))
-        instance, score = _sample_instance(matrix, rng, min_motif_score)
-        if label == PLANTED_LABELS[0]:
-            sequence, planted_at = _plant(background, instance, rng)
-            kind = "motif"
-        else:
-            # A decoy: the instance's bases shuffled (same composition), kept only if the window stays clean.
-            for _ in range(100):
-                decoy = "".join(rng.sample(instance, len(instance)))
-                sequence, planted_at = _plant(background, decoy, rng)
-                if matrix.best_score(sequence) < max_background_score:
-                    break
-            else:
-                continue
-            instance, score, kind = decoy, float(matrix.scores(decoy)[0]), "decoy"
+        row = _planted_record(background, label, rng, matrix, min_motif_score, max_background_score)
+        if row is None:
+            continue
         counts[(split, label)] += 1
-        rows.append(
-            {
-                "id": f"ecoli536_{start}_{start + window}_{kind}",
-                "sequence": sequence,
-                "label": label,
-                "split": split,
-                "planted_start": planted_at,
-                "planted_end": planted_at + matrix.length,
-                "planted_kind": kind,
-                "planted_instance": instance,
-                "planted_score": score,
-            }
-        )
+        rows.append({"id": f"ecoli536_{start}_{start + window}_{row['planted_kind']}", "sequence": row.pop("sequence"),
+                     "label": label, "split": split, **row})
     short = {key: quota[key[0]] - count for key, count in counts.items() if count < quota[key[0]]}
     if short:
         raise ValueError(f"The genome ran out of clean windows; missing records per (split, label): {short}.")

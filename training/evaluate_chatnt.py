@@ -249,7 +249,7 @@ def write_results(output_dir: Path, predictions: list[dict], baselines: dict | N
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="Through `chatnt evaluate` the options may also be written with hyphens (--output-dir, --max-per-task).",
@@ -280,22 +280,45 @@ def main(argv: list[str] | None = None) -> None:
         help="No model: score the majority-class and k-mer baselines on the records an evaluation with the same "
         "--tasks/--max_per_task/--uncapped/--seed would ask about, into --output_dir/baselines.json.",
     )
+    return parser
+
+
+def write_baselines_only(args: argparse.Namespace) -> None:
+    """``--baselines_only``: the baselines on the records an evaluation with these options would ask about."""
+    rows = held_out_questions(args.tasks, args.data_dir, args.max_per_task, args.seed, tuple(args.uncapped))
+    baselines = task_baselines(rows, args.data_dir, args.seed)
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(args.output_dir) / "baselines.json").write_text(json.dumps(baselines, indent=2) + "\n", encoding="utf-8")
+    print("| task | metric | k-mer baseline | majority class | n |\n|---|---|---|---|---|")
+    for task, result in baselines.items():
+        print(f"| {task} | {get_task(task).metric} | {_number(result['kmer']['value'])} | "
+              f"{_number(result['majority']['value'])} | {result['kmer']['n']} |")
+    for task, result in baselines.items():
+        print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
+
+
+def print_summary(summary: dict) -> None:
+    """The table, then the headline figures one per line as ``key: value``."""
+    print(markdown_table(summary))
+    for task, result in summary["tasks"].items():
+        print(f"{task}_{result['metric']}: {result['value']:.3f}")
+    for task, result in summary["tasks"].items():
+        print(f"{task}_exact_match: {result['exact_match']:.3f}")
+    for task, result in summary.get("baselines", {}).items():
+        print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
+    if "dnahl_gue_exact_match" in summary:
+        print(f"dnahl_gue_exact_match: {summary['dnahl_gue_exact_match']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     unknown = sorted(set(args.tasks) - set(TASKS))
     if unknown:
         parser.error(f"unknown task(s) {unknown}; registered: {sorted(TASKS)}")
 
     if args.baselines_only:
-        rows = held_out_questions(args.tasks, args.data_dir, args.max_per_task, args.seed, tuple(args.uncapped))
-        baselines = task_baselines(rows, args.data_dir, args.seed)
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.output_dir) / "baselines.json").write_text(json.dumps(baselines, indent=2) + "\n", encoding="utf-8")
-        print("| task | metric | k-mer baseline | majority class | n |\n|---|---|---|---|---|")
-        for task, result in baselines.items():
-            print(f"| {task} | {get_task(task).metric} | {_number(result['kmer']['value'])} | "
-                  f"{_number(result['majority']['value'])} | {result['kmer']['n']} |")
-        for task, result in baselines.items():
-            print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
+        write_baselines_only(args)
         return
     if args.rescore:
         summary = rescore(args.output_dir)
@@ -311,15 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             model, processor, args.tasks, args.output_dir, args.data_dir, args.max_per_task, args.batch_size, args.seed,
             tuple(args.uncapped), args.bf16, args.phrasings,
         )
-    print(markdown_table(summary))
-    for task, result in summary["tasks"].items():
-        print(f"{task}_{result['metric']}: {result['value']:.3f}")
-    for task, result in summary["tasks"].items():
-        print(f"{task}_exact_match: {result['exact_match']:.3f}")
-    for task, result in summary.get("baselines", {}).items():
-        print(f"{task}_kmer_baseline: {result['kmer']['value']:.3f}")
-    if "dnahl_gue_exact_match" in summary:
-        print(f"dnahl_gue_exact_match: {summary['dnahl_gue_exact_match']:.3f}")
+    print_summary(summary)
 
 
 if __name__ == "__main__":

@@ -418,9 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _checked_systems(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The systems to compare, after checking that each has the folders it needs (else ``parser.error``)."""
     try:
         systems = parse_systems(args.systems)
     except ValueError as error:
@@ -431,6 +430,28 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("stage2 needs --stage2 (the stage-2 output directory), or leave it out of --systems.")
     if not args.stage1 and not args.decoder:
         parser.error("raw_llm alone needs --decoder (or --stage1, whose decoder it then uses).")
+    return systems
+
+
+def _descriptions(system: str, args: argparse.Namespace, chosen: list) -> tuple[list[str], list[str], tuple | None]:
+    """One system's prompts and descriptions of the ``chosen`` records, and for stage 2 with ``--qa_per_task`` its
+    ``(question scores, question answers)``; the system's model is freed on return."""
+    if system == "raw_llm":
+        model, tokenizer = load_raw_llm(args.decoder or referenced_decoder(args.stage1))
+        prompts = [raw_sequence_question(record) for record in chosen]
+        return prompts, describe_with_raw_llm(model, tokenizer, prompts, args.batch_size, args.max_new_tokens, args.bf16), None
+    model, processor = load_stage1(args.stage1) if system == "stage1" else load_stage2(args.stage2, args.stage1)
+    answers = describe_with_chatnt(model, processor, chosen, args.batch_size, args.max_new_tokens, args.bf16, system)
+    questions = None
+    if system == "stage2" and args.qa_per_task:
+        questions = question_accuracy(model, processor, chosen, args.qa_per_task, args.batch_size, args.bf16, args.seed)
+    return [STAGE_PROMPT] * len(chosen), answers, questions
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    systems = _checked_systems(parser, args)
 
     settings = stage1_data_settings(args.stage1)
     max_records = settings["max_records_per_file"] if args.max_records_per_file is None else args.max_records_per_file
@@ -447,21 +468,10 @@ def main(argv: list[str] | None = None) -> dict:
     predictions, seconds, question_scores, question_answers = [], {}, None, None
     for system in systems:
         started = time.perf_counter()
-        if system == "raw_llm":
-            decoder = args.decoder or referenced_decoder(args.stage1)
-            model, tokenizer = load_raw_llm(decoder)
-            prompts = [raw_sequence_question(record) for record in chosen]
-            answers = describe_with_raw_llm(model, tokenizer, prompts, args.batch_size, args.max_new_tokens, args.bf16)
-        else:
-            model, processor = load_stage1(args.stage1) if system == "stage1" else load_stage2(args.stage2, args.stage1)
-            prompts = [STAGE_PROMPT] * len(chosen)
-            answers = describe_with_chatnt(model, processor, chosen, args.batch_size, args.max_new_tokens, args.bf16, system)
-            if system == "stage2" and args.qa_per_task:
-                question_scores, question_answers = question_accuracy(
-                    model, processor, chosen, args.qa_per_task, args.batch_size, args.bf16, args.seed
-                )
+        prompts, answers, questions = _descriptions(system, args, chosen)  # one model in memory at a time
+        if questions is not None:
+            question_scores, question_answers = questions
         seconds[system] = round(time.perf_counter() - started, 1)
-        del model  # one model in memory at a time
         predictions += [
             {
                 "system": system,

@@ -133,6 +133,25 @@ def classifier_metric(task: str, logits: np.ndarray, targets: list) -> float:
     return float(matthews_corrcoef(targets, logits.argmax(-1)))
 
 
+def _classifier_splits(task: str, tokenizer, max_length: int, max_train_records: int | None, seed: int) -> dict:
+    """``{"train": [...], "test": [...]}`` tokenized examples of ``task`` (shuffled with ``seed``; TRAIN capped)."""
+    records = load_task(task, seed=seed)
+    splits = {}
+    for split in ("train", "test"):
+        data = records.filter(lambda row, split=split: row["split"] == split).shuffle(seed=seed)
+        if split == "train" and max_train_records is not None:
+            data = data.select(range(min(max_train_records, data.num_rows)))
+        targets = _targets(task, data["label"])
+        # Sequences longer than the encoder (long rRNA genes) keep their first max_length tokens; the
+        # ChatNT runs see the same window through the processor's limit.
+        encoded = tokenizer(data["sequence"], truncation=True, max_length=max_length)
+        splits[split] = [
+            {"input_ids": ids, "attention_mask": mask, "labels": target}
+            for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets)
+        ]
+    return splits
+
+
 def train_single_task_classifier(
     task: str,
     encoder: str,
@@ -160,21 +179,7 @@ def train_single_task_classifier(
     model = NucleotideTransformerForSequenceClassification.from_pretrained(
         encoder, num_labels=num_labels, problem_type=problem_type
     )
-    max_length = model.config.max_position_embeddings
-    records = load_task(task, seed=seed)
-    splits = {}
-    for split in ("train", "test"):
-        data = records.filter(lambda row, split=split: row["split"] == split).shuffle(seed=seed)
-        if split == "train" and max_train_records is not None:
-            data = data.select(range(min(max_train_records, data.num_rows)))
-        targets = _targets(task, data["label"])
-        # Sequences longer than the encoder (long rRNA genes) keep their first max_length tokens; the
-        # ChatNT runs see the same window through the processor's limit.
-        encoded = tokenizer(data["sequence"], truncation=True, max_length=max_length)
-        splits[split] = [
-            {"input_ids": ids, "attention_mask": mask, "labels": target}
-            for ids, mask, target in zip(encoded["input_ids"], encoded["attention_mask"], targets)
-        ]
+    splits = _classifier_splits(task, tokenizer, model.config.max_position_embeddings, max_train_records, seed)
     args = TrainingArguments(
         output_dir=str(output_dir),
         # max_steps overrides epochs in the Trainer, so it is set to whichever limit comes first.
