@@ -8,7 +8,7 @@ Run it::
 Attach FASTA files (.fa, .fasta, .fna, .txt, optionally gzipped) with the paperclip and ask about
 their records by ``@record_id``, or write ``<DNA>`` for the records of the files attached to the same
 message, in order. Several sequences may be used in one question, and earlier turns stay in the
-conversation. Yes/no questions get the model's calibrated probability (``model.classify``); other
+conversation. Yes/no questions get the model's calibrated probability (``chatnt.classify``); other
 answers get the probability of their first token. Beside the chat, a gradient x input track shows
 which bases the last answer's first token rests on.
 
@@ -121,7 +121,7 @@ class Reply:
     Attributes:
         text: Markdown for the chat: the answer and its confidence, or why the message was refused.
         answer: the model's answer alone (``None`` when refused).
-        confidence: for yes/no questions ``model.classify``'s dict (``label``, ``probability``,
+        confidence: for yes/no questions ``chatnt.classify``'s dict (``label``, ``probability``,
             ``p_positive``, ``calibrated``); for other answers ``{"first_token_probability": p}``.
         attribution: the :class:`~chatnt.evaluation.attribution.AnswerAttribution` of the answer, when asked for.
         plot: the attribution tracks of every sequence of the question, stacked (a PIL image), or ``None``.
