@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from ..inference import answer
+from ..inference import Answer, answer
 from ..prefix_cache import SharedPromptPrefix
 from .questions import parse_yes_no, shown_answer
 
@@ -27,22 +27,15 @@ def _probability_text(p: float) -> str:
 
 
 @dataclass(frozen=True)
-class AnswerResult:
-    """One answer, with the classifier's verdict when a probability was asked for.
+class AnswerResult(Answer):
+    """An :class:`~chatnt.inference.Answer` as the command line shows it: ``answer`` (the text), what it states and
+    the line with its probability; ``to_dict`` is the JSON form (``{"answer", "label", "probability", "p_yes",
+    "calibrated"}``)."""
 
-    Attributes:
-        answer: the generated text, stripped.
-        label: the classifier's label ("yes"/"no"), ``None`` without a probability.
-        probability: the probability of ``label`` (0.5 to 1), ``None`` without one.
-        p_yes: the probability of "yes" (0 to 1), ``None`` without one.
-        calibrated: whether the probability went through the checkpoint's calibrator; ``None`` without one.
-    """
-
-    answer: str
-    label: str | None = None
-    probability: float | None = None
-    p_yes: float | None = None
-    calibrated: bool | None = None
+    @property
+    def answer(self) -> str:
+        """The generated text, stripped."""
+        return self.text
 
     @property
     def stated(self) -> str | None:
@@ -74,7 +67,8 @@ class AnswerResult:
         return " ".join(part for part in (shown_answer(self.answer), self.confidence_text()) if part)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        fields = asdict(self)
+        return {"answer": fields.pop("text"), **fields}
 
 
 def autocast(bf16: bool):
@@ -109,7 +103,7 @@ def answer_batch(
     with autocast(bf16):
         answers = answer(chatnt.model, chatnt.processor, questions, sequences, confidence,
                          max_new_tokens=max_new_tokens, shared_prefix=shared_prefix)
-    return [AnswerResult(a.text, a.label, a.probability, a.p_yes, a.calibrated) for a in answers]
+    return [AnswerResult(**asdict(a)) for a in answers]
 
 
 __all__ = ["AnswerResult", "answer_batch", "autocast"]
