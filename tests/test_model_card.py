@@ -142,6 +142,25 @@ def test_dnahlm_card_reports_stages_scores_baselines_and_each_target(tmp_path):
     assert '| rrna_type | mcc | 0.400 | 0.400 | 0 / 0 | "the answer is 23s" x3 |' in met
 
 
+def test_dnahlm_card_adds_up_tuning_runs_that_continue_each_other(tmp_path):
+    runs = dnahlm_runs(tmp_path / "runs")
+    more = tmp_path / "runs" / "sft2"
+    more.mkdir()
+    state = {"global_step": 300, "train_batch_size": 8,
+             "log_history": [{"num_tokens": 3.0e6, "step": 300}, {"train_runtime": 1800.0, "step": 300}]}
+    (more / "trainer_state.json").write_text(json.dumps(state))
+    command = "python -m chatnt.training.dnahlm.sft --model_name_or_path runs/sft --output_dir runs/sft2 --seed 1"
+    (more / "README.md").write_text(f"# sft2\n\n- Reproduce: `{command}`\n")
+    text = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **{**runs, "sft_run": [runs["sft_run"], more]},
+                       card_path=tmp_path / "README.md").read_text()
+    assert "400 steps x 8 examples (3,200 examples, 5.0 M tokens), 80 min in 2 runs" in text
+    assert command in text and f"--source {more} --target" in text
+    (more / "README.md").write_text("# a run card without its command\n")
+    with pytest.raises(ValueError, match="names no command"):
+        dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **{**runs, "sft_run": [runs["sft_run"], more]},
+                    card_path=tmp_path / "README.md")
+
+
 def test_dnahlm_card_names_a_missing_run_file_or_task(tmp_path):
     runs = dnahlm_runs(tmp_path / "runs")
     (runs["sft_run"] / "trainer_state.json").unlink()

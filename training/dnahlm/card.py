@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -86,6 +87,36 @@ def budget_split_rows(no_pretraining: Path, pretrained: Path) -> list[dict]:
     return rows
 
 
+def tuning_facts(runs: list[Path]) -> dict:
+    """Instruction tuning in runs that continue each other (``--model_name_or_path`` the previous run): steps,
+    examples, tokens and minutes added up, and the command of each continuation (from its run card)."""
+    states = [read_json(run / "trainer_state.json") for run in runs]
+    batches = {state["train_batch_size"] for state in states}
+    if len(batches) > 1:
+        raise ValueError(f"The tuning runs {[str(run) for run in runs]} used different batch sizes {sorted(batches)}.")
+    return {
+        "steps": sum(state["global_step"] for state in states), "batch": batches.pop(),
+        "minutes": sum(train_runtime(state) or 0 for state in states) / 60,
+        # TRL logs the tokens a run has trained on so far with every loss.
+        "tokens": sum(next((entry["num_tokens"] for entry in reversed(state["log_history"]) if "num_tokens" in entry), 0)
+                      for state in states),
+        "continuations": [{"steps": state["global_step"], "command": run_command(run)}
+                          for run, state in zip(runs[1:], states[1:])],
+    }
+
+
+def run_command(run: Path) -> str:
+    """The command a run's card (``chatnt.training.run_card``) says reproduces it."""
+    path = run / "README.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: pass the run folder that holds it (see --help).")
+    card = path.read_text(encoding="utf-8")
+    found = re.search(r"^- Reproduce: `(.+)`$", card, flags=re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{path} names no command (- Reproduce: `...`): is it a chatnt run card?")
+    return found.group(1)
+
+
 def usage_answer(model_dir: Path) -> str:
     """What the card's usage example prints, run on the checkpoint itself."""
     from transformers import pipeline
@@ -100,19 +131,19 @@ def usage_answer(model_dir: Path) -> str:
 def dnahlm_card(
     out: str | Path,
     pretrain_run: str | Path,
-    sft_run: str | Path,
+    sft_run: str | Path | list[str | Path],
     evaluation: str | Path,
     budget_split: tuple[str | Path, str | Path] | None = None,
     training_phrasings: str | Path | None = None,
     card_path: str | Path | None = None,
 ) -> Path:
     """Write ``<out>/README.md`` (or ``card_path``) for the exported DNAHLM mini model; return its path."""
-    out, pretrain_run, sft_run, evaluation = Path(out), Path(pretrain_run), Path(sft_run), Path(evaluation)
+    out, pretrain_run, evaluation = Path(out), Path(pretrain_run), Path(evaluation)
+    sft_runs = [Path(run) for run in ([sft_run] if isinstance(sft_run, (str, Path)) else sft_run)]
     config = read_json(out / "config.json")
     parameters = sum(parameter_counts(out / "model.safetensors").values())
     pretrain_state = read_json(pretrain_run / "trainer_state.json")
     language = read_json(pretrain_run / "eval_results.json")
-    sft_state = read_json(sft_run / "trainer_state.json")
     summary = read_json(evaluation / "metrics.json")
     summary["published"] = read_json(evaluation / "published.json")
     missing = sorted(set(PARITY_TASKS + DNAHL_GUE_TASKS + ("gc_content",)) - set(summary["tasks"]))
@@ -128,10 +159,7 @@ def dnahlm_card(
         "pretraining": {"steps": pretrain_state["global_step"], "batch": pretrain_state["train_batch_size"],
                         "minutes": (train_runtime(pretrain_state) or 0) / 60},
         # TRL logs the tokens trained on so far with every loss.
-        "tuning": {"steps": sft_state["global_step"], "batch": sft_state["train_batch_size"],
-                   "minutes": (train_runtime(sft_state) or 0) / 60,
-                   "tokens": next((entry["num_tokens"] for entry in reversed(sft_state["log_history"])
-                                   if "num_tokens" in entry), 0)},
+        "tuning": tuning_facts(sft_runs), "sft_runs": [str(run) for run in sft_runs],
         "n_records": unreadable_answers(summary["tasks"])[1], "evaluated_per_task": EVALUATED_PER_TASK,
         "results_table": markdown_table(summary), "published_table": published_table(summary["published"], summary),
         "published": summary["published"]["dnahl_gue_mean"], "dnahl_train_sizes": f"{min(dnahl_train)}-{max(dnahl_train)}",
@@ -156,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="checkpoints/dnahlm-mini", help="The exported checkpoint.")
     parser.add_argument("--pretrain_run", default="runs/dnahlm-mini-pt")
-    parser.add_argument("--sft_run", default="runs/dnahlm-mini-sft")
+    parser.add_argument("--sft_run", default=["runs/dnahlm-mini-sft"], nargs="+",
+                        help="The SFT run(s), in order when one continues another.")
     parser.add_argument("--evaluation", default="runs/eval-dnahlm-mini", help="The evaluate command's --output_dir.")
     parser.add_argument("--budget_split", nargs=2, metavar=("NO_PRETRAINING", "PRETRAINED"),
                         help="Two evaluate output folders of the budget-split measurement.")
