@@ -10,7 +10,7 @@ import torch
 from chatnt import ChatNTForConditionalGeneration, ChatNTProcessor
 from chatnt.calibration import PlattCalibrator
 from chatnt.perplexity_classifier import classify
-from helpers import WITHOUT_CHATNT, fresh_process_env, random_dna
+from helpers import REPO_ROOT, WITHOUT_CHATNT, fresh_process_env, random_dna
 from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
 
 SEQUENCE = "ACGTACGTAAGGCTTTGACAATCG"
@@ -168,3 +168,24 @@ def test_generated_answers_never_contain_the_placeholder(make_model, make_proces
     output = model.generate(**processor("Is <DNA> a promoter?", [SEQUENCE]), max_new_tokens=30, do_sample=True)
     prompt_length = processor("Is <DNA> a promoter?", [SEQUENCE])["input_ids"].shape[1]
     assert processor.dna_token_id not in output[0, prompt_length:].tolist()
+
+
+def test_saving_copies_the_pipeline_code_by_name_and_warns_when_it_is_nowhere(tmp_path, saved_model):
+    """The model does not import its pipeline (it sits above it), so save_pretrained copies the file and what it
+    imports relatively by name; a pipeline file found neither in the package nor where the model came from is
+    reported, and the save still succeeds."""
+    from chatnt.modeling_chatnt import copy_pipeline_code
+    from transformers.testing_utils import CaptureLogger
+    from transformers.utils import logging
+
+    directory, model, _ = saved_model
+    for name in ("pipeline_chatnt.py", "inference.py", "perplexity_classifier.py"):
+        assert (directory / name).read_text() == (REPO_ROOT / name).read_text(), name
+    config = model.config.__class__.from_dict(model.config.to_dict())
+    config.custom_pipelines = {"text-generation": {"impl": "nowhere_pipeline.NowherePipeline"}}
+    config._name_or_path = str(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    with CaptureLogger(logging.get_logger("chatnt.modeling_chatnt")) as captured:
+        copy_pipeline_code(config, tmp_path / "empty")
+    assert "lacks nowhere_pipeline.py" in captured.out
+    assert list((tmp_path / "empty").iterdir()) == []
