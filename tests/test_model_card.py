@@ -247,3 +247,23 @@ def test_chatnt_card_is_written_from_the_run_files(tmp_path):
     for left_out in ("## Training, stage 1", "## Calibrated", "## Attribution", "## Ablations", "## Plots"):
         assert left_out not in text
     assert "\n\n\n" not in text  # sections left out leave no gaps
+
+
+def test_run_card_names_a_hub_start_as_base_model_but_not_a_local_folder(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from chatnt.training.run_card import write_run_card
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "previous").mkdir(parents=True)
+    hub_id = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    for start, expected in (("runs/previous", None), (hub_id, hub_id)):
+        output = tmp_path / "out"
+        args = SimpleNamespace(output_dir=str(output), per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                               world_size=1)
+        state = SimpleNamespace(log_history=[{"loss": 1.0}, {"train_runtime": 60.0}], global_step=10)
+        trainer = SimpleNamespace(args=args, state=state, is_world_process_zero=lambda: True)
+        output.mkdir(exist_ok=True)
+        card = ModelCard.load(write_run_card(trainer, "chatnt.training.dnahlm.sft", start, "12 rows", "python -m x"))
+        assert card.data.base_model == expected, start
+        assert f"started from {start}" in card.text and "- Reproduce: `python -m x`" in card.text

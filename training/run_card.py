@@ -37,6 +37,12 @@ or `python -m chatnt.training.dnahlm.evaluate --model <this folder> --output_dir
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_model(start: str) -> bool:
+    """Whether a run started from a Hub model (``owner/name`` that is not a local folder: ``runs/x`` is spelled
+    like a Hub id too), the card's ``base_model``."""
+    return bool(_HUB_ID.match(start)) and not Path(start).exists()
+
+
 def write_run_card(trainer, recipe: str, start: str, data: str, command: str | None, tags: list[str] | None = None) -> Path:
     """Writes ``README.md`` into the run's output folder (main process only); returns its path.
 
@@ -55,7 +61,7 @@ def write_run_card(trainer, recipe: str, start: str, data: str, command: str | N
     runtime = next((entry["train_runtime"] for entry in reversed(state.log_history) if "train_runtime" in entry), None)
     card_data = ModelCardData(
         model_name=path.parent.name, library_name="transformers", pipeline_tag="text-generation",
-        base_model=start if _HUB_ID.match(start) else None, tags=["chatnt", *(tags or [])],
+        base_model=start if is_hub_model(start) else None, tags=["chatnt", *(tags or [])],
     )
     card = ModelCard.from_template(
         card_data, template_str=RUN_CARD_TEMPLATE, model_name=path.parent.name, recipe=recipe, start=start, data=data,
