@@ -72,7 +72,7 @@ def ensure_chatnt_importable() -> None:
 ensure_chatnt_importable()
 # ``@name`` as the processor reads it (not preceded by a word character, so e-mail addresses are not tags).
 from chatnt.commands.questions import is_yes_no_question, shown_answer  # noqa: E402  (one yes/no rule: the CLI's)
-from chatnt.inference import classify  # noqa: E402
+from chatnt.inference import classify, generate  # noqa: E402
 from chatnt.processing_chatnt import TAG as _TAG, split_tag  # noqa: E402
 from chatnt.tokenization_nucleotide_transformer import IUPAC_AMBIGUITY_CODES  # noqa: E402  (importable only after the line above, on a Space)
 
@@ -395,7 +395,6 @@ class ChatNTDemo:
         """Greedy answer to the conversation's last user turn, the probability of its first word's token, and the
         prompt's state, from which the classifier continues instead of encoding the prompt again."""
         import torch
-        from chatnt.inference import generate
 
         inputs = self.processor(conversation, sequences)
         inputs.pop("labels", None)  # earlier assistant turns get training labels; generation needs none

@@ -51,9 +51,13 @@ def _open_bytes(path: str | os.PathLike) -> io.BufferedIOBase:
         raise FileNotFoundError(f"FASTA file not found: {path!r}. Check the path (relative paths start at {os.getcwd()!r}).")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path!r} is a directory; pass a FASTA file inside it.")
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether the file's content (not its name) is gzip."""
     with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+        return handle.read(2) == b"\x1f\x8b"
 
 
 def _decode(line: bytes | str, name: str, line_number: int) -> str:
@@ -198,4 +202,5 @@ def parse_fasta_text(text: str, name: str = "<text>") -> dict[str, str]:
     return {record.id: record.sequence for record in iter_fasta(io.StringIO(text), name=name)}
 
 
-__all__ = ["FastaRecord", "iter_fasta", "iter_fasta_lines", "looks_like_fasta_path", "parse_fasta_text", "read_fasta"]
+__all__ = [
+    "FastaRecord", "is_gzip", "iter_fasta", "iter_fasta_lines", "looks_like_fasta_path", "parse_fasta_text", "read_fasta"]

@@ -62,6 +62,11 @@ class AnswerResult(Answer):
             text += f"; the classifier prefers {'no' if stated == 'yes' else 'yes'}"
         return f"({text})"
 
+    def probability_cells(self) -> tuple[str, str]:
+        """P(yes) to four decimals and whether it is calibrated, as TSV cells (both empty without a probability)."""
+        return ("" if self.p_yes is None else f"{self.p_yes:.4f}",
+                "" if self.calibrated is None else str(self.calibrated).lower())
+
     def __str__(self) -> str:
         """The answer line: ``no (P(no) = 0.97, calibrated)``; see :meth:`confidence_text`."""
         return " ".join(part for part in (shown_answer(self.answer), self.confidence_text()) if part)

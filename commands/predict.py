@@ -23,8 +23,6 @@ Columns of the TSV (tab-separated, one header line):
 
 import hashlib
 import os
-import re
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,12 +34,11 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import is_yes_no_question, parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import checked_sequence, iupac_as_n
-from .sharding import ResumableRun, finished_lines
+from .sharding import ResumableRun, tsv_cell
 
 COLUMNS = ("id", "answer", "parsed", "probability", "calibrated", "truncated")
 MAX_LISTED_LABELS = 10
 # Tabs and every character some reader takes for a line break: a cell must stay one cell of one line.
-_TSV_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
 @dataclass
@@ -91,25 +88,9 @@ class PredictSummary:
         return "\n".join(lines)
 
 
-def _clean_cell(text: str) -> str:
-    return _TSV_UNSAFE.sub(" ", text).strip()
-
-
 def _row(record_id: str, result, parsed: str, truncated: bool) -> str:
-    probability = "" if result.p_yes is None else f"{result.p_yes:.4f}"
-    calibrated = "" if result.calibrated is None else str(result.calibrated).lower()
-    cells = (record_id, _clean_cell(result.answer), _clean_cell(parsed), probability, calibrated, str(truncated).lower())
+    cells = (record_id, tsv_cell(result.answer), tsv_cell(parsed), *result.probability_cells(), str(truncated).lower())
     return "\t".join(cells) + "\n"
-
-
-def finished_ids(partial: Path) -> set[str]:
-    """Ids of the complete rows of an interrupted run's partial file; a torn last line is cut off the file.
-
-    Raises:
-        ValueError: the file does not start with this command's header (not a predict output).
-    """
-    lines = finished_lines(partial, "\t".join(COLUMNS))
-    return {line.split("\t", 1)[0] for line in lines if line.count("\t") == len(COLUMNS) - 1}
 
 
 def _sequences(fasta, iupac: bool):
@@ -236,8 +217,6 @@ def predict(
             model cannot read, a question without a record reference, an existing ``out``). Every record is
             checked before the first is answered, so bad input stops the run before any row is written.
     """
-    from tqdm.auto import tqdm
-
     out = Path(out)
     template, placeholders = record_question_template(question)
     parse_task = task_parser(task)
@@ -248,28 +227,22 @@ def predict(
     chatnt = load_chatnt(model, trust_remote_code)
     total = count_records(fasta, chatnt.processor, truncate, iupac)  # every record checked before any work
     settings = _settings(fasta, question, task, confidence, chatnt.path, max_new_tokens, bf16, batch_size, iupac)
-    done = run.resume(settings, hints={"fasta_sha256": "the --fasta file is another file or has changed"})
+    run.resume(settings, hints={"fasta_sha256": "the --fasta file is another file or has changed"})
 
-    mine = sum(1 for index in range(total) if shard.takes(index))
-    answered, started = 0, time.perf_counter()
-    bar = tqdm(total=mine, initial=min(len(done), mine), unit="record", desc="predict",
-               disable=not progress or not shard.is_main, file=sys.stderr)
     shared_prefix = SharedPromptPrefix()
-    with open(run.partial, "a", encoding="utf-8") as sink, bar:
-        records = enumerate(_sequences(fasta, iupac))
-        for items in shard.batches(records, lambda item: item[0], lambda item: item[1][0] in done):
-            batch = [_read_record(chatnt.processor, record_id, sequence, truncate) for _, (record_id, sequence) in items]
-            results = answer_batch(
-                chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence, _ in batch],
-                [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
-            )
-            sink.writelines(
-                _row(record_id, result, parsed_answer(result.answer, question, parse_task), truncated)
-                for (record_id, _, truncated), result in zip(batch, results)
-            )
-            sink.flush()  # a kill after this loses nothing of the batch
-            answered += len(batch)
-            bar.update(len(batch))
+
+    def rows_of(items) -> list[str]:
+        batch = [_read_record(chatnt.processor, record_id, sequence, truncate) for _, (record_id, sequence) in items]
+        results = answer_batch(
+            chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence, _ in batch],
+            [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
+        )
+        return [_row(record_id, result, parsed_answer(result.answer, question, parse_task), truncated)
+                for (record_id, _, truncated), result in zip(batch, results)]
+
+    started = time.perf_counter()
+    answered = run.answer_batches(enumerate(_sequences(fasta, iupac)), lambda item: item[0], lambda item: item[1][0],
+                                  rows_of, total, unit="record", desc="predict", progress=progress)
     _finish_rows(run, fasta, iupac)
     seconds = time.perf_counter() - started  # until the slowest process is done
     if not shard.is_main:
@@ -280,4 +253,4 @@ def predict(
     return summary
 
 
-__all__ = ["COLUMNS", "PredictSummary", "count_records", "finished_ids", "predict"]
+__all__ = ["COLUMNS", "PredictSummary", "count_records", "predict"]

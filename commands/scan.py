@@ -16,7 +16,6 @@ processes as :mod:`chatnt.commands.sharding` says. A finished scan writes, next 
 
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,9 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import parsed_answer, record_question_template, task_parser, wants_confidence
 from .sequences import iupac_as_n
-from .sharding import ResumableRun
+from .sharding import ResumableRun, tsv_cell
 
 COLUMNS = ("index", "chrom", "start", "end", "strand", "answer", "parsed", "probability", "calibrated")
-_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
 @dataclass
@@ -60,10 +58,6 @@ class ScanSummary:
         lines.append(f"speed: {self.windows_per_second:.2f} windows/s ({self.answered} answered in {self.seconds:.1f} s"
                      + (f" by {self.processes} processes)" if self.processes > 1 else ")"))
         return "\n".join(lines)
-
-
-def _clean(text: str) -> str:
-    return _UNSAFE.sub(" ", text).strip()
 
 
 def output_files(out: Path, strands: str) -> dict[str, Path]:
@@ -114,8 +108,6 @@ def scan(
     Raises:
         FileNotFoundError, ValueError: bad input, before any window is answered (one line naming it).
     """
-    from tqdm.auto import tqdm
-
     # Long on purpose: the command's steps in order (plan the windows, check every one, resume, answer this
     # process's batches, merge, write the tracks), each one or two calls, read top to bottom.
     out = Path(out)
@@ -141,25 +133,21 @@ def scan(
         "confidence": confidence, "max_new_tokens": max_new_tokens, "bf16": bf16, "batch_size": batch_size,
         "iupac_as_n": iupac, "model": chatnt.path,
     }
-    done = {int(index) for index in run.resume(settings)}
-
-    mine = sum(1 for index in range(total) if shard.takes(index))
-    answered, started = 0, time.perf_counter()
-    bar = tqdm(total=mine, initial=len(done), unit="window", desc="scan", disable=not progress or not shard.is_main,
-               file=sys.stderr)
+    run.resume(settings)
     shared_prefix = SharedPromptPrefix()
-    with open(run.partial, "a", encoding="utf-8") as sink, bar:
-        for items in shard.batches(plan, lambda item: item.index, lambda item: item.index in done):
-            batch = [(item, iupac_as_n(item.sequence) if iupac else item.sequence) for item in items]
-            results = answer_batch(
-                chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
-                [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
-            )
-            sink.writelines(_row(item, result, parsed_answer(result.answer, question, parse_task))
-                            for (item, _), result in zip(batch, results))
-            sink.flush()  # a kill after this loses nothing of the batch
-            answered += len(batch)
-            bar.update(len(batch))
+
+    def rows_of(items) -> list[str]:
+        batch = [(item, iupac_as_n(item.sequence) if iupac else item.sequence) for item in items]
+        results = answer_batch(
+            chatnt, [template] * len(batch), [[sequence] * placeholders for _, sequence in batch],
+            [with_confidence] * len(batch), max_new_tokens=max_new_tokens, bf16=bf16, shared_prefix=shared_prefix,
+        )
+        return [_row(item, result, parsed_answer(result.answer, question, parse_task))
+                for (item, _), result in zip(batch, results)]
+
+    started = time.perf_counter()
+    answered = run.answer_batches(plan, lambda item: item.index, lambda item: str(item.index), rows_of, total,
+                                  unit="window", desc="scan", progress=progress)
     rows = run.rows(key=lambda line: int(line.split("\t", 1)[0]))
     summary = ScanSummary(str(out), total, answered, 0.0, processes=shard.world)
     if shard.is_main:
@@ -188,10 +176,8 @@ def _readable(processor, item, iupac: bool, window: int) -> None:
 
 
 def _row(item, result, parsed: str) -> str:
-    probability = "" if result.p_yes is None else f"{result.p_yes:.4f}"
-    calibrated = "" if result.calibrated is None else str(result.calibrated).lower()
-    cells = (str(item.index), item.chrom, str(item.start), str(item.end), item.strand, _clean(result.answer),
-             _clean(parsed), probability, calibrated)
+    cells = (str(item.index), item.chrom, str(item.start), str(item.end), item.strand, tsv_cell(result.answer),
+             tsv_cell(parsed), *result.probability_cells())
     return "\t".join(cells) + "\n"
 
 
@@ -216,7 +202,7 @@ def write_outputs(rows, files: dict[str, Path], question: str, stride: int, plot
     try:
         handles["tsv"].write("\t".join(COLUMNS[1:]) + "\n")
         for strand, handle in graphs.items():
-            handle.write(f'track type=bedGraph name="chatnt scan {strand}" description="{_clean(question)}"\n')
+            handle.write(f'track type=bedGraph name="chatnt scan {strand}" description="{tsv_cell(question)}"\n')
         previous: dict[str, tuple] = {}
         for line in rows:
             cells = line.rstrip("\n").split("\t")

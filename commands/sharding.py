@@ -3,7 +3,8 @@
 Items are answered in batches of consecutive items (``index // batch_size``), the same batches whatever the number
 of processes, so that answers do not depend on it (bf16 answers depend on what is padded together). Under
 ``accelerate launch`` (e.g. ``accelerate launch --cpu --num_processes 2 -m chatnt.cli scan ...``) process ``rank``
-of ``world`` takes every ``world``-th batch, starting at batch ``rank``, and writes its own partial file, ``OUT.partial.<rank>-of-<world>`` (``OUT.partial`` in a single process). Each shard file holds its
+of ``world`` takes every ``world``-th batch, starting at batch ``rank``, and writes its own partial file,
+``OUT.partial.<rank>-of-<world>`` (``OUT.partial`` in a single process). Each shard file holds its
 rows in input order, flushed after every batch, so a killed run resumes shard by shard: a re-run reads the items
 already there, cuts a torn last line, and does the rest. When every shard is done, the main process merges them in
 input order (streamed: memory does not grow with the number of rows) and only then writes ``OUT``.
@@ -13,11 +14,20 @@ import glob
 import heapq
 import json
 import os
-from collections.abc import Iterable, Iterator
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 PARTIAL_SUFFIX = ".partial"
+# What may not stand inside a TSV cell: tabs, line breaks of any kind (Python's splitlines reads all of these).
+_TSV_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+
+
+def tsv_cell(text: str) -> str:
+    """``text`` as one TSV cell: tabs and line breaks become spaces, ends stripped."""
+    return _TSV_UNSAFE.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,11 @@ def finished_lines(partial: Path, header: str) -> list[str]:
     return lines[1:]
 
 
+def finished_keys(partial: Path, header: str) -> set[str]:
+    """The first cells (keys) of a shard file's complete rows (see :func:`finished_lines`)."""
+    return {line.split("\t", 1)[0] for line in finished_lines(partial, header) if line.count("\t") == header.count("\t")}
+
+
 def row_count(partials: Iterable[Path]) -> int:
     """Complete rows in the shard files that exist (header left out), read without changing them."""
     return sum(max(path.read_bytes().count(b"\n") - 1, 0) for path in partials if path.exists())
@@ -163,6 +178,7 @@ class ResumableRun:
                              "with that number, or pass --overwrite to start again.")
         self.partial = self.shard.partial(self.out)
         self.done_earlier = 0
+        self.done_keys: set[str] = set()
 
     def resume(self, settings: dict, hints: dict[str, str] | None = None) -> set[str]:
         """Starts this shard's file (settings first), or resumes it when its settings equal ``settings``; returns the
@@ -181,8 +197,7 @@ class ResumableRun:
                 raise ValueError(f"{self.partial} holds an interrupted run with other settings ({', '.join(changed)} "
                                  f"differ{notes}). Re-run with the same settings to resume it, or pass --overwrite to "
                                  "start again.")
-            done = {line.split("\t", 1)[0] for line in finished_lines(self.partial, self.header)
-                    if line.count("\t") == self.header.count("\t")}
+            done = finished_keys(self.partial, self.header)
         else:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             # Settings first: a partial file never exists without the settings its rows were made with.
@@ -191,7 +206,32 @@ class ResumableRun:
             done = set()
         self.shard.wait_for_everyone()  # every shard file in place before the main process counts earlier rows
         self.done_earlier = row_count(self.shard.partials(self.out))
+        self.done_keys = done
         return done
+
+    def answer_batches(self, items: Iterable, index: Callable, key: Callable, rows_of: Callable, total: int,
+                       unit: str, desc: str, progress: bool) -> int:
+        """Answers this process's batches of ``items`` not yet in its shard file and appends their rows; returns
+        the items answered.
+
+        ``index(item)``: the item's input index (0 to ``total - 1``); ``key(item)``: the first cell of its row, which
+        :meth:`resume` found done or not; ``rows_of(batch)``: answers a batch and returns its rows. The file is
+        flushed after every batch, so a kill loses no finished batch. The main process shows a progress bar of its
+        share on stderr (``unit``, ``desc``) when ``progress``.
+        """
+        from tqdm.auto import tqdm
+
+        mine = sum(1 for position in range(total) if self.shard.takes(position))
+        answered = 0
+        bar = tqdm(total=mine, initial=min(len(self.done_keys), mine), unit=unit, desc=desc,
+                   disable=not progress or not self.shard.is_main, file=sys.stderr)
+        with open(self.partial, "a", encoding="utf-8") as sink, bar:
+            for batch in self.shard.batches(items, index, lambda item: key(item) in self.done_keys):
+                sink.writelines(rows_of(batch))
+                sink.flush()  # a kill after this loses nothing of the batch
+                answered += len(batch)
+                bar.update(len(batch))
+        return answered
 
     def rows(self, key) -> Iterator[str] | None:
         """Once every process is done: on the main process, every shard's rows in input order (``key(row)``: the
@@ -216,4 +256,15 @@ class ResumableRun:
 
 
 __all__ = [
-    "ResumableRun","PARTIAL_SUFFIX", "Shard", "current_shard", "finished_lines", "merged_rows", "row_count", "settings_file", "stale_partials"]
+    "PARTIAL_SUFFIX",
+    "ResumableRun",
+    "Shard",
+    "current_shard",
+    "finished_keys",
+    "finished_lines",
+    "merged_rows",
+    "row_count",
+    "settings_file",
+    "stale_partials",
+    "tsv_cell",
+]

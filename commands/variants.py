@@ -8,8 +8,6 @@ resumable and spread over processes as :mod:`chatnt.commands.sharding` says; the
 """
 
 import os
-import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +18,10 @@ from .answering import answer_batch
 from .loading import load_chatnt
 from .questions import record_question_template
 from .sequences import checked_sequence, iupac_as_n
-from .sharding import ResumableRun
+from .sharding import ResumableRun, tsv_cell
 
 COLUMNS = ("index", "chrom", "pos", "id", "ref", "alt", "window_start", "p_ref", "p_alt", "delta", "answer_ref",
            "answer_alt")
-_UNSAFE = re.compile("[\t\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
 @dataclass
@@ -73,8 +70,6 @@ def score_variants(
         FileNotFoundError, ValueError: bad input (one line): a malformed VCF, a chromosome the reference lacks, REF
             alleles that do not match it (all named), a window the model cannot read. Nothing is scored then.
     """
-    from tqdm.auto import tqdm
-
     # Long on purpose: the command's steps in order (read and check the VCF against the reference, check every
     # window, resume, answer this process's batches, merge), each one or two calls, read top to bottom.
     out = Path(out)
@@ -100,23 +95,20 @@ def score_variants(
     settings = {"vcf": str(Path(vcf).resolve()), "reference": str(Path(reference).resolve()), "question": question,
                 "window": window, "max_indel": max_indel, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
                 "bf16": bf16, "iupac_as_n": iupac, "model": chatnt.path, "variants": len(variants)}
-    done = {int(index) for index in run.resume(settings)}
-
-    mine = sum(1 for variant in variants if shard.takes(variant.index))
-    started = time.perf_counter()
-    bar = tqdm(total=mine, initial=len(done), unit="variant", desc="variants", disable=not progress or not shard.is_main,
-               file=sys.stderr)
+    run.resume(settings)
     shared_prefix = SharedPromptPrefix()
-    with open(run.partial, "a", encoding="utf-8") as sink, bar:
-        for batch in shard.batches(variants, lambda variant: variant.index, lambda variant: variant.index in done):
-            windows = [windows_of(variant) for variant in batch]
-            dna = [[sequence] * placeholders for _, ref_window, alt_window in windows for sequence in (ref_window, alt_window)]
-            results = answer_batch(chatnt, [template] * len(dna), dna, [True] * len(dna), max_new_tokens=max_new_tokens,
-                                   bf16=bf16, shared_prefix=shared_prefix)
-            sink.writelines(_row(variant, start, ref_result, alt_result)
-                            for variant, (start, _, _), ref_result, alt_result in zip(batch, windows, results[::2], results[1::2]))
-            sink.flush()
-            bar.update(len(batch))
+
+    def rows_of(batch) -> list[str]:
+        windows = [windows_of(variant) for variant in batch]
+        dna = [[sequence] * placeholders for _, ref_window, alt_window in windows for sequence in (ref_window, alt_window)]
+        results = answer_batch(chatnt, [template] * len(dna), dna, [True] * len(dna), max_new_tokens=max_new_tokens,
+                               bf16=bf16, shared_prefix=shared_prefix)
+        return [_row(variant, start, ref_result, alt_result)
+                for variant, (start, _, _), ref_result, alt_result in zip(batch, windows, results[::2], results[1::2])]
+
+    started = time.perf_counter()
+    run.answer_batches(variants, lambda variant: variant.index, lambda variant: str(variant.index), rows_of,
+                       len(variants), unit="variant", desc="variants", progress=progress)
     summary = VariantsSummary(str(out), len(variants), len(variants) - run.done_earlier, 0.0, [])
     if shard.is_main:
         run.write_merged(key=lambda row: int(row.split("\t", 1)[0]), without_index=True)
@@ -131,7 +123,7 @@ def score_variants(
 def _row(variant, start: int, ref_result, alt_result) -> str:
     cells = (variant.index, variant.chrom, variant.pos, variant.id, variant.ref, variant.alt, start,
              f"{ref_result.p_yes:.4f}", f"{alt_result.p_yes:.4f}", f"{alt_result.p_yes - ref_result.p_yes:+.4f}",
-             _UNSAFE.sub(" ", ref_result.answer), _UNSAFE.sub(" ", alt_result.answer))
+             tsv_cell(ref_result.answer), tsv_cell(alt_result.answer))
     return "\t".join(map(str, cells)) + "\n"
 
 

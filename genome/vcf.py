@@ -9,8 +9,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..fasta import iter_fasta
-from .windows import index_name, is_gzip
+from ..fasta import is_gzip, iter_fasta
+from .windows import index_name
 
 _BASES = re.compile(r"^[ACGTNacgtn]+$")
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fasta import iter_fasta_lines
+from ..fasta import is_gzip, iter_fasta_lines
 from .regions import Region
 
 STRANDS = {"+": ("+",), "-": ("-",), "both": ("+", "-")}
@@ -54,11 +54,6 @@ def window_spans(start: int, end: int, window: int, stride: int) -> Iterator[tup
         if stop >= end:
             return
         position += stride
-
-
-def is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
 
 
 def index_name(path: str) -> str:
@@ -180,4 +175,4 @@ class GenomeWindows:
             buffer, offset = buffer[cut:], offset + cut
 
 
-__all__ = ["STRANDS", "GenomeWindows", "Window", "index_name", "is_gzip", "reverse_complement", "window_spans"]
+__all__ = ["STRANDS", "GenomeWindows", "Window", "index_name", "reverse_complement", "window_spans"]

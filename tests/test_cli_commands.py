@@ -12,7 +12,8 @@ from chatnt.commands import AnswerResult, ask, chat, compare, predict
 from chatnt.commands.answering import answer_batch
 from chatnt.commands.chat import ChatSession
 from chatnt.commands.loading import load_chatnt
-from chatnt.commands.predict import COLUMNS, finished_ids
+from chatnt.commands.predict import COLUMNS
+from chatnt.commands.sharding import finished_keys
 from chatnt.commands.questions import (
     is_yes_no_question,
     parse_yes_no,
@@ -256,7 +257,7 @@ def test_predict_resumes_an_interrupted_run_after_a_torn_line(tiny_model, record
     partial.write_text("\n".join(finished[:5]) + "\n" + finished[5][:4])
     settings = predict_module._settings(records_fasta, QUESTION, None, "auto", load_chatnt(tiny_model).path, 3, True, 4)
     (tmp_path / "results.tsv.partial.json").write_text(json.dumps(settings))
-    assert finished_ids(partial) == {"rec0", "rec1", "rec2", "rec3"} and partial.read_text().endswith("\n")
+    assert finished_keys(partial, "\t".join(COLUMNS)) == {"rec0", "rec1", "rec2", "rec3"} and partial.read_text().endswith("\n")
 
     asked = []
     original = predict_module.answer_batch

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from chatnt.commands import AnswerResult
-from chatnt.commands.predict import finished_ids, predict
+from chatnt.commands.predict import COLUMNS, predict
+from chatnt.commands.sharding import finished_keys
 from chatnt.fasta import parse_fasta_text, read_fasta
 from chatnt.processing_chatnt import TAG, TAG_TRAILING, split_tag
 from hypothesis import HealthCheck, given, settings
@@ -122,7 +123,7 @@ def test_predict_rows_round_trip_the_ids_and_a_resume_redoes_only_what_is_missin
                 fasta, "Is @seq a promoter? Answer yes or no.", None, "auto", tiny_model_dir, 32, True, batch_size
             )
             settings_path.write_text(json.dumps(settings))
-            assert len(finished_ids(partial)) == kept
+            assert len(finished_keys(partial, "\t".join(COLUMNS))) == kept
             summary = predict(fasta, "Is @seq a promoter? Answer yes or no.", out, model=tiny_model_dir,
                               batch_size=batch_size, progress=False)
             assert summary.answered == len(rows) - kept

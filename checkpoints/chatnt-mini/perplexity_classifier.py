@@ -33,6 +33,16 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {key: value.to(device) for key, value in batch.items()}
 
 
+def _mean_log_likelihood(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+    """Per row, the mean log-probability of ``targets`` at the ``scored`` positions, from ``logits`` aligned with
+    them (``logits[:, t]`` predicts ``targets[:, t]``). The log-softmax runs only where a token is scored: a full
+    (rows, length, vocab) one is large."""
+    log_probs = logits[scored].float().log_softmax(-1).gather(-1, targets[scored].unsqueeze(-1)).squeeze(-1)
+    rows = torch.arange(targets.shape[0], device=logits.device).unsqueeze(1).expand_as(targets)[scored]
+    totals = torch.zeros(targets.shape[0], device=logits.device).index_add_(0, rows, log_probs)
+    return totals / scored.sum(1)
+
+
 @torch.no_grad()
 def answer_log_likelihoods(
     model,
@@ -97,12 +107,7 @@ def answer_log_likelihoods(
     if bool((counts == 0).any()):
         empty = [index for index, count in enumerate(counts.tolist()) if count == 0]
         raise ValueError(f"Rows {empty} have no answer tokens to score: give every candidate non-empty text.")
-    # Log-softmax only where an answer token is predicted: a full (rows, length, vocab) one is large.
-    token_log_probs = logits[:, :-1][scored].float().log_softmax(dim=-1)
-    token_log_probs = token_log_probs.gather(-1, targets[scored].unsqueeze(-1)).squeeze(-1)
-    rows = torch.arange(targets.shape[0], device=logits.device).unsqueeze(1).expand_as(targets)[scored]
-    totals = torch.zeros(targets.shape[0], device=logits.device).index_add_(0, rows, token_log_probs)
-    return (totals / counts).cpu()
+    return _mean_log_likelihood(logits[:, :-1], targets, scored).cpu()
 
 
 
@@ -250,10 +255,8 @@ def shared_prompt_log_likelihoods(
     # Token j of a candidate is predicted by the prompt's last logits (j = 0) or the continuation's j - 1.
     predicting = torch.cat([last_logits.repeat_interleave(n_candidates, dim=0).unsqueeze(1), logits[:, :-1]], dim=1)
     scored = scored.to(predicting.device)
-    log_probs = predicting[scored].float().log_softmax(-1).gather(-1, tokens.to(predicting.device)[scored].unsqueeze(-1)).squeeze(-1)
-    rows = torch.arange(tokens.shape[0], device=predicting.device).unsqueeze(1).expand_as(scored)[scored]
-    totals = torch.zeros(tokens.shape[0], device=predicting.device).index_add_(0, rows, log_probs)
-    return (totals / scored.sum(1)).view(n_prompts, n_candidates).cpu()
+    scores = _mean_log_likelihood(predicting, tokens.to(predicting.device), scored)
+    return scores.view(n_prompts, n_candidates).cpu()
 
 
 @dataclass
