@@ -1,13 +1,17 @@
 """The majority-class and k-mer baselines: features, fitting on TRAIN only, scoring like model answers."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
-from chatnt.evaluation.baselines import KmerBaseline, MajorityBaseline, baseline_scores, kmer_features
+from transformers import AutoTokenizer
+
+from chatnt.evaluation.baselines import KmerBaseline, MajorityBaseline, baseline_scores, kmer_features, token_bag_features
 from chatnt.tasks.registry import gc_content, get_task
 
 PROMOTER = get_task("core_promoter")
+DNAHLM_TOKENIZER = Path(__file__).resolve().parents[1] / "checkpoints" / "dnahlm-mini"
 
 
 def random_dna(rng: random.Random, length: int) -> str:
@@ -83,3 +87,25 @@ def test_multilabel_predicts_label_sets_and_the_majority_set_holds_labels_most_r
     predictions = KmerBaseline().fit(task, train["sequence"], [tuple(label) for label in train["label"]]).predict(test["sequence"])
     assert all(isinstance(prediction, tuple) and "CAAT box" in prediction for prediction in predictions)
     assert baseline_scores(task, train, test)["kmer"]["f1"] > 0.9
+
+
+def test_token_bag_counts_the_tokenizers_own_tokens():
+    tokenizer = AutoTokenizer.from_pretrained(DNAHLM_TOKENIZER)
+    sequences = ["ACGTACGTTTGACCA", "TATAAAAGGC", ""]
+    features = token_bag_features(sequences, tokenizer).toarray()
+    assert features.shape == (3, len(tokenizer))
+    for row, sequence in zip(features[:2], sequences):
+        ids = tokenizer(sequence, add_special_tokens=False)["input_ids"]
+        counts = np.bincount(ids, minlength=len(tokenizer))
+        np.testing.assert_allclose(row, counts / np.linalg.norm(counts))
+    assert not features[2].any()
+
+
+def test_token_bag_baseline_is_added_with_a_tokenizer_and_finds_a_planted_motif():
+    tokenizer = AutoTokenizer.from_pretrained(DNAHLM_TOKENIZER)
+    train, test = as_columns(planted_rows(400, seed=0)), as_columns(planted_rows(200, seed=1))
+    assert "token_bag" not in baseline_scores(PROMOTER, train, test)
+    scores = baseline_scores(PROMOTER, train, test, tokenizer)
+    # BPE cuts the motif differently in each context, so a bag of tokens sees it less well than 6-mers do.
+    assert 0.4 < scores["token_bag"]["mcc"] <= scores["kmer"]["mcc"]
+    assert scores["token_bag"]["n"] == 200

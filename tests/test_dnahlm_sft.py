@@ -163,3 +163,30 @@ def test_an_interrupted_run_resumed_from_its_checkpoint_ends_with_the_same_weigh
     assert resumed.state.global_step == 6
     for name, weight in whole.model.state_dict().items():
         assert torch.allclose(weight, resumed.model.state_dict()[name], atol=1e-6), name
+
+
+def test_task_fractions_keep_a_seeded_share_of_the_listed_tasks_only():
+    tasks = ["core_promoter", "oct4_mafk"]
+    full = build_sft_examples(tasks, definitions=0, seed=0, max_per_class=60)
+    # No fractions: exactly the data the earlier runs were tuned on.
+    assert build_sft_examples(tasks, definitions=0, seed=0, max_per_class=60, task_fractions={}) == full
+    kept = build_sft_examples(tasks, definitions=0, seed=0, max_per_class=60, task_fractions={"oct4_mafk": 0.25})
+    before, after = Counter(e["task"] for e in full), Counter(e["task"] for e in kept)
+    assert after["core_promoter"] == before["core_promoter"]
+    assert 0.15 * before["oct4_mafk"] < after["oct4_mafk"] < 0.35 * before["oct4_mafk"]
+    assert all(e in full for e in kept)
+    with pytest.raises(ValueError, match="not among the tuned tasks"):
+        build_sft_examples(tasks, definitions=0, seed=0, max_per_class=60, task_fractions={"rrna_type": 0.5})
+    with pytest.raises(ValueError, match=r"fraction in \(0, 1\]"):
+        build_sft_examples(tasks, definitions=0, seed=0, max_per_class=60, task_fractions={"oct4_mafk": 2})
+
+
+def test_sft_flags_for_a_later_stage():
+    from chatnt.training.dnahlm.sft import parse_fractions
+
+    script_args, _ = parse_args(["--model_name_or_path", "m", "--output_dir", "o", "--dropout", "0",
+                                 "--task_fractions", "rrna_type=0.25", "splice_site=0.5"])
+    assert script_args.dropout == 0.0
+    assert parse_fractions(script_args.task_fractions) == {"rrna_type": 0.25, "splice_site": 0.5}
+    with pytest.raises(ValueError, match="not task=fraction"):
+        parse_fractions(["rrna_type:0.25"])

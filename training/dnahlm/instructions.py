@@ -69,11 +69,17 @@ def build_sft_examples(
     definitions: int = 200,
     seed: int = 0,
     data_dir: str | Path | None = None,
+    task_fractions: dict[str, float] | None = None,
     **config: object,
 ) -> list[dict]:
     """All DNAHLM SFT examples, shuffled with ``seed``: the registry tasks (:func:`task_examples`); each TRAIN
     record of the published DNAHL files (of those tasks) once more with its published instruction and bare
-    label, the prompt the published model answered; and ``definitions`` WordNet definitions (English)."""
+    label, the prompt the published model answered; and ``definitions`` WordNet definitions (English).
+
+    ``task_fractions`` (task -> fraction in (0, 1], default 1 for every task) keeps that seeded fraction of a
+    task's examples, published ones included: a later stage can spend its steps on the tasks not yet learnt
+    while the others are still seen, so their answers are not forgotten.
+    """
     rng = random.Random(seed)
     examples = task_examples(tasks, seed, data_dir, **config)
     trained = {example["task"] for example in examples}
@@ -83,9 +89,21 @@ def build_sft_examples(
             for r in load_published_records(path, split="train")
             if r["task"] in trained
         ]
+    examples = keep_fractions(examples, task_fractions or {}, rng, trained)
     examples += list(definition_examples(definitions, rng, Path(data_dir) if data_dir else SHARED_DATA))
     rng.shuffle(examples)
     return examples
+
+
+def keep_fractions(examples: list[dict], fractions: dict[str, float], rng: random.Random, tasks: set[str]) -> list[dict]:
+    """``examples`` with only a seeded ``fractions[task]`` of each listed task's examples kept (in order)."""
+    for task, fraction in fractions.items():
+        if task not in tasks:
+            raise ValueError(f"task_fractions names {task!r}, which is not among the tuned tasks {sorted(tasks)}")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"task_fractions[{task!r}] is {fraction}: give a fraction in (0, 1]")
+    # The generator is drawn only for listed tasks, so no fractions gives the earlier runs' data exactly.
+    return [e for e in examples if e["task"] not in fractions or rng.random() < fractions[e["task"]]]
 
 
 def definition_examples(count: int, rng: random.Random, data_dir: Path = SHARED_DATA) -> Iterator[dict]:

@@ -28,6 +28,9 @@ from chatnt.training.dnahlm.instructions import build_sft_examples, to_prompt_co
 from chatnt.training.presets import parse_with_preset
 from chatnt.training.run_card import write_run_card
 
+# The dropout rates of GPT-2's config (the recipe's architecture), all set by --dropout.
+GPT2_DROPOUTS = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
+
 # Training defaults per preset; command-line flags override them.
 PRESETS = {
     "mini": {
@@ -76,6 +79,16 @@ class SFTScriptArguments:
     preset: str = field(default="mini", metadata={"help": f"Training defaults: one of {sorted(PRESETS)}."})
     tasks: list[str] | None = field(default=None, metadata={"help": "Registry task names (default: all ten)."})
     definitions: int = field(default=200, metadata={"help": "WordNet definition examples (English)."})
+    task_fractions: list[str] | None = field(
+        default=None,
+        metadata={"help": "task=fraction items (e.g. rrna_type=0.25): keep that fraction of a task's examples, "
+                  "so a later stage spends its steps on the tasks not yet learnt (default: all of every task)."},
+    )
+    dropout: float | None = field(
+        default=None,
+        metadata={"help": "Set GPT-2's dropout rates (resid, embd, attn) for this run; default: the model's own. "
+                  "0 suits a stage that sees each example about once, where dropout only slows learning."},
+    )
     max_new_tokens: int = field(default=32, metadata={"help": "Default generation length saved with the model."})
 
 
@@ -117,6 +130,18 @@ def train_sft(
     return trainer
 
 
+def parse_fractions(items: list[str] | None) -> dict[str, float]:
+    """``["rrna_type=0.25", ...]`` -> ``{"rrna_type": 0.25}``; a malformed item raises, naming it."""
+    fractions = {}
+    for item in items or []:
+        task, _, value = item.partition("=")
+        try:
+            fractions[task] = float(value)
+        except ValueError:
+            raise ValueError(f"--task_fractions item {item!r} is not task=fraction (e.g. rrna_type=0.25)") from None
+    return fractions
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[SFTScriptArguments, SFTConfig]:
     """Parse script and SFT arguments, with the chosen preset's training values as defaults."""
     return parse_with_preset(argv, (SFTScriptArguments, SFTConfig), PRESETS)
@@ -125,8 +150,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[SFTScriptArguments, SFTCo
 def main(argv: list[str] | None = None) -> None:
     script_args, config = parse_args(argv)
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(script_args.model_name_or_path)
-    examples = build_sft_examples(script_args.tasks, definitions=script_args.definitions, seed=config.seed)
+    dropout = {} if script_args.dropout is None else dict.fromkeys(GPT2_DROPOUTS, script_args.dropout)
+    model = AutoModelForCausalLM.from_pretrained(script_args.model_name_or_path, **dropout)
+    examples = build_sft_examples(script_args.tasks, definitions=script_args.definitions, seed=config.seed,
+                                  task_fractions=parse_fractions(script_args.task_fractions))
     print(f"sft_examples: {len(examples)}")
     command = " ".join(["python -m chatnt.training.dnahlm.sft", *(sys.argv[1:] if argv is None else argv)])
     trainer = train_sft(model, tokenizer, examples, config, script_args.max_new_tokens, command)
