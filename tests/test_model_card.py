@@ -155,6 +155,14 @@ def test_dnahlm_card_adds_up_tuning_runs_that_continue_each_other(tmp_path):
                        card_path=tmp_path / "README.md").read_text()
     assert "400 steps x 8 examples (3,200 examples, 5.0 M tokens), 80 min in 2 runs" in text
     assert command in text and f"--source {more} --target" in text
+    assert "--task_fractions" not in text  # no focus stage, no sentence about one
+    focused = f"{command} --dropout 0 --task_fractions rrna_type=0.15 splice_site=0.3"
+    (more / "README.md").write_text(f"# sft2\n\n- Reproduce: `{focused}`\n")
+    text = dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **{**runs, "sft_run": [runs["sft_run"], more]},
+                       card_path=tmp_path / "README.md").read_text()
+    assert ("Run 2 (300 steps) spent its steps on the tasks not learnt by then: it kept every example of those and a "
+            "seeded share of the others' (`--task_fractions`: rrna_type 0.15, splice_site 0.3), so they are still seen "
+            "and their answers not forgotten; with dropout 0.0 (`--dropout`).") in text
     (more / "README.md").write_text("# a run card without its command\n")
     with pytest.raises(ValueError, match="names no command"):
         dnahlm_card(ROOT / "checkpoints" / "dnahlm-mini", **{**runs, "sft_run": [runs["sft_run"], more]},

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from collections import Counter
 from pathlib import Path
 
 from chatnt.training.demo_records import pick_records
 from chatnt.training.dnahlm.evaluate import DNAHL_TASKS, gue_mean, published_table, unreadable_answers
 from chatnt.training.dnahlm.pretrain import PRESETS as PRETRAIN_PRESETS
+from chatnt.training.dnahlm.sft import parse_args, parse_fractions
 from chatnt.training.evaluate_chatnt import DNAHL_GUE_TASKS, EVALUATED_PER_TASK, markdown_table
 from chatnt.training.model_card import (
     chatnt_scores,
@@ -100,9 +102,15 @@ def tuning_facts(runs: list[Path]) -> dict:
         # TRL logs the tokens a run has trained on so far with every loss.
         "tokens": sum(next((entry["num_tokens"] for entry in reversed(state["log_history"]) if "num_tokens" in entry), 0)
                       for state in states),
-        "continuations": [{"steps": state["global_step"], "command": run_command(run)}
-                          for run, state in zip(runs[1:], states[1:])],
+        "continuations": [{"number": number, "steps": state["global_step"], **continuation_facts(run_command(run))}
+                          for number, run, state in zip(range(2, len(runs) + 1), runs[1:], states[1:])],
     }
+
+
+def continuation_facts(command: str) -> dict:
+    """A continuation's command and what it changed in the data and model, read by the SFT script's own parser."""
+    script_args, _ = parse_args(shlex.split(command)[3:])  # after "python -m chatnt.training.dnahlm.sft"
+    return {"command": command, "fractions": parse_fractions(script_args.task_fractions), "dropout": script_args.dropout}
 
 
 def run_command(run: Path) -> str:
