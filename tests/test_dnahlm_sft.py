@@ -1,6 +1,7 @@
 """Alpaca SFT with TRL: loss on the response only, EOS after every response, and the model learns to stop."""
 
 import random
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -190,3 +191,17 @@ def test_sft_flags_for_a_later_stage():
     assert parse_fractions(script_args.task_fractions) == {"rrna_type": 0.25, "splice_site": 0.5}
     with pytest.raises(ValueError, match="not task=fraction"):
         parse_fractions(["rrna_type:0.25"])
+
+
+def test_sft_command_rejects_bad_fractions_in_one_line(tmp_path, capsys):
+    from chatnt.training.dnahlm.sft import main
+
+    checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "dnahlm-mini"
+    for item, problem in (("core_promoter:0.5", "not task=fraction"), ("rrna_type=0.5", "not among the tuned tasks")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--model_name_or_path", str(checkpoint), "--output_dir", str(tmp_path), "--tasks", "core_promoter",
+                  "--definitions", "0", "--task_fractions", item])
+        assert exit_.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("error: ") and problem in error
+    assert not any(tmp_path.iterdir())  # nothing trained or written

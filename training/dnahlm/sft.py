@@ -152,8 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
     dropout = {} if script_args.dropout is None else dict.fromkeys(GPT2_DROPOUTS, script_args.dropout)
     model = AutoModelForCausalLM.from_pretrained(script_args.model_name_or_path, **dropout)
-    examples = build_sft_examples(script_args.tasks, definitions=script_args.definitions, seed=config.seed,
-                                  task_fractions=parse_fractions(script_args.task_fractions))
+    try:
+        examples = build_sft_examples(script_args.tasks, definitions=script_args.definitions, seed=config.seed,
+                                      task_fractions=parse_fractions(script_args.task_fractions))
+    except ValueError as error:  # a bad --task_fractions: one line naming it, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(f"sft_examples: {len(examples)}")
     command = " ".join(["python -m chatnt.training.dnahlm.sft", *(sys.argv[1:] if argv is None else argv)])
     trainer = train_sft(model, tokenizer, examples, config, script_args.max_new_tokens, command)
