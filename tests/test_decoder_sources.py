@@ -96,3 +96,15 @@ def test_push_to_hub_uploads_every_file_a_decoder_free_checkpoint_needs(tmp_path
     inputs = processor("Is <DNA> a promoter?", ["ACGTACGTAAGGCTTTGACAATCG"])
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**inputs).logits, model.eval()(**inputs).logits)
+
+
+def test_building_a_gguf_decoder_without_accelerate_names_the_package(monkeypatch, tmp_path):
+    import importlib.util
+
+    from chatnt import decoder_sources
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real_find_spec(name, *a))
+    with pytest.raises(ImportError, match=r"^Reading model.Q4_1.gguf needs the accelerate package: pip install accelerate\.$"):
+        decoder_sources._build_gguf_decoder(tmp_path / "model.Q4_1.gguf", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

