@@ -38,7 +38,6 @@ from .sharding import ResumableRun, tsv_cell
 
 COLUMNS = ("id", "answer", "parsed", "probability", "calibrated", "truncated")
 MAX_LISTED_LABELS = 10
-# Tabs and every character some reader takes for a line break: a cell must stay one cell of one line.
 
 
 @dataclass

@@ -180,9 +180,9 @@ class ResumableRun:
         self.done_earlier = 0
         self.done_keys: set[str] = set()
 
-    def resume(self, settings: dict, hints: dict[str, str] | None = None) -> set[str]:
-        """Starts this shard's file (settings first), or resumes it when its settings equal ``settings``; returns the
-        first cells (keys) of the rows already done.
+    def resume(self, settings: dict, hints: dict[str, str] | None = None) -> None:
+        """Starts this shard's file (settings first), or resumes it when its settings equal ``settings``; the first
+        cells (keys) of the rows already done go to ``done_keys``, which :meth:`answer_batches` skips.
 
         Raises:
             ValueError: the shard file was written with other settings, naming them (and ``hints[name]``).
@@ -197,17 +197,15 @@ class ResumableRun:
                 raise ValueError(f"{self.partial} holds an interrupted run with other settings ({', '.join(changed)} "
                                  f"differ{notes}). Re-run with the same settings to resume it, or pass --overwrite to "
                                  "start again.")
-            done = finished_keys(self.partial, self.header)
+            self.done_keys = finished_keys(self.partial, self.header)
         else:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             # Settings first: a partial file never exists without the settings its rows were made with.
             settings_file(self.partial).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
             self.partial.write_text(self.header + "\n", encoding="utf-8")
-            done = set()
+            self.done_keys = set()
         self.shard.wait_for_everyone()  # every shard file in place before the main process counts earlier rows
         self.done_earlier = row_count(self.shard.partials(self.out))
-        self.done_keys = done
-        return done
 
     def answer_batches(self, items: Iterable, index: Callable, key: Callable, rows_of: Callable, total: int,
                        unit: str, desc: str, progress: bool) -> int:
